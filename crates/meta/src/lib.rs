@@ -1,0 +1,132 @@
+//! The metadata store: one SQL schema, served by SQLite (the embedded default) or PostgreSQL
+//! (scale-out), through `sqlx`'s `Any` driver so every query is written once.
+//!
+//! Queries use `$N` placeholders, which both engines accept. Object keys are stored as bytes
+//! (`BLOB` / `BYTEA`), so listings compare byte-wise — S3's order — on both engines.
+//!
+//! Architecture invariant: this crate knows SQL and row shapes, not S3 semantics. Columns that
+//! hold structured S3 data (headers, checksums, blob layout, bucket configuration) are JSON
+//! text written and read by `cubby-s3`.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod buckets;
+mod kv;
+mod migrate;
+mod multipart;
+mod objects;
+
+pub use buckets::BucketRow;
+pub use multipart::{PartRow, UploadRow};
+pub use objects::{ListedObject, ObjectRow, Precondition, PutOutcome};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors of the metadata layer.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// Database failure (connection, constraint, I/O).
+    #[error("metadata database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A row held data this version cannot read.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+    /// A conditional write's precondition did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique row already exists.
+    #[error("already exists")]
+    AlreadyExists,
+}
+
+/// Which SQL engine is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Handle to the metadata database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pool: AnyPool,
+    engine: Engine,
+    /// SQLite allows one writer; serializing writers here avoids `SQLITE_BUSY` on lock upgrade.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Meta {
+    /// Connect to `url` (`sqlite://path` or `postgres://…`) and run migrations.
+    pub async fn connect(url: &str) -> Result<Self, MetaError> {
+        install_default_drivers();
+        let engine = if url.starts_with("postgres") {
+            Engine::Postgres
+        } else {
+            Engine::Sqlite
+        };
+        let url = if engine == Engine::Sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let opts = AnyPoolOptions::new()
+            .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if engine == Engine::Sqlite {
+                        // WAL + synchronous=FULL: a committed transaction is on disk (the WAL
+                        // is fsynced at commit), readers never block the writer.
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=FULL").await?;
+                        conn.execute("PRAGMA busy_timeout=10000").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = opts.connect(&url).await?;
+        let meta = Meta {
+            pool,
+            engine,
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        migrate::run(&meta).await?;
+        Ok(meta)
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The underlying pool, for crates that keep their own tables (identity, IAM).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Take the writer lock (held for the duration of one write transaction on SQLite; a no-op
+    /// guard on PostgreSQL, which handles concurrent writers itself).
+    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.engine {
+            Engine::Sqlite => Some(self.write_lock.lock().await),
+            Engine::Postgres => None,
+        }
+    }
+
+    /// Close the pool (flushes SQLite's WAL on clean shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored in timestamp columns.
+pub type Millis = i64;

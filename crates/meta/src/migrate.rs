@@ -1,0 +1,139 @@
+//! Schema migrations: an ordered list of steps, each written for both engines, applied once and
+//! recorded in `schema_version`.
+
+use crate::{Engine, Meta, MetaError};
+
+struct Step {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Byte-string type for object keys: compares byte-wise on both engines.
+const STEPS: &[Step] = &[Step {
+    version: 1,
+    sqlite: r#"
+CREATE TABLE buckets (
+  name TEXT PRIMARY KEY,
+  created_ms BIGINT NOT NULL,
+  owner TEXT NOT NULL,
+  config TEXT NOT NULL
+);
+CREATE TABLE objects (
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  version_id TEXT,
+  size BIGINT NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  headers TEXT NOT NULL,
+  checksum TEXT,
+  layout TEXT NOT NULL,
+  PRIMARY KEY (bucket, key)
+);
+CREATE TABLE uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  initiated_ms BIGINT NOT NULL,
+  info TEXT NOT NULL
+);
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated_ms);
+CREATE TABLE parts (
+  upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+  part_number INTEGER NOT NULL,
+  size BIGINT NOT NULL,
+  etag TEXT NOT NULL,
+  blob_id TEXT NOT NULL,
+  checksum TEXT,
+  last_modified_ms BIGINT NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+);
+CREATE TABLE kv (
+  ns TEXT NOT NULL,
+  k TEXT NOT NULL,
+  v TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (ns, k)
+);
+"#,
+    postgres: r#"
+CREATE TABLE buckets (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  created_ms BIGINT NOT NULL,
+  owner TEXT NOT NULL,
+  config TEXT NOT NULL
+);
+CREATE TABLE objects (
+  bucket TEXT COLLATE "C" NOT NULL,
+  key BYTEA NOT NULL,
+  version_id TEXT,
+  size BIGINT NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified_ms BIGINT NOT NULL,
+  headers TEXT NOT NULL,
+  checksum TEXT,
+  layout TEXT NOT NULL,
+  PRIMARY KEY (bucket, key)
+);
+CREATE TABLE uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket TEXT COLLATE "C" NOT NULL,
+  key BYTEA NOT NULL,
+  initiated_ms BIGINT NOT NULL,
+  info TEXT NOT NULL
+);
+CREATE INDEX uploads_by_key ON uploads (bucket, key, initiated_ms);
+CREATE TABLE parts (
+  upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+  part_number INTEGER NOT NULL,
+  size BIGINT NOT NULL,
+  etag TEXT NOT NULL,
+  blob_id TEXT NOT NULL,
+  checksum TEXT,
+  last_modified_ms BIGINT NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+);
+CREATE TABLE kv (
+  ns TEXT COLLATE "C" NOT NULL,
+  k TEXT COLLATE "C" NOT NULL,
+  v TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  PRIMARY KEY (ns, k)
+);
+"#,
+}];
+
+pub(crate) async fn run(meta: &Meta) -> Result<(), MetaError> {
+    let pool = meta.pool();
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
+        .execute(pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    if meta.engine() == Engine::Postgres {
+        // Several nodes may start at once: only one migrates, the others wait here.
+        sqlx::query("SELECT pg_advisory_xact_lock(7310267718)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0);
+    for step in STEPS.iter().filter(|s| s.version > current) {
+        let sql = match meta.engine() {
+            Engine::Sqlite => step.sqlite,
+            Engine::Postgres => step.postgres,
+        };
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(step.version)
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version = step.version, "applied metadata migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}

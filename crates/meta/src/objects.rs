@@ -1,0 +1,239 @@
+//! Object rows: one current version per (bucket, key).
+
+use crate::{Meta, MetaError, Millis};
+use sqlx::Row;
+
+/// One stored object.
+#[derive(Clone, Debug)]
+pub struct ObjectRow {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Version id (`None` for unversioned buckets: S3's `null`).
+    pub version_id: Option<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Last-Modified.
+    pub last_modified_ms: Millis,
+    /// JSON: content headers and user metadata.
+    pub headers: String,
+    /// JSON: stored checksum, if any.
+    pub checksum: Option<String>,
+    /// JSON: where the bytes are (single blob or a manifest of part blobs).
+    pub layout: String,
+}
+
+/// The columns a listing needs.
+#[derive(Clone, Debug)]
+pub struct ListedObject {
+    /// Object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Last-Modified.
+    pub last_modified_ms: Millis,
+    /// JSON checksum (for the algorithm list in listings).
+    pub checksum: Option<String>,
+}
+
+/// Condition a write must satisfy atomically.
+#[derive(Clone, Debug, Default)]
+pub enum Precondition {
+    /// Unconditional.
+    #[default]
+    None,
+    /// `If-None-Match: *`: the key must not exist.
+    MustNotExist,
+    /// `If-Match`: the current ETag must be one of these (`*` = must exist).
+    EtagMatches(Vec<String>),
+    /// `If-None-Match: <etag>`: the current ETag must not be one of these.
+    EtagNotMatches(Vec<String>),
+}
+
+/// Result of a successful put.
+#[derive(Debug)]
+pub struct PutOutcome {
+    /// The layout JSON of the object that was replaced (its blobs are now garbage).
+    pub replaced_layout: Option<String>,
+}
+
+const OBJECT_COLS: &str =
+    "bucket, key, version_id, size, etag, last_modified_ms, headers, checksum, layout";
+
+fn key_of(r: &sqlx::any::AnyRow, idx: usize) -> Result<String, MetaError> {
+    let bytes: Vec<u8> = r.get(idx);
+    String::from_utf8(bytes).map_err(|_| MetaError::Corrupt("object key is not UTF-8".into()))
+}
+
+fn row_to_object(r: sqlx::any::AnyRow) -> Result<ObjectRow, MetaError> {
+    Ok(ObjectRow {
+        bucket: r.get(0),
+        key: key_of(&r, 1)?,
+        version_id: r.get(2),
+        size: r.get(3),
+        etag: r.get(4),
+        last_modified_ms: r.get(5),
+        headers: r.get(6),
+        checksum: r.get(7),
+        layout: r.get(8),
+    })
+}
+
+pub(crate) fn check(pre: &Precondition, current: Option<&str>) -> Result<(), MetaError> {
+    let ok = match (pre, current) {
+        (Precondition::None, _) => true,
+        (Precondition::MustNotExist, cur) => cur.is_none(),
+        (Precondition::EtagMatches(_), None) => false,
+        (Precondition::EtagMatches(tags), Some(cur)) => {
+            tags.iter().any(|t| t == "*" || t.trim_matches('"') == cur)
+        }
+        (Precondition::EtagNotMatches(_), None) => true,
+        (Precondition::EtagNotMatches(tags), Some(cur)) => {
+            !tags.iter().any(|t| t == "*" || t.trim_matches('"') == cur)
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(MetaError::PreconditionFailed)
+    }
+}
+
+impl Meta {
+    /// Fetch one object.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {
+        let row = sqlx::query(&format!(
+            "SELECT {OBJECT_COLS} FROM objects WHERE bucket = $1 AND key = $2"
+        ))
+        .bind(bucket)
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(row_to_object).transpose()
+    }
+
+    /// Insert or replace an object atomically, checking `pre` in the same transaction.
+    pub async fn put_object(
+        &self,
+        row: &ObjectRow,
+        pre: &Precondition,
+    ) -> Result<PutOutcome, MetaError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        let old = sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")
+            .bind(&row.bucket)
+            .bind(row.key.as_bytes().to_vec())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (old_etag, old_layout) = match old {
+            Some(r) => (Some(r.get::<String, _>(0)), Some(r.get::<String, _>(1))),
+            None => (None, None),
+        };
+        check(pre, old_etag.as_deref())?;
+        upsert(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(PutOutcome {
+            replaced_layout: old_layout,
+        })
+    }
+
+    /// Delete an object; returns its layout (its blobs are now garbage) if it existed.
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<String>, MetaError> {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        let layout: Option<String> =
+            sqlx::query_scalar("SELECT layout FROM objects WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(key.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if layout.is_some() {
+            sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+                .bind(bucket)
+                .bind(key.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(layout)
+    }
+
+    /// Objects of `bucket` with keys in `[from, to)` (byte order; `to = None` = unbounded),
+    /// strictly after `after`, at most `limit`.
+    pub async fn list_objects(
+        &self,
+        bucket: &str,
+        from: &[u8],
+        to: Option<&[u8]>,
+        after: Option<&[u8]>,
+        limit: i64,
+    ) -> Result<Vec<ListedObject>, MetaError> {
+        let after = after.unwrap_or(&[]);
+        let sql = match to {
+            Some(_) => "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND key < $4 ORDER BY key LIMIT $5",
+            None => "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND $4 = $4 ORDER BY key LIMIT $5",
+        };
+        let rows = sqlx::query(sql)
+            .bind(bucket)
+            .bind(from.to_vec())
+            .bind(after.to_vec())
+            .bind(to.unwrap_or(&[]).to_vec())
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ListedObject {
+                    key: key_of(&r, 0)?,
+                    size: r.get(1),
+                    etag: r.get(2),
+                    last_modified_ms: r.get(3),
+                    checksum: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    /// Every blob layout and part blob id (start-up orphan sweep).
+    pub async fn all_blob_references(&self) -> Result<(Vec<String>, Vec<String>), MetaError> {
+        let layouts: Vec<String> = sqlx::query_scalar("SELECT layout FROM objects")
+            .fetch_all(self.pool())
+            .await?;
+        let parts: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts")
+            .fetch_all(self.pool())
+            .await?;
+        Ok((layouts, parts))
+    }
+}
+
+/// Insert or replace an object row inside a transaction.
+pub(crate) async fn upsert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &ObjectRow,
+) -> Result<(), MetaError> {
+    sqlx::query(&format!(
+        "INSERT INTO objects ({OBJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (bucket, key) DO UPDATE SET version_id = excluded.version_id, \
+         size = excluded.size, etag = excluded.etag, last_modified_ms = excluded.last_modified_ms, \
+         headers = excluded.headers, checksum = excluded.checksum, layout = excluded.layout"
+    ))
+    .bind(&row.bucket)
+    .bind(row.key.as_bytes().to_vec())
+    .bind(&row.version_id)
+    .bind(row.size)
+    .bind(&row.etag)
+    .bind(row.last_modified_ms)
+    .bind(&row.headers)
+    .bind(&row.checksum)
+    .bind(&row.layout)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Who is calling and what they ask for: the input to evaluation.
+
+use crate::vars::Resolver;
+
+/// The caller, for `Principal`/`NotPrincipal` matching in resource policies and for the
+/// principal-derived `aws:*` condition keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// An unsigned request.
+    Anonymous,
+    /// The account itself (`arn:aws:iam::<account>:root`).
+    Root {
+        /// 12-digit account id.
+        account: String,
+    },
+    /// An IAM user (`arn:aws:iam::<account>:user/<path/><name>`).
+    User {
+        /// The user's ARN.
+        arn: String,
+        /// The user's account id.
+        account: String,
+        /// The unique id (`AIDA…`), the value of `aws:userid`.
+        user_id: String,
+        /// The user name, the value of `aws:username`.
+        name: String,
+    },
+    /// A role session (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
+    AssumedRole {
+        /// The role's ARN (`arn:aws:iam::<account>:role/<path/><role>`).
+        role_arn: String,
+        /// The session ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`).
+        session_arn: String,
+        /// The account id.
+        account: String,
+        /// The role's unique id (`AROA…`).
+        role_id: String,
+        /// The role session name.
+        session_name: String,
+    },
+    /// A web-identity caller of `AssumeRoleWithWebIdentity`, matched by
+    /// `"Principal": {"Federated": "<provider>"}` in trust policies. `provider` is
+    /// `cognito-identity.amazonaws.com` or `arn:aws:iam::<account>:oidc-provider/<host/path>`.
+    WebIdentity {
+        /// The identity provider, as written in trust policies.
+        provider: String,
+    },
+}
+
+impl Principal {
+    /// The account the principal belongs to, if any.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Principal::Root { account }
+            | Principal::User { account, .. }
+            | Principal::AssumedRole { account, .. } => Some(account),
+            Principal::Anonymous | Principal::WebIdentity { .. } => None,
+        }
+    }
+
+    /// The caller's own ARN: the root ARN, the user ARN or the session ARN.
+    pub fn arn(&self) -> Option<String> {
+        match self {
+            Principal::Root { account } => Some(format!("arn:aws:iam::{account}:root")),
+            Principal::User { arn, .. } => Some(arn.clone()),
+            Principal::AssumedRole { session_arn, .. } => Some(session_arn.clone()),
+            Principal::Anonymous | Principal::WebIdentity { .. } => None,
+        }
+    }
+
+    /// True for unsigned requests.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Principal::Anonymous)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// ASCII-lowercased key name.
+    name: Box<str>,
+    values: Vec<String>,
+    /// Built with [`RequestContext::add`]: a multi-valued key, never usable as a variable.
+    multi: bool,
+}
+
+/// The request being decided: action, resource, principal and condition keys.
+///
+/// Key names are case-insensitive (`aws:SourceIp` ≡ `AWS:sourceip`). A key set with
+/// [`set`](Self::set) is single-valued; a key built with [`add`](Self::add) is multi-valued
+/// (e.g. `cognito-identity.amazonaws.com:amr`) and, as in AWS, cannot be used as a policy
+/// variable.
+///
+/// [`new`](Self::new) fills the principal-derived keys — `aws:PrincipalType`, `aws:userid`,
+/// `aws:username` (IAM users only), `aws:PrincipalArn` (the role ARN for sessions),
+/// `aws:PrincipalAccount`, `aws:FederatedProvider` (web identity). Later `set` calls override
+/// them; changing `principal` afterwards does not update them.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The IAM action, e.g. `s3:GetObject` (matched case-insensitively).
+    pub action: String,
+    /// The resource ARN, e.g. `arn:aws:s3:::bucket/key` (matched case-sensitively).
+    pub resource: String,
+    /// The caller.
+    pub principal: Principal,
+    entries: Vec<Entry>,
+}
+
+impl RequestContext {
+    /// A context for `action` on `resource` by `principal`, with the principal-derived keys set.
+    pub fn new(
+        action: impl Into<String>,
+        resource: impl Into<String>,
+        principal: Principal,
+    ) -> Self {
+        let mut ctx = RequestContext {
+            action: action.into(),
+            resource: resource.into(),
+            principal,
+            entries: Vec::with_capacity(8),
+        };
+        match ctx.principal.clone() {
+            Principal::Anonymous => {
+                ctx.set("aws:PrincipalType", "Anonymous");
+                ctx.set("aws:userid", "anonymous");
+            }
+            Principal::Root { account } => {
+                ctx.set("aws:PrincipalType", "Account");
+                ctx.set("aws:PrincipalArn", format!("arn:aws:iam::{account}:root"));
+                ctx.set("aws:userid", account.clone());
+                ctx.set("aws:PrincipalAccount", account);
+            }
+            Principal::User {
+                arn,
+                account,
+                user_id,
+                name,
+            } => {
+                ctx.set("aws:PrincipalType", "User");
+                ctx.set("aws:PrincipalArn", arn);
+                ctx.set("aws:PrincipalAccount", account);
+                ctx.set("aws:userid", user_id);
+                ctx.set("aws:username", name);
+            }
+            Principal::AssumedRole {
+                role_arn,
+                account,
+                role_id,
+                session_name,
+                ..
+            } => {
+                ctx.set("aws:PrincipalType", "AssumedRole");
+                ctx.set("aws:PrincipalArn", role_arn);
+                ctx.set("aws:PrincipalAccount", account);
+                ctx.set("aws:userid", format!("{role_id}:{session_name}"));
+            }
+            Principal::WebIdentity { provider } => {
+                ctx.set("aws:PrincipalType", "WebIdentityUser");
+                ctx.set("aws:FederatedProvider", provider);
+            }
+        }
+        ctx
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.name.len() == key.len() && e.name.eq_ignore_ascii_case(key))
+    }
+
+    /// Sets a single-valued key, replacing any previous values.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.position(key) {
+            Some(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.values.clear();
+                    e.values.push(value);
+                    e.multi = false;
+                }
+            }
+            None => self.entries.push(Entry {
+                name: key.to_ascii_lowercase().into(),
+                values: vec![value],
+                multi: false,
+            }),
+        }
+    }
+
+    /// Adds one more value to a multi-valued key (creating it if needed).
+    pub fn add(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.position(key) {
+            Some(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.values.push(value);
+                    e.multi = true;
+                }
+            }
+            None => self.entries.push(Entry {
+                name: key.to_ascii_lowercase().into(),
+                values: vec![value],
+                multi: true,
+            }),
+        }
+    }
+
+    /// Builder form of [`set`](Self::set).
+    #[must_use]
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.set(key, value);
+        self
+    }
+
+    /// Removes a key; returns whether it was present.
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.position(key) {
+            Some(i) => {
+                self.entries.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The values of a key (case-insensitive name), if present.
+    pub fn get(&self, key: &str) -> Option<&[String]> {
+        self.position(key)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| e.values.as_slice())
+    }
+
+    /// All keys (lowercased names) with their values, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.entries.iter().map(|e| (&*e.name, e.values.as_slice()))
+    }
+
+    /// Values of an already-lowercased key; an empty value list counts as absent.
+    pub(crate) fn values_lower(&self, key: &str) -> Option<&[String]> {
+        self.entries
+            .iter()
+            .find(|e| *e.name == *key)
+            .map(|e| e.values.as_slice())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl Resolver for RequestContext {
+    fn single_value(&self, key: &str) -> Option<&str> {
+        let e = self.entries.iter().find(|e| *e.name == *key)?;
+        match e.values.as_slice() {
+            [v] if !e.multi => Some(v),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive_and_multi_valued() {
+        let mut c = RequestContext::new("s3:GetObject", "arn:aws:s3:::b/k", Principal::Anonymous);
+        c.set("aws:SourceIp", "1.2.3.4");
+        assert_eq!(c.get("AWS:SOURCEIP"), Some(&["1.2.3.4".to_string()][..]));
+        c.set("aws:sourceip", "5.6.7.8");
+        assert_eq!(c.get("aws:SourceIp").map(<[String]>::len), Some(1));
+        c.add("cognito-identity.amazonaws.com:amr", "authenticated");
+        c.add("Cognito-Identity.amazonaws.com:amr", "accounts.google.com");
+        assert_eq!(c.get("cognito-identity.amazonaws.com:amr").map(<[String]>::len), Some(2));
+        // Multi-valued keys never resolve as variables, even with one value.
+        c.add("x:multi", "one");
+        assert_eq!(c.single_value("x:multi"), None);
+        assert_eq!(c.single_value("aws:sourceip"), Some("5.6.7.8"));
+        assert!(c.remove("x:MULTI"));
+        assert!(c.get("x:multi").is_none());
+    }
+
+    #[test]
+    fn principal_keys_are_populated() {
+        let c = RequestContext::new(
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            Principal::AssumedRole {
+                role_arn: "arn:aws:iam::123456789012:role/R".into(),
+                session_arn: "arn:aws:sts::123456789012:assumed-role/R/s".into(),
+                account: "123456789012".into(),
+                role_id: "AROAEXAMPLE".into(),
+                session_name: "s".into(),
+            },
+        );
+        assert_eq!(c.single_value("aws:userid"), Some("AROAEXAMPLE:s"));
+        assert_eq!(c.single_value("aws:principalarn"), Some("arn:aws:iam::123456789012:role/R"));
+        assert_eq!(c.single_value("aws:username"), None);
+        let u = RequestContext::new(
+            "s3:GetObject",
+            "*",
+            Principal::User {
+                arn: "arn:aws:iam::123456789012:user/alice".into(),
+                account: "123456789012".into(),
+                user_id: "AIDAEXAMPLE".into(),
+                name: "alice".into(),
+            },
+        );
+        assert_eq!(u.single_value("aws:username"), Some("alice"));
+        assert_eq!(u.single_value("aws:principaltype"), Some("User"));
+    }
+}

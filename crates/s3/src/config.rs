@@ -1,0 +1,85 @@
+//! Per-bucket configuration, stored as one JSON document in the bucket row.
+
+use serde::{Deserialize, Serialize};
+
+/// One CORS rule.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CorsRule {
+    /// Optional rule id.
+    pub id: Option<String>,
+    /// Allowed origins (each may hold one `*`).
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods (GET, PUT, POST, DELETE, HEAD).
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers (each may hold one `*`), case-insensitive.
+    pub allowed_headers: Vec<String>,
+    /// Headers exposed to scripts.
+    pub expose_headers: Vec<String>,
+    /// Preflight cache time.
+    pub max_age_seconds: Option<i64>,
+}
+
+/// Public access block settings.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct PublicAccessBlock {
+    /// Reject public ACLs on PUT.
+    pub block_public_acls: bool,
+    /// Ignore public ACLs when deciding.
+    pub ignore_public_acls: bool,
+    /// Reject public bucket policies.
+    pub block_public_policy: bool,
+    /// Ignore public grants of policies for anonymous/cross-account callers.
+    pub restrict_public_buckets: bool,
+}
+
+/// The bucket's configuration document.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BucketConfig {
+    /// Region the bucket was created in.
+    #[serde(default)]
+    pub region: String,
+    /// CORS rules (None = no CORS configuration).
+    #[serde(default)]
+    pub cors: Option<Vec<CorsRule>>,
+    /// Bucket policy JSON.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Public access block.
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// Object ownership: BucketOwnerEnforced | BucketOwnerPreferred | ObjectWriter.
+    #[serde(default)]
+    pub ownership: Option<String>,
+    /// Canned bucket ACL.
+    #[serde(default)]
+    pub acl: Option<String>,
+    /// Versioning status as last set (Enabled/Suspended); cubby keeps one version per key.
+    #[serde(default)]
+    pub versioning: Option<String>,
+    /// Bucket tags.
+    #[serde(default)]
+    pub tags: Option<Vec<(String, String)>>,
+    /// Raw ServerSideEncryptionConfiguration XML.
+    #[serde(default)]
+    pub encryption: Option<String>,
+    /// Raw NotificationConfiguration XML.
+    #[serde(default)]
+    pub notification: Option<String>,
+    /// Raw LifecycleConfiguration XML.
+    #[serde(default)]
+    pub lifecycle: Option<String>,
+}
+
+impl BucketConfig {
+    /// Parse the stored document (an unreadable one is treated as empty, and logged).
+    pub fn from_json(s: &str) -> Self {
+        serde_json::from_str(s).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "unreadable bucket configuration");
+            BucketConfig::default()
+        })
+    }
+    /// Serialize.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}

@@ -1,0 +1,33 @@
+//! The S3 API: route → authenticate (SigV4 via `cubby-auth`) → authorize (through the
+//! [`Authority`] seam, backed by the IAM policy engine) → execute against `cubby-meta` and
+//! `cubby-blob`.
+//!
+//! Architecture invariant: this crate does not know hyper or the listener; it takes an
+//! `http::Request` with a boxed body and returns an `http::Response`.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod body;
+mod buckets;
+pub mod checksum;
+mod config;
+mod cors;
+mod error;
+mod list;
+mod multipart;
+mod objects;
+mod response;
+pub mod router;
+mod service;
+mod xml;
+
+pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey};
+pub use body::{ReqBody, RespBody};
+/// Error type of request bodies.
+pub mod body_error {
+    pub use crate::body::BoxError;
+}
+pub use config::BucketConfig;
+pub use error::{S3Error, S3Result};
+pub use service::{S3Config, S3Service};

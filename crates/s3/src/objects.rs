@@ -1,0 +1,993 @@
+//! Object operations: PUT, GET/HEAD (ranges, conditionals, part numbers), DELETE, multi-delete,
+//! copy, attributes, tagging and ACL.
+
+use crate::body::{ReqBody, RespBody, ingest, read_small};
+use crate::checksum::{self, Algo, Stored};
+use crate::response::{self, set, set_bytes, xml};
+use crate::router::Op;
+use crate::service::{Ctx, S3Service};
+use crate::xml::{elem, end, http_date, iso8601, start};
+use crate::{S3Error, S3Result};
+use base64::Engine as _;
+use cubby_blob::BlobId;
+use cubby_meta::{MetaError, ObjectRow, Precondition};
+use futures_util::{StreamExt, TryStreamExt};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Where an object's bytes are: blobs in order (one for a PUT, one per part after multipart).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Layout {
+    pub blobs: Vec<BlobRef>,
+    /// Per-part info for multipart objects (partNumber reads, attributes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartInfo>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct BlobRef {
+    pub id: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct PartInfo {
+    pub size: u64,
+    pub etag: String,
+    #[serde(default)]
+    pub checksum: Option<String>,
+}
+
+impl Layout {
+    pub fn from_json(s: &str) -> S3Result<Layout> {
+        serde_json::from_str(s).map_err(|e| S3Error::internal(format!("bad layout: {e}")))
+    }
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+    pub fn single(id: &BlobId, size: u64) -> Layout {
+        Layout {
+            blobs: vec![BlobRef {
+                id: id.to_string(),
+                size,
+            }],
+            parts: Vec::new(),
+        }
+    }
+    pub fn blob_ids(&self) -> Vec<String> {
+        self.blobs.iter().map(|b| b.id.clone()).collect()
+    }
+}
+
+/// One user-metadata entry; `raw` marks a value stored as base64 because it was not UTF-8.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct MetaEntry {
+    pub k: String,
+    pub v: String,
+    #[serde(default)]
+    pub raw: bool,
+}
+
+/// Content headers, user metadata, tags and ACL stored with an object.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct StoredHeaders {
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub content_encoding: Option<String>,
+    #[serde(default)]
+    pub content_disposition: Option<String>,
+    #[serde(default)]
+    pub content_language: Option<String>,
+    #[serde(default)]
+    pub cache_control: Option<String>,
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub meta: Vec<MetaEntry>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    #[serde(default)]
+    pub acl: Option<String>,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub sse: Option<String>,
+}
+
+impl StoredHeaders {
+    pub fn from_json(s: &str) -> StoredHeaders {
+        serde_json::from_str(s).unwrap_or_default()
+    }
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Collect content headers and `x-amz-meta-*` from a request (PutObject, CreateMultipartUpload,
+/// CopyObject with REPLACE).
+pub(crate) fn headers_from_request(ctx: &Ctx) -> S3Result<StoredHeaders> {
+    let h = |n: &str| ctx.header(n).map(str::to_owned);
+    let content_encoding = h("content-encoding").and_then(|v| {
+        // aws-chunked is transport framing, not a property of the stored object.
+        let rest: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!rest.is_empty()).then(|| rest.join(", "))
+    });
+    let mut meta = Vec::new();
+    let mut meta_size = 0usize;
+    for (name, value) in &ctx.parts.headers {
+        if let Some(k) = name.as_str().strip_prefix("x-amz-meta-") {
+            meta_size += k.len() + value.len();
+            let entry = match value.to_str() {
+                Ok(v) => MetaEntry {
+                    k: k.to_owned(),
+                    v: v.to_owned(),
+                    raw: false,
+                },
+                Err(_) => match std::str::from_utf8(value.as_bytes()) {
+                    Ok(v) => MetaEntry {
+                        k: k.to_owned(),
+                        v: v.to_owned(),
+                        raw: false,
+                    },
+                    Err(_) => MetaEntry {
+                        k: k.to_owned(),
+                        v: base64::engine::general_purpose::STANDARD.encode(value.as_bytes()),
+                        raw: true,
+                    },
+                },
+            };
+            meta.push(entry);
+        }
+    }
+    if meta_size > 2048 {
+        return Err(S3Error::new(
+            "MetadataTooLarge",
+            StatusCode::BAD_REQUEST,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        )
+        .with("Size", meta_size.to_string())
+        .with("MaxSizeAllowed", "2048"));
+    }
+    let tags = match ctx.header("x-amz-tagging") {
+        Some(t) => parse_tagging_header(t)?,
+        None => Vec::new(),
+    };
+    if let Some(acl) = ctx.header("x-amz-acl") {
+        crate::buckets::check_canned_acl(acl)?;
+    }
+    Ok(StoredHeaders {
+        content_type: h("content-type"),
+        content_encoding,
+        content_disposition: h("content-disposition"),
+        content_language: h("content-language"),
+        cache_control: h("cache-control"),
+        expires: h("expires"),
+        meta,
+        tags,
+        acl: h("x-amz-acl"),
+        owner: ctx.caller.principal_id.clone(),
+        sse: h("x-amz-server-side-encryption"),
+    })
+}
+
+fn parse_tagging_header(t: &str) -> S3Result<Vec<(String, String)>> {
+    let pairs = crate::router::parse_query(t);
+    let tags: Vec<crate::buckets::TagXml> = pairs
+        .into_iter()
+        .map(|(key, value)| crate::buckets::TagXml { key, value })
+        .collect();
+    crate::buckets::validate_tags(&tags, 10)
+}
+
+/// Preconditions on writes: `If-None-Match: *` and `If-Match`.
+pub(crate) fn write_precondition(ctx: &Ctx) -> Precondition {
+    let list = |v: &str| -> Vec<String> { v.split(',').map(|s| s.trim().to_owned()).collect() };
+    if let Some(v) = ctx.header("if-none-match") {
+        if v.trim() == "*" {
+            return Precondition::MustNotExist;
+        }
+        return Precondition::EtagNotMatches(list(v));
+    }
+    if let Some(v) = ctx.header("if-match") {
+        return Precondition::EtagMatches(list(v));
+    }
+    Precondition::None
+}
+
+pub(crate) async fn put_object(
+    svc: &S3Service,
+    ctx: &mut Ctx,
+    body: ReqBody,
+) -> S3Result<Response<RespBody>> {
+    let headers = headers_from_request(ctx)?;
+    let pre = write_precondition(ctx);
+    if ctx.header("content-length").is_none()
+        && ctx.header("transfer-encoding").is_none()
+        && ctx.header("x-amz-decoded-content-length").is_none()
+    {
+        return Err(S3Error::new(
+            "MissingContentLength",
+            StatusCode::LENGTH_REQUIRED,
+            "You must provide the Content-Length HTTP header.",
+        ));
+    }
+    let plan = svc.ingest_plan(ctx)?;
+    let got = ingest(body, plan, &svc.blobs).await?;
+    let etag = hex::encode(got.md5);
+    let stored_ck = got.checksum.as_ref().map(|(a, raw)| Stored {
+        algo: *a,
+        value: checksum::b64(raw),
+        kind: "FULL_OBJECT".into(),
+    });
+    let row = ObjectRow {
+        bucket: ctx.bucket()?.to_owned(),
+        key: ctx.key()?.to_owned(),
+        version_id: None,
+        size: got.size as i64,
+        etag: etag.clone(),
+        last_modified_ms: ctx.now_ms(),
+        headers: headers.to_json(),
+        checksum: stored_ck
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok()),
+        layout: Layout::single(&got.blob, got.size).to_json(),
+    };
+    commit_object(svc, &row, &pre, &[got.blob.to_string()]).await?;
+    let mut r = response::status(StatusCode::OK);
+    set(&mut r, "etag", &format!("\"{etag}\""));
+    if let Some(c) = &stored_ck {
+        set(&mut r, c.algo.header(), &c.value);
+        set(&mut r, "x-amz-checksum-type", &c.kind);
+    }
+    Ok(r)
+}
+
+/// Write an object row; on failure the new blobs are deleted, on success the replaced ones
+/// are scheduled for deletion.
+pub(crate) async fn commit_object(
+    svc: &S3Service,
+    row: &ObjectRow,
+    pre: &Precondition,
+    new_blobs: &[String],
+) -> S3Result<()> {
+    match svc.meta.put_object(row, pre).await {
+        Ok(outcome) => {
+            if let Some(old) = outcome.replaced_layout {
+                svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for b in new_blobs {
+                if let Some(id) = BlobId::parse(b) {
+                    svc.discard_now(&id).await;
+                }
+            }
+            match e {
+                MetaError::PreconditionFailed => Err(precondition_error(pre)),
+                e => Err(e.into()),
+            }
+        }
+    }
+}
+
+pub(crate) fn precondition_error(pre: &Precondition) -> S3Error {
+    match pre {
+        Precondition::MustNotExist | Precondition::EtagNotMatches(_) => {
+            S3Error::precondition_failed("If-None-Match")
+        }
+        _ => S3Error::precondition_failed("If-Match"),
+    }
+}
+
+/// Fetch an object; a missing key is 404 only for callers who may list the bucket.
+pub(crate) async fn load_visible(svc: &S3Service, ctx: &Ctx) -> S3Result<ObjectRow> {
+    let bucket = ctx.bucket()?;
+    let key = ctx.key()?;
+    match svc.meta.get_object(bucket, key).await? {
+        Some(o) => Ok(o),
+        None => {
+            let row = svc.meta.get_bucket(bucket).await?;
+            if svc
+                .allowed(ctx, "s3:ListBucket", &format!("arn:aws:s3:::{bucket}"), row.as_ref())
+                .await?
+            {
+                Err(S3Error::no_such_key(key))
+            } else {
+                Err(S3Error::access_denied())
+            }
+        }
+    }
+}
+
+fn parse_http_date(s: &str) -> Option<i64> {
+    httpdate::parse_http_date(s.trim())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+fn etag_in(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(|s| s.trim().trim_matches('"'))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// Evaluate GET/HEAD conditionals as S3 does. `Some(status)` = stop with that status.
+fn read_conditionals(ctx: &Ctx, obj: &ObjectRow) -> Option<S3Error> {
+    let last_modified = obj.last_modified_ms / 1000;
+    let if_match = ctx.header("if-match");
+    let if_none = ctx.header("if-none-match");
+    if let Some(m) = if_match {
+        if !etag_in(m, &obj.etag) {
+            return Some(S3Error::precondition_failed("If-Match"));
+        }
+    } else if let Some(t) = ctx.header("if-unmodified-since").and_then(parse_http_date) {
+        if last_modified > t {
+            return Some(S3Error::precondition_failed("If-Unmodified-Since"));
+        }
+    }
+    let not_modified = || S3Error::new("NotModified", StatusCode::NOT_MODIFIED, "Not Modified");
+    if let Some(n) = if_none {
+        if etag_in(n, &obj.etag) {
+            return Some(not_modified());
+        }
+    } else if let Some(t) = ctx.header("if-modified-since").and_then(parse_http_date) {
+        if last_modified <= t {
+            return Some(not_modified());
+        }
+    }
+    None
+}
+
+/// Parse a single `bytes=` range against `size`; `Ok(None)` = whole object.
+fn parse_range(v: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
+    let invalid = || {
+        S3Error::new(
+            "InvalidRange",
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "The requested range is not satisfiable",
+        )
+        .with("RangeRequested", v)
+        .with("ActualObjectSize", size.to_string())
+    };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: S3 serves the whole object
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
+        if n == 0 || size == 0 {
+            return Err(invalid());
+        }
+        let n = n.min(size);
+        return Ok(Some((size - n, size - 1)));
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return Ok(None);
+    };
+    let end = if b.is_empty() {
+        size.saturating_sub(1)
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+            _ => return Ok(None),
+        }
+    };
+    if start >= size {
+        return Err(invalid());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Stream `[start, start+len)` of a layout.
+pub(crate) fn stream_range(svc: &S3Service, layout: &Layout, start: u64, len: u64) -> RespBody {
+    let mut segments = Vec::new();
+    let mut offset = 0u64;
+    let end = start + len;
+    for b in &layout.blobs {
+        let (bs, be) = (offset, offset + b.size);
+        offset = be;
+        if be <= start || bs >= end {
+            continue;
+        }
+        let from = start.max(bs) - bs;
+        let to = end.min(be) - bs;
+        if let Some(id) = BlobId::parse(&b.id) {
+            segments.push((id, from, to - from));
+        }
+    }
+    let blobs = svc.blobs.clone();
+    let stream = futures_util::stream::iter(segments)
+        .then(move |(id, from, n)| {
+            let blobs = blobs.clone();
+            async move {
+                let mut f = blobs
+                    .open_read(&id)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                f.seek(std::io::SeekFrom::Start(from)).await?;
+                Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
+                    f.take(n),
+                    256 * 1024,
+                ))
+            }
+        })
+        .try_flatten()
+        .map_ok(http_body::Frame::data);
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
+
+pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    let obj = load_visible(svc, ctx).await?;
+    if let Some(e) = read_conditionals(ctx, &obj) {
+        if e.status == StatusCode::NOT_MODIFIED {
+            let mut r = response::status(StatusCode::NOT_MODIFIED);
+            set(&mut r, "etag", &format!("\"{}\"", obj.etag));
+            set(&mut r, "last-modified", &http_date(obj.last_modified_ms));
+            return Ok(r);
+        }
+        return Err(e);
+    }
+    let layout = Layout::from_json(&obj.layout)?;
+    let headers = StoredHeaders::from_json(&obj.headers);
+    let size = obj.size as u64;
+    let mut status = StatusCode::OK;
+    let mut range: Option<(u64, u64)> = None;
+    let mut part_count: Option<usize> = None;
+    if let Some(pn) = ctx.route.q("partNumber") {
+        let pn: usize = pn
+            .parse()
+            .ok()
+            .filter(|n| (1..=10000).contains(n))
+            .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+        let invalid_part = || {
+            S3Error::new(
+                "InvalidPartNumber",
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "The requested partnumber is not satisfiable",
+            )
+        };
+        if layout.parts.is_empty() {
+            if pn != 1 {
+                return Err(invalid_part());
+            }
+            part_count = Some(1);
+        } else {
+            let info = layout.parts.get(pn - 1).ok_or_else(invalid_part)?;
+            let start: u64 = layout.parts.iter().take(pn - 1).map(|p| p.size).sum();
+            if info.size > 0 {
+                range = Some((start, start + info.size - 1));
+            }
+            status = StatusCode::PARTIAL_CONTENT;
+            part_count = Some(layout.parts.len());
+        }
+    } else if let Some(rv) = ctx.header("range") {
+        range = parse_range(rv, size)?;
+        if range.is_some() {
+            status = StatusCode::PARTIAL_CONTENT;
+        }
+    }
+    let (start, len) = match range {
+        Some((a, b)) => (a, b - a + 1),
+        None => (0, size),
+    };
+    let is_head = ctx.route.op == Op::HeadObject;
+    let body = if is_head || len == 0 {
+        crate::body::empty()
+    } else {
+        stream_range(svc, &layout, start, len)
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    set(&mut r, "content-length", &len.to_string());
+    if let Some((a, b)) = range {
+        set(&mut r, "content-range", &format!("bytes {a}-{b}/{size}"));
+    }
+    set(&mut r, "accept-ranges", "bytes");
+    set(&mut r, "etag", &format!("\"{}\"", obj.etag));
+    set(&mut r, "last-modified", &http_date(obj.last_modified_ms));
+    if let Some(n) = part_count {
+        set(&mut r, "x-amz-mp-parts-count", &n.to_string());
+    }
+    let q = |n: &str| ctx.route.q(n);
+    let ct = q("response-content-type")
+        .or(headers.content_type.as_deref())
+        .unwrap_or("binary/octet-stream");
+    set(&mut r, "content-type", ct);
+    for (hdr, over, stored) in [
+        ("content-encoding", "response-content-encoding", &headers.content_encoding),
+        ("content-disposition", "response-content-disposition", &headers.content_disposition),
+        ("content-language", "response-content-language", &headers.content_language),
+        ("cache-control", "response-cache-control", &headers.cache_control),
+        ("expires", "response-expires", &headers.expires),
+    ] {
+        if let Some(v) = q(over).or(stored.as_deref()) {
+            set(&mut r, hdr, v);
+        }
+    }
+    for m in &headers.meta {
+        let name = format!("x-amz-meta-{}", m.k);
+        if m.raw {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&m.v) {
+                set_bytes(&mut r, &name, &bytes);
+            }
+        } else {
+            set_bytes(&mut r, &name, m.v.as_bytes());
+        }
+    }
+    if !headers.tags.is_empty() {
+        set(&mut r, "x-amz-tagging-count", &headers.tags.len().to_string());
+    }
+    if ctx
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
+    {
+        if let Some(c) = obj
+            .checksum
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Stored>(c).ok())
+        {
+            // Whole-object reads return the object's checksum; a part read returns the part's.
+            if ctx.route.q("partNumber").is_some() && !layout.parts.is_empty() {
+                let pn: usize = ctx.route.q("partNumber").and_then(|p| p.parse().ok()).unwrap_or(1);
+                if let Some(v) = layout.parts.get(pn - 1).and_then(|p| p.checksum.as_deref()) {
+                    set(&mut r, c.algo.header(), v);
+                }
+            } else if range.is_none() {
+                set(&mut r, c.algo.header(), &c.value);
+                set(&mut r, "x-amz-checksum-type", &c.kind);
+            }
+        }
+    }
+    Ok(r)
+}
+
+pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    if let Some(layout) = svc.meta.delete_object(ctx.bucket()?, ctx.key()?).await? {
+        svc.discard_blobs(Layout::from_json(&layout)?.blob_ids());
+    }
+    Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct DeleteXml {
+    #[serde(rename = "Quiet", default)]
+    quiet: bool,
+    #[serde(rename = "Object", default)]
+    objects: Vec<DeleteObjXml>,
+}
+
+#[derive(Deserialize)]
+struct DeleteObjXml {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "VersionId")]
+    version_id: Option<String>,
+}
+
+pub(crate) async fn delete_objects(
+    svc: &S3Service,
+    ctx: &Ctx,
+    body: ReqBody,
+) -> S3Result<Response<RespBody>> {
+    let raw = read_small(body, 2 * 1024 * 1024).await?;
+    if let Some(md5) = ctx.header("content-md5") {
+        use md5::Digest as _;
+        let got = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&raw));
+        if got != md5.trim() {
+            return Err(S3Error::bad_digest());
+        }
+    }
+    if let Some((algo, Some(expected))) = crate::service::requested_checksum(&ctx.parts.headers)? {
+        if checksum::digest(algo, &raw) != expected {
+            return Err(S3Error::bad_digest());
+        }
+    }
+    let req: DeleteXml = crate::xml::parse(&raw)?;
+    if req.objects.len() > 1000 || req.objects.is_empty() {
+        return Err(S3Error::malformed_xml());
+    }
+    let bucket = ctx.bucket()?.to_owned();
+    let bucket_row = svc.meta.get_bucket(&bucket).await?;
+    let mut x = start("DeleteResult");
+    for o in req.objects {
+        let arn = format!("arn:aws:s3:::{bucket}/{}", o.key);
+        let allowed = svc
+            .allowed(ctx, "s3:DeleteObject", &arn, bucket_row.as_ref())
+            .await?;
+        if !allowed {
+            x.push_str("<Error>");
+            elem(&mut x, "Key", &o.key);
+            elem(&mut x, "Code", "AccessDenied");
+            elem(&mut x, "Message", "Access Denied");
+            x.push_str("</Error>");
+            continue;
+        }
+        if let Some(v) = &o.version_id {
+            if v != "null" {
+                x.push_str("<Error>");
+                elem(&mut x, "Key", &o.key);
+                elem(&mut x, "VersionId", v);
+                elem(&mut x, "Code", "NoSuchVersion");
+                elem(&mut x, "Message", "The specified version does not exist.");
+                x.push_str("</Error>");
+                continue;
+            }
+        }
+        match svc.meta.delete_object(&bucket, &o.key).await {
+            Ok(layout) => {
+                if let Some(l) = layout {
+                    svc.discard_blobs(Layout::from_json(&l)?.blob_ids());
+                }
+                if !req.quiet {
+                    x.push_str("<Deleted>");
+                    elem(&mut x, "Key", &o.key);
+                    if let Some(v) = &o.version_id {
+                        elem(&mut x, "VersionId", v);
+                    }
+                    x.push_str("</Deleted>");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "delete failed");
+                x.push_str("<Error>");
+                elem(&mut x, "Key", &o.key);
+                elem(&mut x, "Code", "InternalError");
+                elem(&mut x, "Message", "We encountered an internal error. Please try again.");
+                x.push_str("</Error>");
+            }
+        }
+    }
+    Ok(xml(end(x, "DeleteResult")))
+}
+
+/// Parse `x-amz-copy-source` → (bucket, key).
+pub(crate) fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
+    let raw = ctx
+        .header("x-amz-copy-source")
+        .ok_or_else(|| S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if let Some(v) = crate::router::parse_query(query)
+        .into_iter()
+        .find(|(k, _)| k == "versionId")
+    {
+        if v.1 != "null" {
+            return Err(S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist."));
+        }
+    }
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .map_err(|_| S3Error::invalid_argument("Invalid copy source encoding"))?;
+    let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+    match decoded.split_once('/') {
+        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_owned(), k.to_owned())),
+        _ => Err(S3Error::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )),
+    }
+}
+
+/// Load a copy source after authorizing s3:GetObject on it and checking copy conditionals.
+pub(crate) async fn load_copy_source(svc: &S3Service, ctx: &Ctx) -> S3Result<ObjectRow> {
+    let (sb, sk) = copy_source(ctx)?;
+    let src_bucket = svc.meta.get_bucket(&sb).await?;
+    if !svc
+        .allowed(ctx, "s3:GetObject", &format!("arn:aws:s3:::{sb}/{sk}"), src_bucket.as_ref())
+        .await?
+    {
+        return Err(S3Error::access_denied());
+    }
+    if src_bucket.is_none() {
+        return Err(S3Error::no_such_bucket(&sb));
+    }
+    let obj = svc
+        .meta
+        .get_object(&sb, &sk)
+        .await?
+        .ok_or_else(|| S3Error::no_such_key(&sk))?;
+    let lm = obj.last_modified_ms / 1000;
+    let fail = || S3Error::precondition_failed("x-amz-copy-source-If-Match");
+    if let Some(m) = ctx.header("x-amz-copy-source-if-match") {
+        if !etag_in(m, &obj.etag) {
+            return Err(fail());
+        }
+    } else if let Some(t) = ctx
+        .header("x-amz-copy-source-if-unmodified-since")
+        .and_then(parse_http_date)
+    {
+        if lm > t {
+            return Err(fail());
+        }
+    }
+    if let Some(n) = ctx.header("x-amz-copy-source-if-none-match") {
+        if etag_in(n, &obj.etag) {
+            return Err(fail());
+        }
+    } else if let Some(t) = ctx
+        .header("x-amz-copy-source-if-modified-since")
+        .and_then(parse_http_date)
+    {
+        if lm <= t {
+            return Err(fail());
+        }
+    }
+    Ok(obj)
+}
+
+/// Copy a byte range of a layout into a new committed blob, computing MD5 and an optional
+/// checksum. Runs on a blocking thread.
+pub(crate) async fn copy_bytes(
+    svc: &S3Service,
+    layout: &Layout,
+    start: u64,
+    len: u64,
+    algo: Option<Algo>,
+) -> S3Result<(BlobId, [u8; 16], Option<Vec<u8>>)> {
+    let mut sources = Vec::new();
+    let mut offset = 0u64;
+    for b in &layout.blobs {
+        let (bs, be) = (offset, offset + b.size);
+        offset = be;
+        if be <= start || bs >= start + len {
+            continue;
+        }
+        let id = BlobId::parse(&b.id).ok_or_else(|| S3Error::internal("bad blob id"))?;
+        let from = start.max(bs) - bs;
+        let to = (start + len).min(be) - bs;
+        sources.push((svc.blobs.path(&id), from, to - from));
+    }
+    let writer = svc.blobs.writer()?;
+    let res = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        use md5::Digest as _;
+        use std::io::{Read, Seek};
+        let mut writer = writer;
+        let mut md5 = md5::Md5::new();
+        let mut ck = algo.map(checksum::Hasher::new);
+        let mut buf = vec![0u8; 256 * 1024];
+        for (path, from, n) in sources {
+            let mut f = std::fs::File::open(path)?;
+            f.seek(std::io::SeekFrom::Start(from))?;
+            let mut left = n;
+            while left > 0 {
+                let want = (left as usize).min(buf.len());
+                let chunk = buf.get_mut(..want).unwrap_or_default();
+                f.read_exact(chunk)?;
+                md5.update(&*chunk);
+                if let Some(c) = ck.as_mut() {
+                    c.update(chunk);
+                }
+                writer.write_all(chunk)?;
+                left -= want as u64;
+            }
+        }
+        let id = writer.commit()?;
+        Ok((id, md5.finalize().into(), ck.map(checksum::Hasher::finish)))
+    })
+    .await
+    .map_err(|e| S3Error::internal(format!("copy worker: {e}")))??;
+    Ok(res)
+}
+
+pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    let src = load_copy_source(svc, ctx).await?;
+    let replace = match ctx.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
+    };
+    let (db, dk) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
+    if src.bucket == db && src.key == dk && !replace {
+        return Err(S3Error::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
+    }
+    let mut headers = if replace {
+        headers_from_request(ctx)?
+    } else {
+        let mut h = StoredHeaders::from_json(&src.headers);
+        h.owner = ctx.caller.principal_id.clone();
+        h
+    };
+    match ctx.header("x-amz-tagging-directive") {
+        Some("REPLACE") => {
+            headers.tags = match ctx.header("x-amz-tagging") {
+                Some(t) => parse_tagging_header(t)?,
+                None => Vec::new(),
+            }
+        }
+        _ => headers.tags = StoredHeaders::from_json(&src.headers).tags,
+    }
+    let src_ck: Option<Stored> = src.checksum.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let algo = ctx
+        .header("x-amz-checksum-algorithm")
+        .and_then(Algo::parse)
+        .or(src_ck.as_ref().map(|c| c.algo));
+    let layout = Layout::from_json(&src.layout)?;
+    let (blob, md5, ck) = copy_bytes(svc, &layout, 0, src.size as u64, algo).await?;
+    let etag = hex::encode(md5);
+    let stored = match (algo, ck) {
+        (Some(a), Some(raw)) => Some(Stored {
+            algo: a,
+            value: checksum::b64(&raw),
+            kind: "FULL_OBJECT".into(),
+        }),
+        _ => None,
+    };
+    let row = ObjectRow {
+        bucket: db,
+        key: dk,
+        version_id: None,
+        size: src.size,
+        etag: etag.clone(),
+        last_modified_ms: ctx.now_ms(),
+        headers: headers.to_json(),
+        checksum: stored.as_ref().and_then(|c| serde_json::to_string(c).ok()),
+        layout: Layout::single(&blob, src.size as u64).to_json(),
+    };
+    let pre = write_precondition(ctx);
+    commit_object(svc, &row, &pre, &[blob.to_string()]).await?;
+    let mut x = start("CopyObjectResult");
+    elem(&mut x, "LastModified", &iso8601(row.last_modified_ms));
+    elem(&mut x, "ETag", &format!("\"{etag}\""));
+    if let Some(c) = &stored {
+        elem(&mut x, c.algo.xml_name(), &c.value);
+    }
+    Ok(xml(end(x, "CopyObjectResult")))
+}
+
+pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    let obj = load_visible(svc, ctx).await?;
+    let wanted: Vec<String> = ctx
+        .parts
+        .headers
+        .get_all("x-amz-object-attributes")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_owned())
+        .collect();
+    if wanted.is_empty() {
+        return Err(S3Error::invalid_argument(
+            "Missing required header for this request: x-amz-object-attributes",
+        ));
+    }
+    let layout = Layout::from_json(&obj.layout)?;
+    let ck: Option<Stored> = obj.checksum.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let mut x = start("GetObjectAttributesResponse");
+    let has = |n: &str| wanted.iter().any(|w| w == n);
+    if has("ETag") {
+        elem(&mut x, "ETag", &obj.etag);
+    }
+    if has("Checksum") {
+        if let Some(c) = &ck {
+            x.push_str("<Checksum>");
+            elem(&mut x, c.algo.xml_name(), &c.value);
+            elem(&mut x, "ChecksumType", &c.kind);
+            x.push_str("</Checksum>");
+        }
+    }
+    if has("ObjectParts") && !layout.parts.is_empty() {
+        let marker: usize = ctx
+            .header("x-amz-part-number-marker")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let max: usize = ctx
+            .header("x-amz-max-parts")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let total = layout.parts.len();
+        x.push_str("<ObjectParts>");
+        elem(&mut x, "TotalPartsCount", &total.to_string());
+        elem(&mut x, "PartNumberMarker", &marker.to_string());
+        let shown: Vec<(usize, &PartInfo)> = layout
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i + 1, p))
+            .filter(|(n, _)| *n > marker)
+            .take(max)
+            .collect();
+        let next = shown.last().map(|(n, _)| *n).unwrap_or(marker);
+        elem(&mut x, "NextPartNumberMarker", &next.to_string());
+        elem(&mut x, "MaxParts", &max.to_string());
+        elem(&mut x, "IsTruncated", if next < total { "true" } else { "false" });
+        for (n, p) in shown {
+            x.push_str("<Part>");
+            elem(&mut x, "PartNumber", &n.to_string());
+            elem(&mut x, "Size", &p.size.to_string());
+            if let (Some(c), Some(v)) = (&ck, &p.checksum) {
+                elem(&mut x, c.algo.xml_name(), v);
+            }
+            x.push_str("</Part>");
+        }
+        x.push_str("</ObjectParts>");
+    }
+    if has("StorageClass") {
+        elem(&mut x, "StorageClass", "STANDARD");
+    }
+    if has("ObjectSize") {
+        elem(&mut x, "ObjectSize", &obj.size.to_string());
+    }
+    let mut r = xml(end(x, "GetObjectAttributesResponse"));
+    set(&mut r, "last-modified", &http_date(obj.last_modified_ms));
+    Ok(r)
+}
+
+/// Object tagging and ACL.
+pub(crate) async fn object_subresource(
+    svc: &S3Service,
+    ctx: &Ctx,
+    body: ReqBody,
+) -> S3Result<Response<RespBody>> {
+    let mut obj = load_visible(svc, ctx).await?;
+    let mut headers = StoredHeaders::from_json(&obj.headers);
+    let resp = match ctx.route.op {
+        Op::GetObjectTagging => return Ok(xml(crate::buckets::tagging_xml(&headers.tags))),
+        Op::GetObjectAcl => {
+            return Ok(xml(crate::buckets::acl_xml(
+                svc,
+                headers.acl.as_deref().unwrap_or("private"),
+            )));
+        }
+        Op::PutObjectTagging => {
+            let raw = read_small(body, 64 * 1024).await?;
+            let t: crate::buckets::TaggingXml = crate::xml::parse(&raw)?;
+            headers.tags = crate::buckets::validate_tags(&t.tag_set.tags, 10)?;
+            response::status(StatusCode::OK)
+        }
+        Op::DeleteObjectTagging => {
+            headers.tags.clear();
+            response::status(StatusCode::NO_CONTENT)
+        }
+        Op::PutObjectAcl => {
+            let _ = read_small(body, 64 * 1024).await?;
+            let acl = ctx.header("x-amz-acl").unwrap_or("private");
+            crate::buckets::check_canned_acl(acl)?;
+            let bucket = svc.meta.get_bucket(ctx.bucket()?).await?;
+            let enforced = bucket
+                .map(|b| crate::config::BucketConfig::from_json(&b.config))
+                .and_then(|c| c.ownership)
+                .is_some_and(|o| o == "BucketOwnerEnforced");
+            if enforced && acl != "private" && acl != "bucket-owner-full-control" {
+                return Err(S3Error::new(
+                    "AccessControlListNotSupported",
+                    StatusCode::BAD_REQUEST,
+                    "The bucket does not allow ACLs",
+                ));
+            }
+            headers.acl = Some(acl.to_owned());
+            response::status(StatusCode::OK)
+        }
+        _ => return Err(S3Error::not_implemented("object subresource")),
+    };
+    obj.headers = headers.to_json();
+    // Only this row's headers change; the etag precondition guards against a concurrent
+    // overwrite (which would otherwise be silently reverted).
+    svc.meta
+        .put_object(&obj, &Precondition::EtagMatches(vec![obj.etag.clone()]))
+        .await
+        .map_err(|e| match e {
+            MetaError::PreconditionFailed => S3Error::new(
+                "OperationAborted",
+                StatusCode::CONFLICT,
+                "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+            ),
+            e => e.into(),
+        })?;
+    Ok(resp)
+}
+

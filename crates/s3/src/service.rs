@@ -1,0 +1,610 @@
+//! The S3 service: one request in, one response out.
+
+use crate::auth::{AccessRequest, Authority, Caller, CallerKind};
+use crate::body::{Payload, ReqBody, RespBody};
+use crate::config::BucketConfig;
+use crate::router::{self, Op, Route};
+use crate::{S3Error, S3Result, response};
+use cubby_auth::chunked::ChunkedDecoder;
+use cubby_auth::sigv4::{self, PayloadMode, SignedRequest};
+use cubby_blob::{BlobId, FsBlobStore};
+use cubby_meta::{BucketRow, Meta};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Static configuration of the S3 front.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    /// Region (`us-east-1`).
+    pub region: String,
+    /// Account id (12 digits).
+    pub account_id: String,
+    /// Base domain for virtual-host-style requests.
+    pub domain: Option<String>,
+    /// New buckets start as before April 2023 (ObjectWriter, no public access block).
+    pub legacy_bucket_defaults: bool,
+    /// Largest single PUT / part (5 GiB).
+    pub max_object_size: u64,
+    /// How long replaced blobs are kept for readers still streaming them.
+    pub gc_grace: Duration,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            domain: None,
+            legacy_bucket_defaults: false,
+            max_object_size: 5 * 1024 * 1024 * 1024,
+            gc_grace: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The S3 API over a metadata store and a blob store.
+#[derive(Clone)]
+pub struct S3Service {
+    pub(crate) cfg: Arc<S3Config>,
+    pub(crate) meta: Meta,
+    pub(crate) blobs: FsBlobStore,
+    pub(crate) authority: Arc<dyn Authority>,
+}
+
+/// Everything a handler needs about the current request.
+pub(crate) struct Ctx {
+    pub route: Route,
+    pub parts: Parts,
+    pub caller: Caller,
+    pub signed: Option<SignedRequest>,
+    pub verified: Option<cubby_auth::sigv4::Verified>,
+    pub request_id: String,
+    pub peer: SocketAddr,
+    pub now: i64,
+}
+
+impl Ctx {
+    /// A request header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.parts.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn bucket(&self) -> S3Result<&str> {
+        self.route
+            .bucket
+            .as_deref()
+            .ok_or_else(|| S3Error::invalid_request("missing bucket"))
+    }
+    pub fn key(&self) -> S3Result<&str> {
+        self.route
+            .key
+            .as_deref()
+            .ok_or_else(|| S3Error::invalid_request("missing key"))
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.now * 1000
+    }
+}
+
+impl S3Service {
+    /// Build the service and run the start-up sweep (orphan blobs, stale temp files).
+    pub async fn new(
+        cfg: S3Config,
+        meta: Meta,
+        blobs: FsBlobStore,
+        authority: Arc<dyn Authority>,
+    ) -> S3Result<Self> {
+        let svc = S3Service {
+            cfg: Arc::new(cfg),
+            meta,
+            blobs,
+            authority,
+        };
+        svc.sweep().await?;
+        Ok(svc)
+    }
+
+    /// The metadata store.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Delete temp files and blobs no metadata references (crash leftovers).
+    async fn sweep(&self) -> S3Result<()> {
+        let tmp = self.blobs.clear_tmp()?;
+        let (layouts, parts) = self.meta.all_blob_references().await?;
+        let mut referenced: std::collections::HashSet<String> = parts.into_iter().collect();
+        for l in layouts {
+            for b in crate::objects::Layout::from_json(&l)?.blobs {
+                referenced.insert(b.id);
+            }
+        }
+        let mut orphans = 0usize;
+        for id in self.blobs.list_committed()? {
+            if !referenced.contains(id.as_str()) {
+                self.blobs.delete(&id).await?;
+                orphans += 1;
+            }
+        }
+        if tmp + orphans > 0 {
+            tracing::info!(
+                temp_files = tmp,
+                orphan_blobs = orphans,
+                "start-up sweep removed leftovers"
+            );
+        }
+        Ok(())
+    }
+
+    /// Delete blobs that are no longer referenced, after a grace period so that readers that
+    /// resolved the old layout can finish streaming it.
+    pub(crate) fn discard_blobs(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let blobs = self.blobs.clone();
+        let grace = self.cfg.gc_grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for id in ids {
+                if let Some(id) = BlobId::parse(&id) {
+                    if let Err(e) = blobs.delete(&id).await {
+                        tracing::warn!(error = %e, "blob delete failed; the next start-up sweep retries");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Delete a blob now (it was never referenced).
+    pub(crate) async fn discard_now(&self, id: &BlobId) {
+        if let Err(e) = self.blobs.delete(id).await {
+            tracing::warn!(error = %e, "blob delete failed");
+        }
+    }
+
+    /// Handle one S3 request.
+    pub async fn handle(
+        &self,
+        req: Request<ReqBody>,
+        peer: SocketAddr,
+        now: i64,
+    ) -> Response<RespBody> {
+        let request_id = new_request_id();
+        let (parts, body) = req.into_parts();
+        let is_head = parts.method == http::Method::HEAD;
+        let mut resource = parts.uri.path().to_owned();
+        let result = self
+            .handle_inner(parts, body, peer, now, &request_id, &mut resource)
+            .await;
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => error_response(&e, &resource, &request_id, is_head),
+        };
+        response::set(&mut resp, "x-amz-request-id", &request_id);
+        response::set(&mut resp, "x-amz-id-2", &request_id);
+        resp.headers_mut()
+            .insert("server", http::HeaderValue::from_static("cubby"));
+        resp
+    }
+
+    async fn handle_inner(
+        &self,
+        parts: Parts,
+        body: ReqBody,
+        peer: SocketAddr,
+        now: i64,
+        request_id: &str,
+        resource: &mut String,
+    ) -> S3Result<Response<RespBody>> {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let raw_path = parts.uri.path();
+        let (bucket, key) = router::split_target(host, self.cfg.domain.as_deref(), raw_path)?;
+        let query = router::parse_query(parts.uri.query().unwrap_or(""));
+        let route = router::route(&parts.method, bucket, key, query, &parts.headers)?;
+        *resource = route.resource_path();
+        if let Some(key) = &route.key {
+            validate_key(key)?;
+        }
+
+        if route.op == Op::Options {
+            return crate::buckets::preflight(self, &route, &parts).await;
+        }
+        if route.op == Op::PostObject {
+            return Err(S3Error::not_implemented("POST Object"));
+        }
+
+        // Authenticate.
+        let (caller, signed, verified) = self.authenticate(&parts, &route, now).await?;
+        let mut ctx = Ctx {
+            route,
+            parts,
+            caller,
+            signed,
+            verified,
+            request_id: request_id.to_owned(),
+            peer,
+            now,
+        };
+
+        // Authorize before touching storage or reading the body.
+        let bucket_row = match &ctx.route.bucket {
+            Some(b) if ctx.route.op != Op::CreateBucket => self.meta.get_bucket(b).await?,
+            _ => None,
+        };
+        self.authorize_op(&ctx, bucket_row.as_ref()).await?;
+        if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
+            return Err(S3Error::no_such_bucket(ctx.bucket()?));
+        }
+        let bucket_row = bucket_row;
+        let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
+        Ok(resp)
+    }
+
+    async fn dispatch(
+        &self,
+        ctx: &mut Ctx,
+        bucket: Option<BucketRow>,
+        body: ReqBody,
+    ) -> S3Result<Response<RespBody>> {
+        use Op::*;
+        let need = || bucket.clone().ok_or_else(|| S3Error::invalid_request("no bucket"));
+        match ctx.route.op {
+            ListBuckets => crate::buckets::list_buckets(self, ctx).await,
+            CreateBucket => crate::buckets::create_bucket(self, ctx, body).await,
+            DeleteBucket => crate::buckets::delete_bucket(self, ctx).await,
+            HeadBucket => Ok(crate::buckets::head_bucket(self, ctx, &need()?)),
+            GetBucketLocation => Ok(crate::buckets::location(&need()?)),
+            ListObjects | ListObjectsV2 => crate::list::list_objects(self, ctx).await,
+            ListObjectVersions => crate::list::list_versions(self, ctx).await,
+            ListMultipartUploads => crate::multipart::list_uploads(self, ctx).await,
+            DeleteObjects => crate::objects::delete_objects(self, ctx, body).await,
+            GetBucketCors | PutBucketCors | DeleteBucketCors | GetPublicAccessBlock
+            | PutPublicAccessBlock | DeletePublicAccessBlock | GetBucketPolicy
+            | PutBucketPolicy | DeleteBucketPolicy | GetBucketPolicyStatus
+            | GetBucketVersioning | PutBucketVersioning | GetBucketTagging
+            | PutBucketTagging | DeleteBucketTagging | GetBucketAcl | PutBucketAcl
+            | GetBucketOwnershipControls | PutBucketOwnershipControls
+            | DeleteBucketOwnershipControls | GetBucketEncryption | PutBucketEncryption
+            | DeleteBucketEncryption | GetBucketNotificationConfiguration
+            | PutBucketNotificationConfiguration | GetBucketLifecycleConfiguration
+            | PutBucketLifecycleConfiguration | DeleteBucketLifecycle => {
+                crate::buckets::subresource(self, ctx, need()?, body).await
+            }
+            PutObject => crate::objects::put_object(self, ctx, body).await,
+            CopyObject => crate::objects::copy_object(self, ctx).await,
+            GetObject | HeadObject => crate::objects::get_object(self, ctx).await,
+            DeleteObject => crate::objects::delete_object(self, ctx).await,
+            GetObjectAttributes => crate::objects::get_attributes(self, ctx).await,
+            CreateMultipartUpload => crate::multipart::create(self, ctx).await,
+            UploadPart => crate::multipart::upload_part(self, ctx, body).await,
+            UploadPartCopy => crate::multipart::upload_part_copy(self, ctx).await,
+            CompleteMultipartUpload => crate::multipart::complete(self, ctx, body).await,
+            AbortMultipartUpload => crate::multipart::abort(self, ctx).await,
+            ListParts => crate::multipart::list_parts(self, ctx).await,
+            GetObjectTagging | PutObjectTagging | DeleteObjectTagging | GetObjectAcl
+            | PutObjectAcl => crate::objects::object_subresource(self, ctx, body).await,
+            PostObject | Options => Err(S3Error::not_implemented("operation")),
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        parts: &Parts,
+        route: &Route,
+        now: i64,
+    ) -> S3Result<(Caller, Option<SignedRequest>, Option<sigv4::Verified>)> {
+        let Some(signed) = sigv4::parse(parts)? else {
+            return Ok((Caller::anonymous(), None, None));
+        };
+        let _ = route;
+        let resolved = self
+            .authority
+            .resolve(&signed.access_key_id, signed.security_token.as_deref(), now)
+            .await?;
+        let payload_hash = payload_hash_for_signature(parts, &signed);
+        let verified = sigv4::verify(
+            &signed,
+            parts,
+            &resolved.secret,
+            &payload_hash,
+            now,
+            &self.cfg.region,
+        )?;
+        // A presigned URL never outlives the credentials that signed it.
+        if let (Some(exp), Some(_)) = (resolved.caller.expires_at, signed.presigned_expires) {
+            if now >= exp {
+                return Err(S3Error::new(
+                    "ExpiredToken",
+                    StatusCode::BAD_REQUEST,
+                    "The provided token has expired.",
+                ));
+            }
+        }
+        Ok((resolved.caller, Some(signed), Some(verified)))
+    }
+
+    /// Authorize the routed operation (object ops on `bucket/key`, bucket ops on the bucket).
+    async fn authorize_op(&self, ctx: &Ctx, bucket: Option<&BucketRow>) -> S3Result<()> {
+        let op = ctx.route.op;
+        let arn = ctx.route.resource_arn();
+        if op == Op::DeleteObjects {
+            // Authorized per key, in the handler.
+            return Ok(());
+        }
+        if !self.allowed(ctx, op.action(), &arn, bucket).await? {
+            // A missing bucket answers 404 to callers who could otherwise list it; to
+            // everyone else the answer does not reveal whether it exists.
+            return Err(crate::auth::deny());
+        }
+        Ok(())
+    }
+
+    /// Ask the authority.
+    pub(crate) async fn allowed(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        resource: &str,
+        bucket: Option<&BucketRow>,
+    ) -> S3Result<bool> {
+        if ctx.caller.kind == CallerKind::Root {
+            return Ok(true);
+        }
+        let cfg = bucket.map(|b| BucketConfig::from_json(&b.config));
+        let keys = self.condition_keys(ctx);
+        let req = AccessRequest {
+            action,
+            resource,
+            keys: &keys,
+            bucket_policy: cfg.as_ref().and_then(|c| c.policy.as_deref()),
+            restrict_public: cfg
+                .as_ref()
+                .and_then(|c| c.public_access_block)
+                .is_some_and(|p| p.restrict_public_buckets),
+        };
+        self.authority.authorize(&ctx.caller, &req).await
+    }
+
+    fn condition_keys(&self, ctx: &Ctx) -> Vec<(&'static str, String)> {
+        let mut keys: Vec<(&'static str, String)> = Vec::with_capacity(12);
+        keys.push(("aws:SourceIp", ctx.peer.ip().to_string()));
+        keys.push(("aws:SecureTransport", "false".into()));
+        keys.push(("aws:CurrentTime", crate::xml::iso8601(ctx.now_ms()).replace(".000", "")));
+        keys.push(("aws:EpochTime", ctx.now.to_string()));
+        if let Some(ua) = ctx.header("user-agent") {
+            keys.push(("aws:UserAgent", ua.to_owned()));
+        }
+        if let Some(r) = ctx.header("referer") {
+            keys.push(("aws:Referer", r.to_owned()));
+        }
+        if let Some(s) = &ctx.signed {
+            keys.push(("s3:signatureversion", "AWS4-HMAC-SHA256".into()));
+            keys.push((
+                "s3:authType",
+                if s.presigned_expires.is_some() {
+                    "REST-QUERY-STRING".into()
+                } else {
+                    "REST-HEADER".into()
+                },
+            ));
+            keys.push((
+                "s3:signatureAge",
+                ((ctx.now - s.timestamp).max(0) * 1000).to_string(),
+            ));
+        }
+        if let Some(v) = ctx.header("x-amz-content-sha256") {
+            keys.push(("s3:x-amz-content-sha256", v.to_owned()));
+        }
+        for (h, k) in [
+            ("x-amz-acl", "s3:x-amz-acl"),
+            ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+            ("x-amz-storage-class", "s3:x-amz-storage-class"),
+            ("x-amz-copy-source", "s3:x-amz-copy-source"),
+            ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+        ] {
+            if let Some(v) = ctx.header(h) {
+                keys.push((k, v.to_owned()));
+            }
+        }
+        if matches!(
+            ctx.route.op,
+            Op::ListObjects | Op::ListObjectsV2 | Op::ListObjectVersions
+        ) {
+            keys.push(("s3:prefix", ctx.route.q("prefix").unwrap_or("").to_owned()));
+            if let Some(d) = ctx.route.q("delimiter") {
+                keys.push(("s3:delimiter", d.to_owned()));
+            }
+            if let Some(m) = ctx.route.q("max-keys") {
+                keys.push(("s3:max-keys", m.to_owned()));
+            }
+        }
+        keys
+    }
+
+    /// Build the ingest plan for a request body (PutObject, UploadPart).
+    pub(crate) fn ingest_plan(&self, ctx: &mut Ctx) -> S3Result<crate::body::IngestPlan> {
+        let headers = &ctx.parts.headers;
+        let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let content_length = match h("content-length") {
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                S3Error::new(
+                    "BadRequest",
+                    StatusCode::BAD_REQUEST,
+                    "An error occurred when parsing the HTTP request: invalid Content-Length.",
+                )
+            })?),
+            None => None,
+        };
+        let is_chunked_encoding = h("content-encoding")
+            .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("aws-chunked")));
+        let mode = ctx.signed.as_ref().map(|s| &s.payload);
+        let decoded_len = h("x-amz-decoded-content-length")
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| S3Error::invalid_argument("Invalid x-amz-decoded-content-length"))
+            })
+            .transpose()?;
+        let payload = match mode {
+            Some(PayloadMode::Sha256(h)) => Payload::Sha256(*h),
+            Some(PayloadMode::StreamingSigned) | Some(PayloadMode::StreamingSignedTrailer) => {
+                let v = ctx
+                    .verified
+                    .as_ref()
+                    .ok_or_else(|| S3Error::internal("streaming without verification"))?;
+                let s = ctx
+                    .signed
+                    .as_ref()
+                    .ok_or_else(|| S3Error::internal("streaming without signature"))?;
+                Payload::Chunked(Box::new(ChunkedDecoder::signed(
+                    v.signing_key,
+                    v.seed_signature.clone(),
+                    s.amz_date.clone(),
+                    v.scope.clone(),
+                    matches!(mode, Some(PayloadMode::StreamingSignedTrailer)),
+                )))
+            }
+            Some(PayloadMode::StreamingUnsignedTrailer) => {
+                Payload::Chunked(Box::new(ChunkedDecoder::unsigned(true)))
+            }
+            _ if is_chunked_encoding => Payload::Chunked(Box::new(ChunkedDecoder::unsigned(
+                h("x-amz-trailer").is_some(),
+            ))),
+            _ => Payload::Unsigned,
+        };
+        let declared_len = match &payload {
+            Payload::Chunked(_) => decoded_len,
+            _ => content_length,
+        };
+        let content_md5 = match h("content-md5") {
+            Some(v) => {
+                use base64::Engine as _;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .map_err(|_| S3Error::invalid_digest())?;
+                Some(<[u8; 16]>::try_from(raw.as_slice()).map_err(|_| S3Error::invalid_digest())?)
+            }
+            None => None,
+        };
+        let checksum = requested_checksum(headers)?;
+        Ok(crate::body::IngestPlan {
+            payload,
+            declared_len,
+            max_len: self.cfg.max_object_size,
+            content_md5,
+            checksum,
+        })
+    }
+}
+
+/// Which flexible checksum the request asks for, and the header value to verify.
+pub(crate) fn requested_checksum(
+    headers: &http::HeaderMap,
+) -> S3Result<Option<(crate::checksum::Algo, Option<Vec<u8>>)>> {
+    use crate::checksum::{Algo, decode};
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let mut found: Option<(Algo, Option<Vec<u8>>)> = None;
+    for algo in Algo::ALL {
+        if let Some(v) = h(algo.header()) {
+            if found.is_some() {
+                return Err(S3Error::invalid_request(
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                ));
+            }
+            let raw = decode(algo, v).ok_or_else(|| crate::body::invalid_checksum(algo))?;
+            found = Some((algo, Some(raw)));
+        }
+    }
+    if found.is_some() {
+        return Ok(found);
+    }
+    if let Some(t) = h("x-amz-trailer") {
+        let t = t.trim().to_ascii_lowercase();
+        if let Some(algo) = Algo::ALL.into_iter().find(|a| a.header() == t) {
+            return Ok(Some((algo, None)));
+        }
+    }
+    if let Some(a) = h("x-amz-sdk-checksum-algorithm").or_else(|| h("x-amz-checksum-algorithm")) {
+        let algo = Algo::parse(a).ok_or_else(|| {
+            S3Error::invalid_request("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+        })?;
+        return Ok(Some((algo, None)));
+    }
+    Ok(None)
+}
+
+/// The payload hash string that goes into the canonical request.
+fn payload_hash_for_signature(parts: &Parts, signed: &SignedRequest) -> String {
+    if signed.presigned_expires.is_some() {
+        return router::parse_query(parts.uri.query().unwrap_or(""))
+            .into_iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("X-Amz-Content-Sha256"))
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| "UNSIGNED-PAYLOAD".into());
+    }
+    parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("UNSIGNED-PAYLOAD")
+        .to_owned()
+}
+
+/// Keys: ≤ 1024 bytes UTF-8, no C1 control characters (S3 rejects them).
+fn validate_key(key: &str) -> S3Result<()> {
+    if key.len() > 1024 {
+        return Err(S3Error::new(
+            "KeyTooLongError",
+            StatusCode::BAD_REQUEST,
+            "Your key is too long",
+        ));
+    }
+    if key.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return Err(S3Error::invalid_argument(
+            "Object key contains a character that is not allowed.",
+        ));
+    }
+    Ok(())
+}
+
+/// 16 upper-case hex characters, like S3's request ids.
+pub(crate) fn new_request_id() -> String {
+    let n: u64 = rand::random();
+    format!("{n:016X}")
+}
+
+/// Render an error (HEAD responses carry no body).
+pub(crate) fn error_response(
+    e: &S3Error,
+    resource: &str,
+    request_id: &str,
+    is_head: bool,
+) -> Response<RespBody> {
+    let mut r = if is_head {
+        response::status(e.status)
+    } else {
+        response::xml_status(e.status, e.to_xml(resource, request_id))
+    };
+    for (k, v) in &e.headers {
+        response::set(&mut r, k, v);
+    }
+    if e.code == "RequestTimeTooSkewed" || e.code == "MethodNotAllowed" {
+        // Nothing extra; kept explicit for SDK clock-skew correction (Date is set by the server).
+    }
+    r
+}
+
+
+/// Compile-time check: the request future must be Send (hyper runs it on any worker thread).
+#[allow(dead_code)]
+fn assert_handle_is_send(svc: &S3Service, req: Request<ReqBody>, peer: SocketAddr) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(svc.handle(req, peer, 0));
+}

@@ -1,0 +1,16 @@
+//! The HTTP front: one listener, dispatch by the table in DESIGN.md §2 (Cognito JSON APIs by
+//! `X-Amz-Target`, STS/IAM by `Action`+`Version`, `/_cubby/…` own routes, S3 for everything
+//! else), limits, graceful shutdown.
+//!
+//! Architecture invariant: only this crate knows hyper.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod dispatch;
+mod keys;
+mod root;
+mod serve;
+
+pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
+pub use root::RootAuthority;
+pub use serve::{ServerConfig, run};

@@ -1,0 +1,138 @@
+//! Listener, connection handling and graceful shutdown.
+
+use crate::dispatch::App;
+use crate::keys::RootKeys;
+use crate::root::RootAuthority;
+use cubby_blob::FsBlobStore;
+use cubby_meta::Meta;
+use cubby_s3::{S3Config, S3Service};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything `cubby serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory (blobs, SQLite metadata, keys).
+    pub data_dir: PathBuf,
+    /// Region name.
+    pub region: String,
+    /// Account id.
+    pub account_id: String,
+    /// Base domain for virtual-host-style S3 requests.
+    pub domain: Option<String>,
+    /// Metadata database URL (default: SQLite in the data dir).
+    pub metadata_url: Option<String>,
+    /// New buckets start with pre-2023 defaults.
+    pub legacy_bucket_defaults: bool,
+    /// Root keys.
+    pub root: RootKeys,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// I/O (bind, data dir).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Metadata store.
+    #[error("{0}")]
+    Meta(#[from] cubby_meta::MetaError),
+    /// Blob store.
+    #[error("{0}")]
+    Blob(#[from] cubby_blob::BlobError),
+    /// S3 layer start-up.
+    #[error("{0}")]
+    S3(#[from] cubby_s3::S3Error),
+}
+
+/// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
+/// 30 s) and close the database cleanly. `on_ready` is called with the bound address.
+pub async fn run(
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    std::fs::create_dir_all(&cfg.data_dir)?;
+    let meta_url = cfg.metadata_url.clone().unwrap_or_else(|| {
+        format!("sqlite://{}", cfg.data_dir.join("meta.db").display())
+    });
+    let meta = Meta::connect(&meta_url).await?;
+    let blobs = FsBlobStore::open(&cfg.data_dir, true)?;
+    let authority = Arc::new(RootAuthority::new(cfg.root.clone(), cfg.account_id.clone()));
+    let s3_cfg = S3Config {
+        region: cfg.region.clone(),
+        account_id: cfg.account_id.clone(),
+        domain: cfg.domain.clone(),
+        legacy_bucket_defaults: cfg.legacy_bucket_defaults,
+        ..S3Config::default()
+    };
+    let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
+    let app = Arc::new(App::new(s3));
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let local = listener.local_addr()?;
+    on_ready(local);
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Bounded header sizes: a client cannot make us buffer unbounded request heads.
+    builder
+        .http1()
+        .max_buf_size(64 * 1024)
+        .header_read_timeout(Duration::from_secs(30))
+        .timer(hyper_util::rt::TokioTimer::new());
+    builder.http2().max_header_list_size(64 * 1024);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = service_fn(move |req| {
+                    let app = app.clone();
+                    // Boxing pins down the future's lifetimes, which lets the compiler prove
+                    // it is Send for every borrow inside.
+                    let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
+                        Box::pin(async move { app.handle(req, peer).await });
+                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with error");
+                    }
+                });
+            }
+            () = &mut shutdown => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 30 s");
+    }
+    meta.close().await;
+    Ok(())
+}
