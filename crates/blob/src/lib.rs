@@ -27,8 +27,10 @@ impl BlobId {
 
     /// Parse an id read back from metadata; rejects anything that could escape the blob dir.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| BlobId(s.to_owned()))
+        (s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| BlobId(s.to_owned()))
     }
 
     /// The id as text.

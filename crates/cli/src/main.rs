@@ -93,8 +93,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let (root, generated) = cubby_server::load_or_create_root_keys(&args.data_dir)
-        .context("loading root keys")?;
+    let (root, generated) =
+        cubby_server::load_or_create_root_keys(&args.data_dir).context("loading root keys")?;
     let _master = cubby_server::load_or_create_master_key(&args.data_dir)
         .context("loading the master key")?;
     if generated {

@@ -194,7 +194,10 @@ impl Meta {
             .await?;
         crate::objects::upsert(&mut tx, object).await?;
         tx.commit().await?;
-        let unused = all.into_iter().filter(|b| !used_blobs.contains(b)).collect();
+        let unused = all
+            .into_iter()
+            .filter(|b| !used_blobs.contains(b))
+            .collect();
         Ok((
             PutOutcome {
                 replaced_layout: old_layout,
@@ -237,10 +240,14 @@ impl Meta {
         limit: i64,
     ) -> Result<Vec<UploadRow>, MetaError> {
         let sql = match to {
-            Some(_) => "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
-                 WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key, initiated_ms, upload_id LIMIT $4",
-            None => "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
-                 WHERE bucket = $1 AND key >= $2 AND $3 = $3 ORDER BY key, initiated_ms, upload_id LIMIT $4",
+            Some(_) => {
+                "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
+                 WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key, initiated_ms, upload_id LIMIT $4"
+            }
+            None => {
+                "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
+                 WHERE bucket = $1 AND key >= $2 AND $3 = $3 ORDER BY key, initiated_ms, upload_id LIMIT $4"
+            }
         };
         let rows = sqlx::query(sql)
             .bind(bucket)

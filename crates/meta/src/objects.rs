@@ -106,7 +106,11 @@ pub(crate) fn check(pre: &Precondition, current: Option<&str>) -> Result<(), Met
 
 impl Meta {
     /// Fetch one object.
-    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, MetaError> {
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectRow>, MetaError> {
         let row = sqlx::query(&format!(
             "SELECT {OBJECT_COLS} FROM objects WHERE bucket = $1 AND key = $2"
         ))
@@ -143,7 +147,11 @@ impl Meta {
     }
 
     /// Delete an object; returns its layout (its blobs are now garbage) if it existed.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<String>, MetaError> {
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
         let layout: Option<String> =
@@ -175,10 +183,14 @@ impl Meta {
     ) -> Result<Vec<ListedObject>, MetaError> {
         let after = after.unwrap_or(&[]);
         let sql = match to {
-            Some(_) => "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
-                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND key < $4 ORDER BY key LIMIT $5",
-            None => "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
-                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND $4 = $4 ORDER BY key LIMIT $5",
+            Some(_) => {
+                "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND key < $4 ORDER BY key LIMIT $5"
+            }
+            None => {
+                "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+                 WHERE bucket = $1 AND key >= $2 AND key > $3 AND $4 = $4 ORDER BY key LIMIT $5"
+            }
         };
         let rows = sqlx::query(sql)
             .bind(bucket)

@@ -80,10 +80,10 @@ pub(crate) async fn ingest(
     plan: IngestPlan,
     blobs: &FsBlobStore,
 ) -> S3Result<Ingested> {
-    if let Some(len) = plan.declared_len {
-        if len > plan.max_len {
-            return Err(entity_too_large(plan.max_len, len));
-        }
+    if let Some(len) = plan.declared_len
+        && len > plan.max_len
+    {
+        return Err(entity_too_large(plan.max_len, len));
     }
     let IngestPlan {
         payload,
@@ -120,10 +120,10 @@ pub(crate) async fn ingest(
             if *size > max_len {
                 return Err(entity_too_large(max_len, *size));
             }
-            if let Some(d) = declared_len {
-                if *size > d {
-                    return Err(incomplete());
-                }
+            if let Some(d) = declared_len
+                && *size > d
+            {
+                return Err(incomplete());
             }
             md5.update(data);
             if let Some(s) = sha.as_mut() {
@@ -172,10 +172,10 @@ pub(crate) async fn ingest(
         match body.frame().await {
             None => break,
             Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    if tx.send(data).await.is_err() {
-                        break; // worker failed; its error is reported below
-                    }
+                if let Ok(data) = frame.into_data()
+                    && tx.send(data).await.is_err()
+                {
+                    break; // worker failed; its error is reported below
                 }
             }
             Some(Err(e)) => {
@@ -192,26 +192,26 @@ pub(crate) async fn ingest(
         tracing::debug!(error = %e, "request body read failed");
         return Err(incomplete());
     }
-    if let Some(d) = declared_len {
-        if result.size != d {
-            return Err(incomplete());
-        }
+    if let Some(d) = declared_len
+        && result.size != d
+    {
+        return Err(incomplete());
     }
-    if let (Some(exp), Some(got)) = (expected_sha, result.sha256) {
-        if exp != got {
-            return Err(S3Error::new(
-                "XAmzContentSHA256Mismatch",
-                StatusCode::BAD_REQUEST,
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            )
-            .with("ClientComputedContentSHA256", hex::encode(exp))
-            .with("S3ComputedContentSHA256", hex::encode(got)));
-        }
+    if let (Some(exp), Some(got)) = (expected_sha, result.sha256)
+        && exp != got
+    {
+        return Err(S3Error::new(
+            "XAmzContentSHA256Mismatch",
+            StatusCode::BAD_REQUEST,
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+        .with("ClientComputedContentSHA256", hex::encode(exp))
+        .with("S3ComputedContentSHA256", hex::encode(got)));
     }
-    if let Some(md5) = content_md5 {
-        if md5 != result.md5 {
-            return Err(S3Error::bad_digest());
-        }
+    if let Some(md5) = content_md5
+        && md5 != result.md5
+    {
+        return Err(S3Error::bad_digest());
     }
     if let Some((algo, got)) = &result.checksum {
         let expected = match &checksum_expected {
@@ -225,17 +225,17 @@ pub(crate) async fn ingest(
                 })
                 .transpose()?,
         };
-        if let Some(exp) = expected {
-            if &exp != got {
-                return Err(S3Error::new(
-                    "BadDigest",
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "The {} you specified did not match the calculated checksum.",
-                        algo.name()
-                    ),
-                ));
-            }
+        if let Some(exp) = expected
+            && &exp != got
+        {
+            return Err(S3Error::new(
+                "BadDigest",
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    algo.name()
+                ),
+            ));
         }
     }
     let WorkerResult {
@@ -258,10 +258,7 @@ pub(crate) async fn ingest(
 
 /// InvalidRequest for a checksum value that is not valid base64 of the right length.
 pub(crate) fn invalid_checksum(algo: Algo) -> S3Error {
-    S3Error::invalid_request(format!(
-        "Value for {} header is invalid.",
-        algo.header()
-    ))
+    S3Error::invalid_request(format!("Value for {} header is invalid.", algo.header()))
 }
 
 /// Read a small request body (XML configuration, DeleteObjects) fully, up to `limit` bytes.

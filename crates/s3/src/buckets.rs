@@ -84,16 +84,16 @@ pub(crate) async fn create_bucket(
     let raw = read_small(body, 64 * 1024).await?;
     if !raw.iter().all(u8::is_ascii_whitespace) {
         let c: CreateBucketConfiguration = crate::xml::parse(&raw)?;
-        if let Some(loc) = c.location_constraint.filter(|l| !l.is_empty()) {
-            if loc != svc.cfg.region {
-                return Err(S3Error::new(
-                    "IllegalLocationConstraintException",
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "The {loc} location constraint is incompatible for the region specific endpoint this request was sent to."
-                    ),
-                ));
-            }
+        if let Some(loc) = c.location_constraint.filter(|l| !l.is_empty())
+            && loc != svc.cfg.region
+        {
+            return Err(S3Error::new(
+                "IllegalLocationConstraintException",
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The {loc} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ),
+            ));
         }
     }
     let mut cfg = BucketConfig {
@@ -110,9 +110,16 @@ pub(crate) async fn create_bucket(
                 "BucketOwnerEnforced".into()
             }
         });
-    if !["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"].contains(&ownership.as_str())
+    if ![
+        "BucketOwnerEnforced",
+        "BucketOwnerPreferred",
+        "ObjectWriter",
+    ]
+    .contains(&ownership.as_str())
     {
-        return Err(S3Error::invalid_argument("Invalid x-amz-object-ownership header"));
+        return Err(S3Error::invalid_argument(
+            "Invalid x-amz-object-ownership header",
+        ));
     }
     if let Some(acl) = ctx.header("x-amz-acl") {
         check_canned_acl(acl)?;
@@ -210,7 +217,9 @@ pub(crate) fn head_bucket(svc: &S3Service, _ctx: &Ctx, b: &BucketRow) -> Respons
 
 pub(crate) fn location(b: &BucketRow) -> Response<RespBody> {
     let cfg = BucketConfig::from_json(&b.config);
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+    );
     // us-east-1 is reported as an empty constraint, as S3 does.
     if cfg.region != "us-east-1" {
         escape_into(&mut x, &cfg.region);
@@ -303,10 +312,18 @@ pub(crate) fn validate_tags(tags: &[TagXml], max: usize) -> S3Result<Vec<(String
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 || t.value.chars().count() > 256 {
-            return Err(S3Error::new("InvalidTag", StatusCode::BAD_REQUEST, "The TagKey you have provided is invalid"));
+            return Err(S3Error::new(
+                "InvalidTag",
+                StatusCode::BAD_REQUEST,
+                "The TagKey you have provided is invalid",
+            ));
         }
         if out.iter().any(|(k, _)| k == &t.key) {
-            return Err(S3Error::new("InvalidTag", StatusCode::BAD_REQUEST, "Cannot provide multiple Tags with the same key"));
+            return Err(S3Error::new(
+                "InvalidTag",
+                StatusCode::BAD_REQUEST,
+                "Cannot provide multiple Tags with the same key",
+            ));
         }
         out.push((t.key.clone(), t.value.clone()));
     }
@@ -448,8 +465,16 @@ pub(crate) async fn subresource(
             };
             let mut x = start("PublicAccessBlockConfiguration");
             elem(&mut x, "BlockPublicAcls", &p.block_public_acls.to_string());
-            elem(&mut x, "IgnorePublicAcls", &p.ignore_public_acls.to_string());
-            elem(&mut x, "BlockPublicPolicy", &p.block_public_policy.to_string());
+            elem(
+                &mut x,
+                "IgnorePublicAcls",
+                &p.ignore_public_acls.to_string(),
+            );
+            elem(
+                &mut x,
+                "BlockPublicPolicy",
+                &p.block_public_policy.to_string(),
+            );
             elem(
                 &mut x,
                 "RestrictPublicBuckets",
@@ -492,7 +517,11 @@ pub(crate) async fn subresource(
         PutBucketPolicy => {
             let raw = read(body).await?;
             let text = std::str::from_utf8(&raw).map_err(|_| {
-                S3Error::new("MalformedPolicy", StatusCode::BAD_REQUEST, "Policies must be valid JSON")
+                S3Error::new(
+                    "MalformedPolicy",
+                    StatusCode::BAD_REQUEST,
+                    "Policies must be valid JSON",
+                )
             })?;
             let is_public = svc.authority.check_bucket_policy(&name, text)?;
             if is_public
@@ -545,7 +574,13 @@ pub(crate) async fn subresource(
             changed = false;
             match &cfg.tags {
                 Some(t) => xml(tagging_xml(t)),
-                None => return Err(not_found("NoSuchTagSet", "The TagSet does not exist", &name)),
+                None => {
+                    return Err(not_found(
+                        "NoSuchTagSet",
+                        "The TagSet does not exist",
+                        &name,
+                    ));
+                }
             }
         }
         PutBucketTagging => {
@@ -595,7 +630,13 @@ pub(crate) async fn subresource(
             let raw = read(body).await?;
             let o: OwnershipXml = crate::xml::parse(&raw)?;
             let v = o.rule.object_ownership;
-            if !["BucketOwnerEnforced", "BucketOwnerPreferred", "ObjectWriter"].contains(&v.as_str()) {
+            if ![
+                "BucketOwnerEnforced",
+                "BucketOwnerPreferred",
+                "ObjectWriter",
+            ]
+            .contains(&v.as_str())
+            {
                 return Err(S3Error::malformed_xml());
             }
             cfg.ownership = Some(v);
@@ -618,7 +659,9 @@ pub(crate) async fn subresource(
                 }
             }
         }
-        PutBucketEncryption | PutBucketNotificationConfiguration | PutBucketLifecycleConfiguration => {
+        PutBucketEncryption
+        | PutBucketNotificationConfiguration
+        | PutBucketLifecycleConfiguration => {
             let raw = read(body).await?;
             let text = std::str::from_utf8(&raw).map_err(|_| S3Error::malformed_xml())?;
             // Well-formedness only for now: these documents take effect in later features.
@@ -641,7 +684,10 @@ pub(crate) async fn subresource(
             changed = false;
             match &cfg.notification {
                 Some(n) => xml(n.clone()),
-                None => xml(end(start("NotificationConfiguration"), "NotificationConfiguration")),
+                None => xml(end(
+                    start("NotificationConfiguration"),
+                    "NotificationConfiguration",
+                )),
             }
         }
         GetBucketLifecycleConfiguration => {
@@ -685,8 +731,7 @@ pub(crate) fn acl_xml(svc: &S3Service, canned: &str) -> String {
     };
     let canonical = format!("xsi:type=\"CanonicalUser\"><ID>{owner}</ID>");
     grant(&mut x, &canonical, "FULL_CONTROL");
-    let all_users =
-        "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>";
+    let all_users = "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>";
     let auth_users =
         "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AuthenticatedUsers</URI>";
     match canned {
@@ -726,7 +771,14 @@ pub(crate) async fn preflight(
     let forbidden = |msg: &str| {
         S3Error::new("AccessForbidden", StatusCode::FORBIDDEN, msg)
             .with("Method", method)
-            .with("ResourceType", if route.key.is_some() { "OBJECT" } else { "BUCKET" })
+            .with(
+                "ResourceType",
+                if route.key.is_some() {
+                    "OBJECT"
+                } else {
+                    "BUCKET"
+                },
+            )
     };
     let Some(bucket) = &route.bucket else {
         return Err(forbidden("CORSResponse: Bucket not found"));
@@ -736,7 +788,9 @@ pub(crate) async fn preflight(
     };
     let cfg = BucketConfig::from_json(&row.config);
     let Some(rules) = cfg.cors else {
-        return Err(forbidden("CORSResponse: CORS is not enabled for this bucket."));
+        return Err(forbidden(
+            "CORSResponse: CORS is not enabled for this bucket.",
+        ));
     };
     let req_headers: Vec<String> = h("access-control-request-headers")
         .map(|v| {
@@ -747,13 +801,23 @@ pub(crate) async fn preflight(
         })
         .unwrap_or_default();
     let Some(rule) = crate::cors::find_rule(&rules, origin, method, &req_headers) else {
-        return Err(forbidden("CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."));
+        return Err(forbidden(
+            "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+        ));
     };
     let mut r = response::status(StatusCode::OK);
     crate::cors::apply(&mut r, rule, origin);
-    set(&mut r, "access-control-allow-methods", &rule.allowed_methods.join(", "));
+    set(
+        &mut r,
+        "access-control-allow-methods",
+        &rule.allowed_methods.join(", "),
+    );
     if !req_headers.is_empty() {
-        set(&mut r, "access-control-allow-headers", &req_headers.join(", "));
+        set(
+            &mut r,
+            "access-control-allow-headers",
+            &req_headers.join(", "),
+        );
     }
     if let Some(m) = rule.max_age_seconds {
         set(&mut r, "access-control-max-age", &m.to_string());

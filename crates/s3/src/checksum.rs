@@ -69,7 +69,7 @@ impl Algo {
         }
     }
     /// Raw digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Algo::Crc32 | Algo::Crc32c => 4,
             Algo::Crc64Nvme => 8,
@@ -156,7 +156,7 @@ pub fn b64(raw: &[u8]) -> String {
 /// Decode a base64 checksum header value and check its length.
 pub fn decode(algo: Algo, value: &str) -> Option<Vec<u8>> {
     let raw = B64.decode(value.trim()).ok()?;
-    (raw.len() == algo.len()).then_some(raw)
+    (raw.len() == algo.digest_len()).then_some(raw)
 }
 
 /// Combine CRCs of consecutive byte ranges into the CRC of their concatenation: the FULL_OBJECT

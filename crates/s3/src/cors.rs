@@ -43,7 +43,11 @@ pub(crate) fn apply(r: &mut Response<RespBody>, rule: &CorsRule, origin: &str) {
         set(r, "access-control-allow-credentials", "true");
     }
     if !rule.expose_headers.is_empty() {
-        set(r, "access-control-expose-headers", &rule.expose_headers.join(", "));
+        set(
+            r,
+            "access-control-expose-headers",
+            &rule.expose_headers.join(", "),
+        );
     }
 }
 
@@ -52,8 +56,14 @@ mod tests {
     use super::*;
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("http://*.example.com", "http://a.example.com"));
-        assert!(!wildcard_match("http://*.example.com", "http://example.com"));
+        assert!(wildcard_match(
+            "http://*.example.com",
+            "http://a.example.com"
+        ));
+        assert!(!wildcard_match(
+            "http://*.example.com",
+            "http://example.com"
+        ));
         assert!(wildcard_match("*", "anything"));
         assert!(wildcard_match("http://start*end", "http://start-x-end"));
         assert!(!wildcard_match("http://start*end", "http://startend-no"));

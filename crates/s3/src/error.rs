@@ -73,14 +73,20 @@ impl S3Error {
     }
     /// 400 MalformedXML.
     pub fn malformed_xml() -> Self {
-        Self::new("MalformedXML", StatusCode::BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.")
+        Self::new(
+            "MalformedXML",
+            StatusCode::BAD_REQUEST,
+            "The XML you provided was not well-formed or did not validate against our published schema.",
+        )
     }
     /// 501 NotImplemented.
     pub fn not_implemented(what: &str) -> Self {
         Self::new(
             "NotImplemented",
             StatusCode::NOT_IMPLEMENTED,
-            format!("A header or query you provided implies functionality that is not implemented: {what}"),
+            format!(
+                "A header or query you provided implies functionality that is not implemented: {what}"
+            ),
         )
     }
     /// 412 PreconditionFailed.

@@ -53,7 +53,13 @@ pub(crate) async fn collect(
     loop {
         let batch = svc
             .meta
-            .list_objects(bucket, &from, upper.as_deref(), None, (max + 1).min(1000) as i64)
+            .list_objects(
+                bucket,
+                &from,
+                upper.as_deref(),
+                None,
+                (max + 1).min(1000) as i64,
+            )
             .await?;
         if batch.is_empty() {
             return Ok(Page {
@@ -138,7 +144,9 @@ fn parse_max(ctx: &Ctx, name: &str) -> S3Result<usize> {
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
             .ok_or_else(|| {
-                S3Error::invalid_argument(format!("Provided {name} not an integer or within integer range"))
+                S3Error::invalid_argument(format!(
+                    "Provided {name} not an integer or within integer range"
+                ))
             }),
     }
 }
@@ -146,16 +154,15 @@ fn parse_max(ctx: &Ctx, name: &str) -> S3Result<usize> {
 /// Where to resume after a marker: past every key starting with the marker's common prefix
 /// when the marker is one, else just after the marker.
 fn resume_after(marker: &str, prefix: &str, delimiter: &str) -> Vec<u8> {
-    if !delimiter.is_empty() {
-        if let Some(rest) = marker.strip_prefix(prefix) {
-            if let Some(idx) = rest.find(delimiter) {
-                let cp = format!("{prefix}{}", &rest[..idx + delimiter.len()]);
-                if cp == marker {
-                    if let Some(e) = prefix_end(cp.as_bytes()) {
-                        return e;
-                    }
-                }
-            }
+    if !delimiter.is_empty()
+        && let Some(rest) = marker.strip_prefix(prefix)
+        && let Some(idx) = rest.find(delimiter)
+    {
+        let cp = format!("{prefix}{}", &rest[..idx + delimiter.len()]);
+        if cp == marker
+            && let Some(e) = prefix_end(cp.as_bytes())
+        {
+            return e;
         }
     }
     let mut v = marker.as_bytes().to_vec();
@@ -172,7 +179,11 @@ pub(crate) async fn list_objects(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     let encode = match ctx.route.q("encoding-type") {
         None => false,
         Some("url") => true,
-        Some(_) => return Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            ));
+        }
     };
     let enc = |s: &str| if encode { url_encode(s) } else { s.to_owned() };
     let token = ctx.route.q("continuation-token");
@@ -180,9 +191,9 @@ pub(crate) async fn list_objects(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     let marker = ctx.route.q("marker").unwrap_or("");
     let from: Vec<u8> = if v2 {
         match token {
-            Some(t) => B64
-                .decode(t)
-                .map_err(|_| S3Error::invalid_argument("The continuation token provided is incorrect"))?,
+            Some(t) => B64.decode(t).map_err(|_| {
+                S3Error::invalid_argument("The continuation token provided is incorrect")
+            })?,
             None if !start_after.is_empty() => resume_after(start_after, prefix, delimiter),
             None => Vec::new(),
         }
@@ -222,19 +233,23 @@ pub(crate) async fn list_objects(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     if encode {
         elem(&mut x, "EncodingType", "url");
     }
-    elem(&mut x, "IsTruncated", if page.truncated { "true" } else { "false" });
+    elem(
+        &mut x,
+        "IsTruncated",
+        if page.truncated { "true" } else { "false" },
+    );
     let last = page.entries.last().map(|e| match e {
         Entry::Object(o) => o.key.clone(),
         Entry::Prefix(p) => p.clone(),
     });
-    if page.truncated {
-        if let Some(last) = &last {
-            if v2 {
-                let next = resume_after(last, prefix, delimiter);
-                elem(&mut x, "NextContinuationToken", &B64.encode(next));
-            } else if !delimiter.is_empty() {
-                elem(&mut x, "NextMarker", &enc(last));
-            }
+    if page.truncated
+        && let Some(last) = &last
+    {
+        if v2 {
+            let next = resume_after(last, prefix, delimiter);
+            elem(&mut x, "NextContinuationToken", &B64.encode(next));
+        } else if !delimiter.is_empty() {
+            elem(&mut x, "NextMarker", &enc(last));
         }
     }
     let owner = crate::buckets::owner_id(svc);
@@ -299,7 +314,11 @@ pub(crate) async fn list_versions(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
     elem(&mut x, "Name", bucket);
     elem(&mut x, "Prefix", &enc(prefix));
     elem(&mut x, "KeyMarker", &enc(key_marker));
-    elem(&mut x, "VersionIdMarker", ctx.route.q("version-id-marker").unwrap_or(""));
+    elem(
+        &mut x,
+        "VersionIdMarker",
+        ctx.route.q("version-id-marker").unwrap_or(""),
+    );
     elem(&mut x, "MaxKeys", &max.to_string());
     if !delimiter.is_empty() {
         elem(&mut x, "Delimiter", &enc(delimiter));
@@ -307,16 +326,20 @@ pub(crate) async fn list_versions(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
     if encode {
         elem(&mut x, "EncodingType", "url");
     }
-    elem(&mut x, "IsTruncated", if page.truncated { "true" } else { "false" });
-    if page.truncated {
-        if let Some(last) = page.entries.last() {
-            let k = match last {
-                Entry::Object(o) => &o.key,
-                Entry::Prefix(p) => p,
-            };
-            elem(&mut x, "NextKeyMarker", &enc(k));
-            elem(&mut x, "NextVersionIdMarker", "null");
-        }
+    elem(
+        &mut x,
+        "IsTruncated",
+        if page.truncated { "true" } else { "false" },
+    );
+    if page.truncated
+        && let Some(last) = page.entries.last()
+    {
+        let k = match last {
+            Entry::Object(o) => &o.key,
+            Entry::Prefix(p) => p,
+        };
+        elem(&mut x, "NextKeyMarker", &enc(k));
+        elem(&mut x, "NextVersionIdMarker", "null");
     }
     let owner = crate::buckets::owner_id(svc);
     for e in &page.entries {

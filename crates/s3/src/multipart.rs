@@ -39,7 +39,7 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
         None => None,
     };
     let checksum_type = match (ctx.header("x-amz-checksum-type"), algo) {
-        (None, Some(a)) if a == Algo::Crc64Nvme => Some("FULL_OBJECT".to_owned()),
+        (None, Some(Algo::Crc64Nvme)) => Some("FULL_OBJECT".to_owned()),
         (None, Some(_)) => Some("COMPOSITE".to_owned()),
         (None, None) => None,
         (Some(t), a) => {
@@ -96,7 +96,10 @@ async fn load_upload(svc: &S3Service, ctx: &Ctx) -> S3Result<(UploadRow, UploadI
         .meta
         .get_upload(id)
         .await?
-        .filter(|u| Some(u.bucket.as_str()) == ctx.route.bucket.as_deref() && Some(u.key.as_str()) == ctx.route.key.as_deref())
+        .filter(|u| {
+            Some(u.bucket.as_str()) == ctx.route.bucket.as_deref()
+                && Some(u.key.as_str()) == ctx.route.key.as_deref()
+        })
         .ok_or_else(|| S3Error::no_such_upload(id))?;
     let info: UploadInfo = serde_json::from_str(&row.info)
         .map_err(|e| S3Error::internal(format!("bad upload info: {e}")))?;
@@ -109,7 +112,9 @@ fn part_number(ctx: &Ctx) -> S3Result<i32> {
         .and_then(|p| p.parse::<i32>().ok())
         .filter(|n| (1..=10000).contains(n))
         .ok_or_else(|| {
-            S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+            S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
         })
 }
 
@@ -124,19 +129,29 @@ pub(crate) async fn upload_part(
     if plan.checksum.is_none() {
         plan.checksum = info.algo.map(|a| (a, None));
     }
-    if let (Some(want), Some((got, _))) = (info.algo, &plan.checksum) {
-        if want != *got {
-            return Err(S3Error::invalid_request(format!(
-                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
-                want.name().to_ascii_lowercase(),
-                got.name().to_ascii_lowercase()
-            )));
-        }
+    if let (Some(want), Some((got, _))) = (info.algo, &plan.checksum)
+        && want != *got
+    {
+        return Err(S3Error::invalid_request(format!(
+            "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+            want.name().to_ascii_lowercase(),
+            got.name().to_ascii_lowercase()
+        )));
     }
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let ck = got.checksum.as_ref().map(|(_, raw)| checksum::b64(raw));
-    store_part(svc, &upload, pn, got.size, &etag, &got.blob, ck.clone(), ctx.now_ms()).await?;
+    store_part(
+        svc,
+        &upload,
+        pn,
+        got.size,
+        &etag,
+        &got.blob,
+        ck.clone(),
+        ctx.now_ms(),
+    )
+    .await?;
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{etag}\""));
     if let (Some((a, _)), Some(v)) = (&got.checksum, &ck) {
@@ -213,7 +228,17 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
     let (blob, md5, ck) = crate::objects::copy_bytes(svc, &layout, from, len, info.algo).await?;
     let etag = hex::encode(md5);
     let ckv = ck.as_deref().map(checksum::b64);
-    store_part(svc, &upload, pn, len, &etag, &blob, ckv.clone(), ctx.now_ms()).await?;
+    store_part(
+        svc,
+        &upload,
+        pn,
+        len,
+        &etag,
+        &blob,
+        ckv.clone(),
+        ctx.now_ms(),
+    )
+    .await?;
     let mut x = start("CopyPartResult");
     elem(&mut x, "LastModified", &iso8601(ctx.now_ms()));
     elem(&mut x, "ETag", &format!("\"{etag}\""));
@@ -260,7 +285,11 @@ impl CompletePartXml {
 }
 
 fn invalid_part() -> S3Error {
-    S3Error::new("InvalidPart", StatusCode::BAD_REQUEST, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")
+    S3Error::new(
+        "InvalidPart",
+        StatusCode::BAD_REQUEST,
+        "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+    )
 }
 
 pub(crate) async fn complete(
@@ -281,7 +310,11 @@ pub(crate) async fn complete(
     if req.parts.len() > 10000 {
         return Err(S3Error::malformed_xml());
     }
-    if req.parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+    if req
+        .parts
+        .windows(2)
+        .any(|w| w[0].part_number >= w[1].part_number)
+    {
         return Err(S3Error::new(
             "InvalidPartOrder",
             StatusCode::BAD_REQUEST,
@@ -295,24 +328,23 @@ pub(crate) async fn complete(
             .iter()
             .find(|s| s.part_number == p.part_number)
             .ok_or_else(invalid_part)?;
-        if let Some(e) = &p.etag {
-            if e.trim().trim_matches('"') != part.etag {
-                return Err(invalid_part());
-            }
+        if let Some(e) = &p.etag
+            && e.trim().trim_matches('"') != part.etag
+        {
+            return Err(invalid_part());
         }
-        if let Some(a) = info.algo {
-            if let Some(v) = p.checksum(a) {
-                if Some(v) != part.checksum.as_deref() {
-                    return Err(S3Error::new(
-                        "InvalidPart",
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. Checksum{} mismatch",
-                            a.name()
-                        ),
-                    ));
-                }
-            }
+        if let Some(a) = info.algo
+            && let Some(v) = p.checksum(a)
+            && Some(v) != part.checksum.as_deref()
+        {
+            return Err(S3Error::new(
+                "InvalidPart",
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. Checksum{} mismatch",
+                    a.name()
+                ),
+            ));
         }
         chosen.push(part);
     }
@@ -349,16 +381,22 @@ pub(crate) async fn complete(
                 })
                 .collect();
             match raws {
-                Some(raws) if kind == "FULL_OBJECT" => checksum::combine_crc(a, &raws).map(|v| Stored {
-                    algo: a,
-                    value: checksum::b64(&v),
-                    kind: kind.to_owned(),
-                }),
+                Some(raws) if kind == "FULL_OBJECT" => {
+                    checksum::combine_crc(a, &raws).map(|v| Stored {
+                        algo: a,
+                        value: checksum::b64(&v),
+                        kind: kind.to_owned(),
+                    })
+                }
                 Some(raws) => {
                     let concat: Vec<u8> = raws.iter().flat_map(|(r, _)| r.clone()).collect();
                     Some(Stored {
                         algo: a,
-                        value: format!("{}-{}", checksum::b64(&checksum::digest(a, &concat)), chosen.len()),
+                        value: format!(
+                            "{}-{}",
+                            checksum::b64(&checksum::digest(a, &concat)),
+                            chosen.len()
+                        ),
                         kind: kind.to_owned(),
                     })
                 }
@@ -367,10 +405,12 @@ pub(crate) async fn complete(
         }
         _ => None,
     };
-    if let (Some(c), Some(v)) = (&stored_ck, stored_ck.as_ref().and_then(|c| ctx.header(c.algo.header()))) {
-        if c.value.split('-').next() != v.split('-').next() {
-            return Err(S3Error::bad_digest());
-        }
+    if let (Some(c), Some(v)) = (
+        &stored_ck,
+        stored_ck.as_ref().and_then(|c| ctx.header(c.algo.header())),
+    ) && c.value.split('-').next() != v.split('-').next()
+    {
+        return Err(S3Error::bad_digest());
     }
     let layout = Layout {
         blobs: chosen
@@ -398,7 +438,9 @@ pub(crate) async fn complete(
         etag: etag.clone(),
         last_modified_ms: ctx.now_ms(),
         headers: info.headers.to_json(),
-        checksum: stored_ck.as_ref().and_then(|c| serde_json::to_string(c).ok()),
+        checksum: stored_ck
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok()),
         layout: layout.to_json(),
     };
     let pre = crate::objects::write_precondition(ctx);
@@ -418,7 +460,11 @@ pub(crate) async fn complete(
         Err(e) => return Err(e.into()),
     }
     let mut x = start("CompleteMultipartUploadResult");
-    elem(&mut x, "Location", &format!("/{}/{}", upload.bucket, upload.key));
+    elem(
+        &mut x,
+        "Location",
+        &format!("/{}/{}", upload.bucket, upload.key),
+    );
     elem(&mut x, "Bucket", &upload.bucket);
     elem(&mut x, "Key", &upload.key);
     elem(&mut x, "ETag", &format!("\"{etag}\""));
@@ -446,17 +492,26 @@ pub(crate) async fn list_parts(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
     let marker: i32 = ctx
         .route
         .q("part-number-marker")
-        .map(|v| v.parse().map_err(|_| S3Error::invalid_argument("Invalid part-number-marker")))
+        .map(|v| {
+            v.parse()
+                .map_err(|_| S3Error::invalid_argument("Invalid part-number-marker"))
+        })
         .transpose()?
         .unwrap_or(0);
     let max: i64 = ctx
         .route
         .q("max-parts")
-        .map(|v| v.parse::<i64>().map_err(|_| S3Error::invalid_argument("Invalid max-parts")))
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| S3Error::invalid_argument("Invalid max-parts"))
+        })
         .transpose()?
         .unwrap_or(1000)
         .clamp(0, 1000);
-    let mut parts = svc.meta.list_parts(&upload.upload_id, marker, max + 1).await?;
+    let mut parts = svc
+        .meta
+        .list_parts(&upload.upload_id, marker, max + 1)
+        .await?;
     let truncated = parts.len() as i64 > max;
     parts.truncate(max as usize);
     let mut x = start("ListPartsResult");
@@ -465,10 +520,18 @@ pub(crate) async fn list_parts(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
     elem(&mut x, "UploadId", &upload.upload_id);
     elem(&mut x, "PartNumberMarker", &marker.to_string());
     if let Some(last) = parts.last() {
-        elem(&mut x, "NextPartNumberMarker", &last.part_number.to_string());
+        elem(
+            &mut x,
+            "NextPartNumberMarker",
+            &last.part_number.to_string(),
+        );
     }
     elem(&mut x, "MaxParts", &max.to_string());
-    elem(&mut x, "IsTruncated", if truncated { "true" } else { "false" });
+    elem(
+        &mut x,
+        "IsTruncated",
+        if truncated { "true" } else { "false" },
+    );
     owner_elems(svc, &mut x, &info);
     elem(&mut x, "StorageClass", "STANDARD");
     if let Some(a) = info.algo {
@@ -510,7 +573,10 @@ pub(crate) async fn list_uploads(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     let max: usize = ctx
         .route
         .q("max-uploads")
-        .map(|v| v.parse::<usize>().map_err(|_| S3Error::invalid_argument("Invalid max-uploads")))
+        .map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| S3Error::invalid_argument("Invalid max-uploads"))
+        })
         .transpose()?
         .unwrap_or(1000)
         .min(1000);
@@ -521,7 +587,10 @@ pub(crate) async fn list_uploads(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
         prefix.as_bytes().to_vec()
     };
     // Unfinished uploads are few; one bounded query and filtering here keeps this simple.
-    let rows = svc.meta.list_uploads(bucket, &from, upper.as_deref(), 100_000).await?;
+    let rows = svc
+        .meta
+        .list_uploads(bucket, &from, upper.as_deref(), 100_000)
+        .await?;
     let mut uploads = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut truncated = false;
@@ -542,10 +611,10 @@ pub(crate) async fn list_uploads(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
             .then(|| rest.find(delimiter))
             .flatten()
             .map(|i| format!("{prefix}{}", &rest[..i + delimiter.len()]));
-        if let Some(cp) = &cp {
-            if prefixes.last() == Some(cp) {
-                continue;
-            }
+        if let Some(cp) = &cp
+            && prefixes.last() == Some(cp)
+        {
+            continue;
         }
         if uploads.len() + prefixes.len() == max {
             truncated = true;
@@ -566,18 +635,20 @@ pub(crate) async fn list_uploads(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     elem(&mut x, "Bucket", bucket);
     elem(&mut x, "KeyMarker", key_marker);
     elem(&mut x, "UploadIdMarker", id_marker);
-    if truncated {
-        if let Some((k, id)) = &last {
-            elem(&mut x, "NextKeyMarker", k);
-            elem(&mut x, "NextUploadIdMarker", id);
-        }
+    if truncated && let Some((k, id)) = &last {
+        elem(&mut x, "NextKeyMarker", k);
+        elem(&mut x, "NextUploadIdMarker", id);
     }
     elem(&mut x, "Prefix", prefix);
     if !delimiter.is_empty() {
         elem(&mut x, "Delimiter", delimiter);
     }
     elem(&mut x, "MaxUploads", &max.to_string());
-    elem(&mut x, "IsTruncated", if truncated { "true" } else { "false" });
+    elem(
+        &mut x,
+        "IsTruncated",
+        if truncated { "true" } else { "false" },
+    );
     for u in &uploads {
         let info: Option<UploadInfo> = serde_json::from_str(&u.info).ok();
         x.push_str("<Upload>");

@@ -296,7 +296,12 @@ pub(crate) async fn load_visible(svc: &S3Service, ctx: &Ctx) -> S3Result<ObjectR
         None => {
             let row = svc.meta.get_bucket(bucket).await?;
             if svc
-                .allowed(ctx, "s3:ListBucket", &format!("arn:aws:s3:::{bucket}"), row.as_ref())
+                .allowed(
+                    ctx,
+                    "s3:ListBucket",
+                    &format!("arn:aws:s3:::{bucket}"),
+                    row.as_ref(),
+                )
                 .await?
             {
                 Err(S3Error::no_such_key(key))
@@ -329,20 +334,20 @@ fn read_conditionals(ctx: &Ctx, obj: &ObjectRow) -> Option<S3Error> {
         if !etag_in(m, &obj.etag) {
             return Some(S3Error::precondition_failed("If-Match"));
         }
-    } else if let Some(t) = ctx.header("if-unmodified-since").and_then(parse_http_date) {
-        if last_modified > t {
-            return Some(S3Error::precondition_failed("If-Unmodified-Since"));
-        }
+    } else if let Some(t) = ctx.header("if-unmodified-since").and_then(parse_http_date)
+        && last_modified > t
+    {
+        return Some(S3Error::precondition_failed("If-Unmodified-Since"));
     }
     let not_modified = || S3Error::new("NotModified", StatusCode::NOT_MODIFIED, "Not Modified");
     if let Some(n) = if_none {
         if etag_in(n, &obj.etag) {
             return Some(not_modified());
         }
-    } else if let Some(t) = ctx.header("if-modified-since").and_then(parse_http_date) {
-        if last_modified <= t {
-            return Some(not_modified());
-        }
+    } else if let Some(t) = ctx.header("if-modified-since").and_then(parse_http_date)
+        && last_modified <= t
+    {
+        return Some(not_modified());
     }
     None
 }
@@ -455,7 +460,11 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
             .parse()
             .ok()
             .filter(|n| (1..=10000).contains(n))
-            .ok_or_else(|| S3Error::invalid_argument("Part number must be an integer between 1 and 10000, inclusive"))?;
+            .ok_or_else(|| {
+                S3Error::invalid_argument(
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                )
+            })?;
         let invalid_part = || {
             S3Error::new(
                 "InvalidPartNumber",
@@ -511,10 +520,26 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
         .unwrap_or("binary/octet-stream");
     set(&mut r, "content-type", ct);
     for (hdr, over, stored) in [
-        ("content-encoding", "response-content-encoding", &headers.content_encoding),
-        ("content-disposition", "response-content-disposition", &headers.content_disposition),
-        ("content-language", "response-content-language", &headers.content_language),
-        ("cache-control", "response-cache-control", &headers.cache_control),
+        (
+            "content-encoding",
+            "response-content-encoding",
+            &headers.content_encoding,
+        ),
+        (
+            "content-disposition",
+            "response-content-disposition",
+            &headers.content_disposition,
+        ),
+        (
+            "content-language",
+            "response-content-language",
+            &headers.content_language,
+        ),
+        (
+            "cache-control",
+            "response-cache-control",
+            &headers.cache_control,
+        ),
         ("expires", "response-expires", &headers.expires),
     ] {
         if let Some(v) = q(over).or(stored.as_deref()) {
@@ -532,27 +557,33 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
         }
     }
     if !headers.tags.is_empty() {
-        set(&mut r, "x-amz-tagging-count", &headers.tags.len().to_string());
+        set(
+            &mut r,
+            "x-amz-tagging-count",
+            &headers.tags.len().to_string(),
+        );
     }
     if ctx
         .header("x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
-    {
-        if let Some(c) = obj
+        && let Some(c) = obj
             .checksum
             .as_deref()
             .and_then(|c| serde_json::from_str::<Stored>(c).ok())
-        {
-            // Whole-object reads return the object's checksum; a part read returns the part's.
-            if ctx.route.q("partNumber").is_some() && !layout.parts.is_empty() {
-                let pn: usize = ctx.route.q("partNumber").and_then(|p| p.parse().ok()).unwrap_or(1);
-                if let Some(v) = layout.parts.get(pn - 1).and_then(|p| p.checksum.as_deref()) {
-                    set(&mut r, c.algo.header(), v);
-                }
-            } else if range.is_none() {
-                set(&mut r, c.algo.header(), &c.value);
-                set(&mut r, "x-amz-checksum-type", &c.kind);
+    {
+        // Whole-object reads return the object's checksum; a part read returns the part's.
+        if ctx.route.q("partNumber").is_some() && !layout.parts.is_empty() {
+            let pn: usize = ctx
+                .route
+                .q("partNumber")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(1);
+            if let Some(v) = layout.parts.get(pn - 1).and_then(|p| p.checksum.as_deref()) {
+                set(&mut r, c.algo.header(), v);
             }
+        } else if range.is_none() {
+            set(&mut r, c.algo.header(), &c.value);
+            set(&mut r, "x-amz-checksum-type", &c.kind);
         }
     }
     Ok(r)
@@ -594,10 +625,10 @@ pub(crate) async fn delete_objects(
             return Err(S3Error::bad_digest());
         }
     }
-    if let Some((algo, Some(expected))) = crate::service::requested_checksum(&ctx.parts.headers)? {
-        if checksum::digest(algo, &raw) != expected {
-            return Err(S3Error::bad_digest());
-        }
+    if let Some((algo, Some(expected))) = crate::service::requested_checksum(&ctx.parts.headers)?
+        && checksum::digest(algo, &raw) != expected
+    {
+        return Err(S3Error::bad_digest());
     }
     let req: DeleteXml = crate::xml::parse(&raw)?;
     if req.objects.len() > 1000 || req.objects.is_empty() {
@@ -619,16 +650,16 @@ pub(crate) async fn delete_objects(
             x.push_str("</Error>");
             continue;
         }
-        if let Some(v) = &o.version_id {
-            if v != "null" {
-                x.push_str("<Error>");
-                elem(&mut x, "Key", &o.key);
-                elem(&mut x, "VersionId", v);
-                elem(&mut x, "Code", "NoSuchVersion");
-                elem(&mut x, "Message", "The specified version does not exist.");
-                x.push_str("</Error>");
-                continue;
-            }
+        if let Some(v) = &o.version_id
+            && v != "null"
+        {
+            x.push_str("<Error>");
+            elem(&mut x, "Key", &o.key);
+            elem(&mut x, "VersionId", v);
+            elem(&mut x, "Code", "NoSuchVersion");
+            elem(&mut x, "Message", "The specified version does not exist.");
+            x.push_str("</Error>");
+            continue;
         }
         match svc.meta.delete_object(&bucket, &o.key).await {
             Ok(layout) => {
@@ -649,7 +680,11 @@ pub(crate) async fn delete_objects(
                 x.push_str("<Error>");
                 elem(&mut x, "Key", &o.key);
                 elem(&mut x, "Code", "InternalError");
-                elem(&mut x, "Message", "We encountered an internal error. Please try again.");
+                elem(
+                    &mut x,
+                    "Message",
+                    "We encountered an internal error. Please try again.",
+                );
                 x.push_str("</Error>");
             }
         }
@@ -659,17 +694,22 @@ pub(crate) async fn delete_objects(
 
 /// Parse `x-amz-copy-source` → (bucket, key).
 pub(crate) fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
-    let raw = ctx
-        .header("x-amz-copy-source")
-        .ok_or_else(|| S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"))?;
+    let raw = ctx.header("x-amz-copy-source").ok_or_else(|| {
+        S3Error::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+    })?;
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     if let Some(v) = crate::router::parse_query(query)
         .into_iter()
         .find(|(k, _)| k == "versionId")
+        && v.1 != "null"
     {
-        if v.1 != "null" {
-            return Err(S3Error::new("NoSuchVersion", StatusCode::NOT_FOUND, "The specified version does not exist."));
-        }
+        return Err(S3Error::new(
+            "NoSuchVersion",
+            StatusCode::NOT_FOUND,
+            "The specified version does not exist.",
+        ));
     }
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
@@ -688,7 +728,12 @@ pub(crate) async fn load_copy_source(svc: &S3Service, ctx: &Ctx) -> S3Result<Obj
     let (sb, sk) = copy_source(ctx)?;
     let src_bucket = svc.meta.get_bucket(&sb).await?;
     if !svc
-        .allowed(ctx, "s3:GetObject", &format!("arn:aws:s3:::{sb}/{sk}"), src_bucket.as_ref())
+        .allowed(
+            ctx,
+            "s3:GetObject",
+            &format!("arn:aws:s3:::{sb}/{sk}"),
+            src_bucket.as_ref(),
+        )
         .await?
     {
         return Err(S3Error::access_denied());
@@ -710,10 +755,9 @@ pub(crate) async fn load_copy_source(svc: &S3Service, ctx: &Ctx) -> S3Result<Obj
     } else if let Some(t) = ctx
         .header("x-amz-copy-source-if-unmodified-since")
         .and_then(parse_http_date)
+        && lm > t
     {
-        if lm > t {
-            return Err(fail());
-        }
+        return Err(fail());
     }
     if let Some(n) = ctx.header("x-amz-copy-source-if-none-match") {
         if etag_in(n, &obj.etag) {
@@ -722,10 +766,9 @@ pub(crate) async fn load_copy_source(svc: &S3Service, ctx: &Ctx) -> S3Result<Obj
     } else if let Some(t) = ctx
         .header("x-amz-copy-source-if-modified-since")
         .and_then(parse_http_date)
+        && lm <= t
     {
-        if lm <= t {
-            return Err(fail());
-        }
+        return Err(fail());
     }
     Ok(obj)
 }
@@ -793,7 +836,9 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
     };
     let (db, dk) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
     if src.bucket == db && src.key == dk && !replace {
-        return Err(S3Error::invalid_request("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
+        return Err(S3Error::invalid_request(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
     }
     let mut headers = if replace {
         headers_from_request(ctx)?
@@ -811,7 +856,10 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         }
         _ => headers.tags = StoredHeaders::from_json(&src.headers).tags,
     }
-    let src_ck: Option<Stored> = src.checksum.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let src_ck: Option<Stored> = src
+        .checksum
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
     let algo = ctx
         .header("x-amz-checksum-algorithm")
         .and_then(Algo::parse)
@@ -866,19 +914,22 @@ pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Respo
         ));
     }
     let layout = Layout::from_json(&obj.layout)?;
-    let ck: Option<Stored> = obj.checksum.as_deref().and_then(|c| serde_json::from_str(c).ok());
+    let ck: Option<Stored> = obj
+        .checksum
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
     let mut x = start("GetObjectAttributesResponse");
     let has = |n: &str| wanted.iter().any(|w| w == n);
     if has("ETag") {
         elem(&mut x, "ETag", &obj.etag);
     }
-    if has("Checksum") {
-        if let Some(c) = &ck {
-            x.push_str("<Checksum>");
-            elem(&mut x, c.algo.xml_name(), &c.value);
-            elem(&mut x, "ChecksumType", &c.kind);
-            x.push_str("</Checksum>");
-        }
+    if has("Checksum")
+        && let Some(c) = &ck
+    {
+        x.push_str("<Checksum>");
+        elem(&mut x, c.algo.xml_name(), &c.value);
+        elem(&mut x, "ChecksumType", &c.kind);
+        x.push_str("</Checksum>");
     }
     if has("ObjectParts") && !layout.parts.is_empty() {
         let marker: usize = ctx
@@ -904,7 +955,11 @@ pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Respo
         let next = shown.last().map(|(n, _)| *n).unwrap_or(marker);
         elem(&mut x, "NextPartNumberMarker", &next.to_string());
         elem(&mut x, "MaxParts", &max.to_string());
-        elem(&mut x, "IsTruncated", if next < total { "true" } else { "false" });
+        elem(
+            &mut x,
+            "IsTruncated",
+            if next < total { "true" } else { "false" },
+        );
         for (n, p) in shown {
             x.push_str("<Part>");
             elem(&mut x, "PartNumber", &n.to_string());
@@ -990,4 +1045,3 @@ pub(crate) async fn object_subresource(
         })?;
     Ok(resp)
 }
-

@@ -108,8 +108,13 @@ impl Op {
             PutBucketLifecycleConfiguration | DeleteBucketLifecycle => {
                 "s3:PutLifecycleConfiguration"
             }
-            PostObject | PutObject | CopyObject | CreateMultipartUpload | UploadPart
-            | UploadPartCopy | CompleteMultipartUpload => "s3:PutObject",
+            PostObject
+            | PutObject
+            | CopyObject
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload => "s3:PutObject",
             GetObject | HeadObject => "s3:GetObject",
             GetObjectAttributes => "s3:GetObjectAttributes",
             AbortMultipartUpload => "s3:AbortMultipartUpload",
@@ -228,11 +233,11 @@ pub fn split_target(
                 host
             }
         });
-        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
-            if !bucket.is_empty() {
-                let key = (!path.is_empty()).then(|| path.to_owned());
-                return Ok((Some(bucket.to_owned()), key));
-            }
+        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.'))
+            && !bucket.is_empty()
+        {
+            let key = (!path.is_empty()).then(|| path.to_owned());
+            return Ok((Some(bucket.to_owned()), key));
         }
     }
     if path.is_empty() {
@@ -262,7 +267,13 @@ pub fn route(
         match (&bucket, &key) {
             (None, _) => match *method {
                 Method::GET => ListBuckets,
-                _ => return Err(S3Error::new("MethodNotAllowed", http::StatusCode::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.")),
+                _ => {
+                    return Err(S3Error::new(
+                        "MethodNotAllowed",
+                        http::StatusCode::METHOD_NOT_ALLOWED,
+                        "The specified method is not allowed against this resource.",
+                    ));
+                }
             },
             (Some(_), None) => bucket_op(method, &has)?,
             (Some(_), Some(_)) => match *method {
@@ -283,7 +294,13 @@ pub fn route(
                 Method::DELETE if has("uploadId") => AbortMultipartUpload,
                 Method::DELETE if has("tagging") => DeleteObjectTagging,
                 Method::DELETE => DeleteObject,
-                _ => return Err(S3Error::new("MethodNotAllowed", http::StatusCode::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.")),
+                _ => {
+                    return Err(S3Error::new(
+                        "MethodNotAllowed",
+                        http::StatusCode::METHOD_NOT_ALLOWED,
+                        "The specified method is not allowed against this resource.",
+                    ));
+                }
             },
         }
     };
@@ -325,7 +342,11 @@ fn bucket_op(method: &Method, has: &dyn Fn(&str) -> bool) -> S3Result<Op> {
         return sub(GetBucketVersioning, PutBucketVersioning, None);
     }
     if has("tagging") {
-        return sub(GetBucketTagging, PutBucketTagging, Some(DeleteBucketTagging));
+        return sub(
+            GetBucketTagging,
+            PutBucketTagging,
+            Some(DeleteBucketTagging),
+        );
     }
     if has("acl") {
         return sub(GetBucketAcl, PutBucketAcl, None);
@@ -402,33 +423,222 @@ mod tests {
         use Op::*;
         let table: &[(&str, &str, bool, Op, &str, &str)] = &[
             ("GET", "/", false, ListBuckets, "s3:ListAllMyBuckets", "*"),
-            ("PUT", "/b", false, CreateBucket, "s3:CreateBucket", "arn:aws:s3:::b"),
-            ("DELETE", "/b", false, DeleteBucket, "s3:DeleteBucket", "arn:aws:s3:::b"),
-            ("HEAD", "/b", false, HeadBucket, "s3:ListBucket", "arn:aws:s3:::b"),
-            ("GET", "/b?location", false, GetBucketLocation, "s3:GetBucketLocation", "arn:aws:s3:::b"),
-            ("GET", "/b", false, ListObjects, "s3:ListBucket", "arn:aws:s3:::b"),
-            ("GET", "/b?list-type=2", false, ListObjectsV2, "s3:ListBucket", "arn:aws:s3:::b"),
-            ("GET", "/b?versions", false, ListObjectVersions, "s3:ListBucketVersions", "arn:aws:s3:::b"),
-            ("GET", "/b?uploads", false, ListMultipartUploads, "s3:ListBucketMultipartUploads", "arn:aws:s3:::b"),
-            ("POST", "/b?delete", false, DeleteObjects, "s3:DeleteObject", "arn:aws:s3:::b"),
-            ("PUT", "/b?cors", false, PutBucketCors, "s3:PutBucketCORS", "arn:aws:s3:::b"),
-            ("DELETE", "/b?cors", false, DeleteBucketCors, "s3:PutBucketCORS", "arn:aws:s3:::b"),
-            ("GET", "/b?policy", false, GetBucketPolicy, "s3:GetBucketPolicy", "arn:aws:s3:::b"),
-            ("PUT", "/b?publicAccessBlock", false, PutPublicAccessBlock, "s3:PutBucketPublicAccessBlock", "arn:aws:s3:::b"),
-            ("POST", "/b", false, PostObject, "s3:PutObject", "arn:aws:s3:::b"),
-            ("PUT", "/b/k", false, PutObject, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("PUT", "/b/k", true, CopyObject, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("GET", "/b/a/b%3Ac", false, GetObject, "s3:GetObject", "arn:aws:s3:::b/a/b:c"),
-            ("HEAD", "/b/k", false, HeadObject, "s3:GetObject", "arn:aws:s3:::b/k"),
-            ("DELETE", "/b/k", false, DeleteObject, "s3:DeleteObject", "arn:aws:s3:::b/k"),
-            ("GET", "/b/k?attributes", false, GetObjectAttributes, "s3:GetObjectAttributes", "arn:aws:s3:::b/k"),
-            ("POST", "/b/k?uploads", false, CreateMultipartUpload, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", false, UploadPart, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", true, UploadPartCopy, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("POST", "/b/k?uploadId=u", false, CompleteMultipartUpload, "s3:PutObject", "arn:aws:s3:::b/k"),
-            ("DELETE", "/b/k?uploadId=u", false, AbortMultipartUpload, "s3:AbortMultipartUpload", "arn:aws:s3:::b/k"),
-            ("GET", "/b/k?uploadId=u", false, ListParts, "s3:ListMultipartUploadParts", "arn:aws:s3:::b/k"),
-            ("PUT", "/b/k?tagging", false, PutObjectTagging, "s3:PutObjectTagging", "arn:aws:s3:::b/k"),
+            (
+                "PUT",
+                "/b",
+                false,
+                CreateBucket,
+                "s3:CreateBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "DELETE",
+                "/b",
+                false,
+                DeleteBucket,
+                "s3:DeleteBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "HEAD",
+                "/b",
+                false,
+                HeadBucket,
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b?location",
+                false,
+                GetBucketLocation,
+                "s3:GetBucketLocation",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b",
+                false,
+                ListObjects,
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b?list-type=2",
+                false,
+                ListObjectsV2,
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b?versions",
+                false,
+                ListObjectVersions,
+                "s3:ListBucketVersions",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b?uploads",
+                false,
+                ListMultipartUploads,
+                "s3:ListBucketMultipartUploads",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "POST",
+                "/b?delete",
+                false,
+                DeleteObjects,
+                "s3:DeleteObject",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "PUT",
+                "/b?cors",
+                false,
+                PutBucketCors,
+                "s3:PutBucketCORS",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "DELETE",
+                "/b?cors",
+                false,
+                DeleteBucketCors,
+                "s3:PutBucketCORS",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "GET",
+                "/b?policy",
+                false,
+                GetBucketPolicy,
+                "s3:GetBucketPolicy",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "PUT",
+                "/b?publicAccessBlock",
+                false,
+                PutPublicAccessBlock,
+                "s3:PutBucketPublicAccessBlock",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "POST",
+                "/b",
+                false,
+                PostObject,
+                "s3:PutObject",
+                "arn:aws:s3:::b",
+            ),
+            (
+                "PUT",
+                "/b/k",
+                false,
+                PutObject,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "PUT",
+                "/b/k",
+                true,
+                CopyObject,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "GET",
+                "/b/a/b%3Ac",
+                false,
+                GetObject,
+                "s3:GetObject",
+                "arn:aws:s3:::b/a/b:c",
+            ),
+            (
+                "HEAD",
+                "/b/k",
+                false,
+                HeadObject,
+                "s3:GetObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "DELETE",
+                "/b/k",
+                false,
+                DeleteObject,
+                "s3:DeleteObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "GET",
+                "/b/k?attributes",
+                false,
+                GetObjectAttributes,
+                "s3:GetObjectAttributes",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "POST",
+                "/b/k?uploads",
+                false,
+                CreateMultipartUpload,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "PUT",
+                "/b/k?partNumber=1&uploadId=u",
+                false,
+                UploadPart,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "PUT",
+                "/b/k?partNumber=1&uploadId=u",
+                true,
+                UploadPartCopy,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "POST",
+                "/b/k?uploadId=u",
+                false,
+                CompleteMultipartUpload,
+                "s3:PutObject",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "DELETE",
+                "/b/k?uploadId=u",
+                false,
+                AbortMultipartUpload,
+                "s3:AbortMultipartUpload",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "GET",
+                "/b/k?uploadId=u",
+                false,
+                ListParts,
+                "s3:ListMultipartUploadParts",
+                "arn:aws:s3:::b/k",
+            ),
+            (
+                "PUT",
+                "/b/k?tagging",
+                false,
+                PutObjectTagging,
+                "s3:PutObjectTagging",
+                "arn:aws:s3:::b/k",
+            ),
         ];
         for (m, t, copy, op, action, arn) in table {
             let (got, got_arn) = r(m, t, *copy);

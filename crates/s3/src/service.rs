@@ -61,7 +61,6 @@ pub(crate) struct Ctx {
     pub caller: Caller,
     pub signed: Option<SignedRequest>,
     pub verified: Option<cubby_auth::sigv4::Verified>,
-    pub request_id: String,
     pub peer: SocketAddr,
     pub now: i64,
 }
@@ -149,10 +148,10 @@ impl S3Service {
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             for id in ids {
-                if let Some(id) = BlobId::parse(&id) {
-                    if let Err(e) = blobs.delete(&id).await {
-                        tracing::warn!(error = %e, "blob delete failed; the next start-up sweep retries");
-                    }
+                if let Some(id) = BlobId::parse(&id)
+                    && let Err(e) = blobs.delete(&id).await
+                {
+                    tracing::warn!(error = %e, "blob delete failed; the next start-up sweep retries");
                 }
             }
         });
@@ -196,7 +195,7 @@ impl S3Service {
         body: ReqBody,
         peer: SocketAddr,
         now: i64,
-        request_id: &str,
+        _request_id: &str,
         resource: &mut String,
     ) -> S3Result<Response<RespBody>> {
         let host = parts
@@ -228,7 +227,6 @@ impl S3Service {
             caller,
             signed,
             verified,
-            request_id: request_id.to_owned(),
             peer,
             now,
         };
@@ -242,7 +240,6 @@ impl S3Service {
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
-        let bucket_row = bucket_row;
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
     }
@@ -254,7 +251,11 @@ impl S3Service {
         body: ReqBody,
     ) -> S3Result<Response<RespBody>> {
         use Op::*;
-        let need = || bucket.clone().ok_or_else(|| S3Error::invalid_request("no bucket"));
+        let need = || {
+            bucket
+                .clone()
+                .ok_or_else(|| S3Error::invalid_request("no bucket"))
+        };
         match ctx.route.op {
             ListBuckets => crate::buckets::list_buckets(self, ctx).await,
             CreateBucket => crate::buckets::create_bucket(self, ctx, body).await,
@@ -265,18 +266,34 @@ impl S3Service {
             ListObjectVersions => crate::list::list_versions(self, ctx).await,
             ListMultipartUploads => crate::multipart::list_uploads(self, ctx).await,
             DeleteObjects => crate::objects::delete_objects(self, ctx, body).await,
-            GetBucketCors | PutBucketCors | DeleteBucketCors | GetPublicAccessBlock
-            | PutPublicAccessBlock | DeletePublicAccessBlock | GetBucketPolicy
-            | PutBucketPolicy | DeleteBucketPolicy | GetBucketPolicyStatus
-            | GetBucketVersioning | PutBucketVersioning | GetBucketTagging
-            | PutBucketTagging | DeleteBucketTagging | GetBucketAcl | PutBucketAcl
-            | GetBucketOwnershipControls | PutBucketOwnershipControls
-            | DeleteBucketOwnershipControls | GetBucketEncryption | PutBucketEncryption
-            | DeleteBucketEncryption | GetBucketNotificationConfiguration
-            | PutBucketNotificationConfiguration | GetBucketLifecycleConfiguration
-            | PutBucketLifecycleConfiguration | DeleteBucketLifecycle => {
-                crate::buckets::subresource(self, ctx, need()?, body).await
-            }
+            GetBucketCors
+            | PutBucketCors
+            | DeleteBucketCors
+            | GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketPolicy
+            | PutBucketPolicy
+            | DeleteBucketPolicy
+            | GetBucketPolicyStatus
+            | GetBucketVersioning
+            | PutBucketVersioning
+            | GetBucketTagging
+            | PutBucketTagging
+            | DeleteBucketTagging
+            | GetBucketAcl
+            | PutBucketAcl
+            | GetBucketOwnershipControls
+            | PutBucketOwnershipControls
+            | DeleteBucketOwnershipControls
+            | GetBucketEncryption
+            | PutBucketEncryption
+            | DeleteBucketEncryption
+            | GetBucketNotificationConfiguration
+            | PutBucketNotificationConfiguration
+            | GetBucketLifecycleConfiguration
+            | PutBucketLifecycleConfiguration
+            | DeleteBucketLifecycle => crate::buckets::subresource(self, ctx, need()?, body).await,
             PutObject => crate::objects::put_object(self, ctx, body).await,
             CopyObject => crate::objects::copy_object(self, ctx).await,
             GetObject | HeadObject => crate::objects::get_object(self, ctx).await,
@@ -318,14 +335,14 @@ impl S3Service {
             &self.cfg.region,
         )?;
         // A presigned URL never outlives the credentials that signed it.
-        if let (Some(exp), Some(_)) = (resolved.caller.expires_at, signed.presigned_expires) {
-            if now >= exp {
-                return Err(S3Error::new(
-                    "ExpiredToken",
-                    StatusCode::BAD_REQUEST,
-                    "The provided token has expired.",
-                ));
-            }
+        if let (Some(exp), Some(_)) = (resolved.caller.expires_at, signed.presigned_expires)
+            && now >= exp
+        {
+            return Err(S3Error::new(
+                "ExpiredToken",
+                StatusCode::BAD_REQUEST,
+                "The provided token has expired.",
+            ));
         }
         Ok((resolved.caller, Some(signed), Some(verified)))
     }
@@ -376,7 +393,10 @@ impl S3Service {
         let mut keys: Vec<(&'static str, String)> = Vec::with_capacity(12);
         keys.push(("aws:SourceIp", ctx.peer.ip().to_string()));
         keys.push(("aws:SecureTransport", "false".into()));
-        keys.push(("aws:CurrentTime", crate::xml::iso8601(ctx.now_ms()).replace(".000", "")));
+        keys.push((
+            "aws:CurrentTime",
+            crate::xml::iso8601(ctx.now_ms()).replace(".000", ""),
+        ));
         keys.push(("aws:EpochTime", ctx.now.to_string()));
         if let Some(ua) = ctx.header("user-agent") {
             keys.push(("aws:UserAgent", ua.to_owned()));
@@ -404,7 +424,10 @@ impl S3Service {
         }
         for (h, k) in [
             ("x-amz-acl", "s3:x-amz-acl"),
-            ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+            (
+                "x-amz-server-side-encryption",
+                "s3:x-amz-server-side-encryption",
+            ),
             ("x-amz-storage-class", "s3:x-amz-storage-class"),
             ("x-amz-copy-source", "s3:x-amz-copy-source"),
             ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
@@ -442,8 +465,10 @@ impl S3Service {
             })?),
             None => None,
         };
-        let is_chunked_encoding = h("content-encoding")
-            .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("aws-chunked")));
+        let is_chunked_encoding = h("content-encoding").is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("aws-chunked"))
+        });
         let mode = ctx.signed.as_ref().map(|s| &s.payload);
         let decoded_len = h("x-amz-decoded-content-length")
             .map(|v| {
@@ -600,7 +625,6 @@ pub(crate) fn error_response(
     }
     r
 }
-
 
 /// Compile-time check: the request future must be Send (hyper runs it on any worker thread).
 #[allow(dead_code)]

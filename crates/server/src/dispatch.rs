@@ -67,7 +67,8 @@ fn json_error(code: &str, message: &str, status: StatusCode) -> Response<RespBod
         "content-type",
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
-    r.headers_mut().insert("x-amzn-errortype", hv(&format!("{code}:")));
+    r.headers_mut()
+        .insert("x-amzn-errortype", hv(&format!("{code}:")));
     r.headers_mut().insert("x-amzn-errormessage", hv(message));
     r
 }

@@ -67,16 +67,16 @@ pub fn load_or_create_root_keys(data_dir: &Path) -> std::io::Result<(RootKeys, b
     if let (Ok(id), Ok(secret)) = (
         std::env::var("CUBBY_ROOT_ACCESS_KEY_ID"),
         std::env::var("CUBBY_ROOT_SECRET_ACCESS_KEY"),
-    ) {
-        if !id.is_empty() && !secret.is_empty() {
-            return Ok((
-                RootKeys {
-                    access_key_id: id,
-                    secret_access_key: secret,
-                },
-                false,
-            ));
-        }
+    ) && !id.is_empty()
+        && !secret.is_empty()
+    {
+        return Ok((
+            RootKeys {
+                access_key_id: id,
+                secret_access_key: secret,
+            },
+            false,
+        ));
     }
     let path = data_dir.join("root-credentials");
     if let Ok(text) = std::fs::read_to_string(&path) {

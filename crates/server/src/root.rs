@@ -44,7 +44,10 @@ pub fn invalid_access_key() -> S3Error {
 #[async_trait::async_trait]
 impl Authority for RootAuthority {
     async fn resolve(&self, akid: &str, token: Option<&str>, _now: i64) -> S3Result<ResolvedKey> {
-        let known: bool = akid.as_bytes().ct_eq(self.keys.access_key_id.as_bytes()).into();
+        let known: bool = akid
+            .as_bytes()
+            .ct_eq(self.keys.access_key_id.as_bytes())
+            .into();
         if !known || token.is_some() {
             return Err(invalid_access_key().with("AWSAccessKeyId", akid));
         }

@@ -61,9 +61,10 @@ pub async fn run(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&cfg.data_dir)?;
-    let meta_url = cfg.metadata_url.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", cfg.data_dir.join("meta.db").display())
-    });
+    let meta_url = cfg
+        .metadata_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("meta.db").display()));
     let meta = Meta::connect(&meta_url).await?;
     let blobs = FsBlobStore::open(&cfg.data_dir, true)?;
     let authority = Arc::new(RootAuthority::new(cfg.root.clone(), cfg.account_id.clone()));

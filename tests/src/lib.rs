@@ -1,0 +1,159 @@
+//! Test harness: start the real `cubby` binary on a free port with a fresh data dir, wait until
+//! it answers, and kill it (gracefully or with SIGKILL) on demand.
+#![forbid(unsafe_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Root credentials every test server is started with.
+pub const ROOT_KEY: &str = "AKIATESTROOT0000000";
+/// Root secret.
+pub const ROOT_SECRET: &str = "testrootsecretkey0000000000000000000000";
+
+/// Path of the `cubby` binary under test: `$CUBBY_BIN`, else the workspace's debug build.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("CUBBY_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for profile in ["debug", "release"] {
+        let p = root.join("target").join(profile).join("cubby");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("cubby binary not found: run `cargo build -p cubby` or set CUBBY_BIN");
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A running server process.
+pub struct Server {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub endpoint: String,
+    /// Port.
+    pub port: u16,
+    /// Data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Start on a fresh data dir.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Start with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let dir = std::env::temp_dir().join(format!("cubby-test-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let mut s = Server {
+            child: None,
+            endpoint: String::new(),
+            port: 0,
+            data_dir: dir,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join("server.log"))
+            .expect("log file");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("CUBBY_ROOT_ACCESS_KEY_ID", ROOT_KEY)
+            .env("CUBBY_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("CUBBY_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn cubby");
+        self.child = Some(child);
+        self.port = port;
+        self.endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("cubby exited at start-up: {status}; log: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("cubby did not start listening; log: {}", self.log());
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `kill -9` the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status success.
+    pub fn terminate(&mut self) -> bool {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            return c.wait().map(|s| s.success()).unwrap_or(false);
+        }
+        true
+    }
+
+    /// Start again on the same data dir (new port).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::env::var_os("CUBBY_KEEP_TEST_DATA").is_none() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
+    }
+}
