@@ -88,7 +88,8 @@ pub(crate) fn check(pre: &Precondition, current: Option<&str>) -> Result<(), Met
     let ok = match (pre, current) {
         (Precondition::None, _) => true,
         (Precondition::MustNotExist, cur) => cur.is_none(),
-        (Precondition::EtagMatches(_), None) => false,
+        // If-Match on a key that does not exist: S3 answers 404, not 412.
+        (Precondition::EtagMatches(_), None) => return Err(MetaError::NotFound),
         (Precondition::EtagMatches(tags), Some(cur)) => {
             tags.iter().any(|t| t == "*" || t.trim_matches('"') == cur)
         }

@@ -37,6 +37,8 @@ pub(crate) struct IngestPlan {
     pub content_md5: Option<[u8; 16]>,
     /// Checksum to compute, and the value to compare against when sent as a header.
     pub checksum: Option<(Algo, Option<Vec<u8>>)>,
+    /// The signed `x-amz-trailer` header promised this checksum as a trailer: it must arrive.
+    pub trailer_required: bool,
 }
 
 /// A body written to a committed blob.
@@ -91,6 +93,7 @@ pub(crate) async fn ingest(
         max_len,
         content_md5,
         checksum,
+        trailer_required,
     } = plan;
     let want_sha = matches!(payload, Payload::Sha256(_));
     let expected_sha = match &payload {
@@ -225,6 +228,13 @@ pub(crate) async fn ingest(
                 })
                 .transpose()?,
         };
+        if expected.is_none() && trailer_required {
+            return Err(S3Error::new(
+                "MalformedTrailerError",
+                StatusCode::BAD_REQUEST,
+                "The request contained trailing data that was not well-formed or did not conform to our published schema.",
+            ));
+        }
         if let Some(exp) = expected
             && &exp != got
         {

@@ -40,19 +40,55 @@ pub(crate) fn valid_bucket_name(name: &str) -> bool {
 }
 
 pub(crate) async fn list_buckets(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
-    let buckets = svc.meta.list_buckets().await?;
+    let prefix = ctx.route.q("prefix").unwrap_or("");
+    let max: usize = match ctx.route.q("max-buckets") {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10000).contains(n))
+            .ok_or_else(|| S3Error::invalid_argument("Invalid value for max-buckets"))?,
+        None => 10000,
+    };
+    let after = match ctx.route.q("continuation-token") {
+        Some(t) => String::from_utf8(
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, t).map_err(
+                |_| S3Error::invalid_argument("The continuation token provided is incorrect"),
+            )?,
+        )
+        .map_err(|_| S3Error::invalid_argument("The continuation token provided is incorrect"))?,
+        None => String::new(),
+    };
+    let all = svc.meta.list_buckets().await?;
+    let matching: Vec<_> = all
+        .into_iter()
+        .filter(|b| b.name.starts_with(prefix) && b.name.as_str() > after.as_str())
+        .collect();
+    let truncated = matching.len() > max;
     let mut x = start("ListAllMyBucketsResult");
     x.push_str("<Owner>");
     elem(&mut x, "ID", &owner_id(svc));
     elem(&mut x, "DisplayName", &ctx.caller.display_name);
     x.push_str("</Owner><Buckets>");
-    for b in buckets {
+    for b in matching.iter().take(max) {
         x.push_str("<Bucket>");
         elem(&mut x, "Name", &b.name);
         elem(&mut x, "CreationDate", &iso8601(b.created_ms));
+        elem(&mut x, "BucketRegion", &svc.cfg.region);
         x.push_str("</Bucket>");
     }
     x.push_str("</Buckets>");
+    if truncated {
+        if let Some(last) = matching.get(max.saturating_sub(1)) {
+            let token = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                last.name.as_bytes(),
+            );
+            elem(&mut x, "ContinuationToken", &token);
+        }
+    }
+    if !prefix.is_empty() {
+        elem(&mut x, "Prefix", prefix);
+    }
     Ok(xml(end(x, "ListAllMyBucketsResult")))
 }
 
@@ -149,6 +185,9 @@ pub(crate) async fn create_bucket(
     };
     match svc.meta.create_bucket(&row).await {
         Ok(()) => {}
+        // us-east-1 keeps S3's legacy answer: re-creating your own bucket succeeds (and changes
+        // nothing); other regions answer 409.
+        Err(MetaError::AlreadyExists) if svc.cfg.region == "us-east-1" => {}
         Err(MetaError::AlreadyExists) => {
             return Err(S3Error::new(
                 "BucketAlreadyOwnedByYou",
@@ -721,6 +760,7 @@ pub(crate) fn acl_xml(svc: &S3Service, canned: &str) -> String {
     let mut x = start("AccessControlPolicy");
     x.push_str("<Owner>");
     elem(&mut x, "ID", &owner);
+    elem(&mut x, "DisplayName", "cubby");
     x.push_str("</Owner><AccessControlList>");
     let grant = |x: &mut String, grantee: &str, perm: &str| {
         x.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ");
@@ -729,7 +769,8 @@ pub(crate) fn acl_xml(svc: &S3Service, canned: &str) -> String {
         elem(x, "Permission", perm);
         x.push_str("</Grant>");
     };
-    let canonical = format!("xsi:type=\"CanonicalUser\"><ID>{owner}</ID>");
+    let canonical =
+        format!("xsi:type=\"CanonicalUser\"><ID>{owner}</ID><DisplayName>cubby</DisplayName>");
     grant(&mut x, &canonical, "FULL_CONTROL");
     let all_users = "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>";
     let auth_users =

@@ -119,8 +119,8 @@ pub(crate) async fn collect(
     }
 }
 
-/// S3's `encoding-type=url`: percent-encode everything but unreserved characters and `/`;
-/// space becomes `+`.
+/// S3's `encoding-type=url`: percent-encode everything but unreserved characters and `/`
+/// (so `+` becomes `%2B` and a space `%20`; clients decode with plain percent-decoding).
 pub(crate) fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -128,7 +128,6 @@ pub(crate) fn url_encode(s: &str) -> String {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
                 out.push(b as char)
             }
-            b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -214,7 +213,12 @@ pub(crate) async fn list_objects(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
     let root = "ListBucketResult";
     let mut x = start(root);
     elem(&mut x, "Name", bucket);
-    elem(&mut x, "Prefix", &enc(prefix));
+    // S3 URL-encodes the echoed Prefix in V2 only (V1 clients do not decode it).
+    elem(
+        &mut x,
+        "Prefix",
+        &if v2 { enc(prefix) } else { prefix.to_owned() },
+    );
     if v2 {
         if let Some(t) = token {
             elem(&mut x, "ContinuationToken", t);
@@ -377,6 +381,6 @@ mod tests {
         assert_eq!(prefix_end(b"a/"), Some(b"a0".to_vec()));
         assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
         assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(url_encode("a b+c/d%"), "a+b%2Bc/d%25");
+        assert_eq!(url_encode("a b+c/d%"), "a%20b%2Bc/d%25");
     }
 }

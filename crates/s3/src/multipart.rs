@@ -455,6 +455,13 @@ pub(crate) async fn complete(
                 svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
             }
         }
+        Err(MetaError::NotFound) if matches!(pre, cubby_meta::Precondition::EtagMatches(_)) => {
+            // Either the upload vanished or If-Match named a key that does not exist.
+            return Err(match svc.meta.get_upload(&upload.upload_id).await? {
+                Some(_) => S3Error::no_such_key(&upload.key),
+                None => S3Error::no_such_upload(&upload.upload_id),
+            });
+        }
         Err(MetaError::NotFound) => return Err(S3Error::no_such_upload(&upload.upload_id)),
         Err(MetaError::PreconditionFailed) => return Err(crate::objects::precondition_error(&pre)),
         Err(e) => return Err(e.into()),

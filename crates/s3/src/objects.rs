@@ -272,6 +272,7 @@ pub(crate) async fn commit_object(
             }
             match e {
                 MetaError::PreconditionFailed => Err(precondition_error(pre)),
+                MetaError::NotFound => Err(S3Error::no_such_key(&row.key)),
                 e => Err(e.into()),
             }
         }
@@ -596,20 +597,32 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
-#[derive(Deserialize)]
-struct DeleteXml {
-    #[serde(rename = "Quiet", default)]
-    quiet: bool,
-    #[serde(rename = "Object", default)]
-    objects: Vec<DeleteObjXml>,
+/// One entry of a DeleteObjects request.
+struct DeleteEntry {
+    key: String,
+    version_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct DeleteObjXml {
-    #[serde(rename = "Key")]
-    key: String,
-    #[serde(rename = "VersionId")]
-    version_id: Option<String>,
+/// Parse `<Delete><Quiet/><Object><Key/><VersionId/></Object>…</Delete>`, keeping keys verbatim.
+fn parse_delete(raw: &[u8]) -> S3Result<(bool, Vec<DeleteEntry>)> {
+    let doc = crate::xml::Node::parse(raw)?;
+    if doc.name != "Delete" {
+        return Err(S3Error::malformed_xml());
+    }
+    let quiet = doc
+        .child("Quiet")
+        .is_some_and(|q| q.text.trim().eq_ignore_ascii_case("true"));
+    let mut entries = Vec::new();
+    for o in doc.all("Object") {
+        let key = o
+            .child("Key")
+            .ok_or_else(S3Error::malformed_xml)?
+            .text
+            .clone();
+        let version_id = o.child("VersionId").map(|v| v.text.trim().to_owned());
+        entries.push(DeleteEntry { key, version_id });
+    }
+    Ok((quiet, entries))
 }
 
 pub(crate) async fn delete_objects(
@@ -630,14 +643,14 @@ pub(crate) async fn delete_objects(
     {
         return Err(S3Error::bad_digest());
     }
-    let req: DeleteXml = crate::xml::parse(&raw)?;
-    if req.objects.len() > 1000 || req.objects.is_empty() {
+    let (quiet, objects) = parse_delete(&raw)?;
+    if objects.len() > 1000 || objects.is_empty() {
         return Err(S3Error::malformed_xml());
     }
     let bucket = ctx.bucket()?.to_owned();
     let bucket_row = svc.meta.get_bucket(&bucket).await?;
     let mut x = start("DeleteResult");
-    for o in req.objects {
+    for o in objects {
         let arn = format!("arn:aws:s3:::{bucket}/{}", o.key);
         let allowed = svc
             .allowed(ctx, "s3:DeleteObject", &arn, bucket_row.as_ref())
@@ -666,7 +679,7 @@ pub(crate) async fn delete_objects(
                 if let Some(l) = layout {
                     svc.discard_blobs(Layout::from_json(&l)?.blob_ids());
                 }
-                if !req.quiet {
+                if !quiet {
                     x.push_str("<Deleted>");
                     elem(&mut x, "Key", &o.key);
                     if let Some(v) = &o.version_id {

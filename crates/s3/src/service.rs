@@ -174,14 +174,26 @@ impl S3Service {
         let request_id = new_request_id();
         let (parts, body) = req.into_parts();
         let is_head = parts.method == http::Method::HEAD;
+        let is_options = parts.method == http::Method::OPTIONS;
+        let origin = parts.headers.get("origin").cloned();
+        let method = parts.method.clone();
         let mut resource = parts.uri.path().to_owned();
+        let mut bucket = None;
         let result = self
-            .handle_inner(parts, body, peer, now, &request_id, &mut resource)
+            .handle_inner(parts, body, peer, now, &mut resource, &mut bucket)
             .await;
         let mut resp = match result {
             Ok(r) => r,
             Err(e) => error_response(&e, &resource, &request_id, is_head),
         };
+        // Actual (non-preflight) browser requests get the matching CORS rule's headers, on
+        // errors too, so scripts can read S3's error responses.
+        if let (Some(origin), Some(bucket), false) = (origin, bucket, is_options)
+            && let Ok(origin) = origin.to_str()
+        {
+            self.apply_cors(&mut resp, &bucket, origin, method.as_str())
+                .await;
+        }
         response::set(&mut resp, "x-amz-request-id", &request_id);
         response::set(&mut resp, "x-amz-id-2", &request_id);
         resp.headers_mut()
@@ -195,8 +207,8 @@ impl S3Service {
         body: ReqBody,
         peer: SocketAddr,
         now: i64,
-        _request_id: &str,
         resource: &mut String,
+        bucket_name: &mut Option<String>,
     ) -> S3Result<Response<RespBody>> {
         let host = parts
             .headers
@@ -208,6 +220,7 @@ impl S3Service {
         let query = router::parse_query(parts.uri.query().unwrap_or(""));
         let route = router::route(&parts.method, bucket, key, query, &parts.headers)?;
         *resource = route.resource_path();
+        bucket_name.clone_from(&route.bucket);
         if let Some(key) = &route.key {
             validate_key(key)?;
         }
@@ -236,12 +249,37 @@ impl S3Service {
             Some(b) if ctx.route.op != Op::CreateBucket => self.meta.get_bucket(b).await?,
             _ => None,
         };
-        self.authorize_op(&ctx, bucket_row.as_ref()).await?;
+        // Bucket names are public in S3: a missing bucket is 404 for every caller.
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
+        self.authorize_op(&ctx, bucket_row.as_ref()).await?;
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
+    }
+
+    /// Add CORS headers of the first rule matching this origin and method.
+    async fn apply_cors(
+        &self,
+        resp: &mut Response<RespBody>,
+        bucket: &str,
+        origin: &str,
+        method: &str,
+    ) {
+        let Ok(Some(row)) = self.meta.get_bucket(bucket).await else {
+            return;
+        };
+        let cfg = BucketConfig::from_json(&row.config);
+        if let Some(rules) = &cfg.cors
+            && let Some(rule) = crate::cors::find_rule(rules, origin, method, &[])
+        {
+            crate::cors::apply(resp, rule, origin);
+            response::set(
+                resp,
+                "vary",
+                "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+            );
+        }
     }
 
     async fn dispatch(
@@ -519,12 +557,14 @@ impl S3Service {
             None => None,
         };
         let checksum = requested_checksum(headers)?;
+        let trailer_required = matches!(&checksum, Some((a, None)) if h("x-amz-trailer").is_some_and(|t| t.trim().eq_ignore_ascii_case(a.header())));
         Ok(crate::body::IngestPlan {
             payload,
             declared_len,
             max_len: self.cfg.max_object_size,
             content_md5,
             checksum,
+            trailer_required,
         })
     }
 }

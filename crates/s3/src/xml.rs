@@ -88,3 +88,80 @@ mod tests {
         assert_eq!(iso8601(1_000), "1970-01-01T00:00:01.000Z");
     }
 }
+
+/// A parsed XML element with its text kept verbatim (object keys may begin or end with
+/// whitespace, which serde-based parsing trims).
+#[derive(Debug, Default)]
+pub struct Node {
+    /// Local element name.
+    pub name: String,
+    /// Concatenated text content (unescaped, untrimmed).
+    pub text: String,
+    /// Child elements in order.
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    /// Parse a document; depth and size are bounded by the caller's body limit and 32 levels.
+    pub fn parse(body: &[u8]) -> crate::S3Result<Node> {
+        use quick_xml::events::Event;
+        let mut reader = quick_xml::Reader::from_reader(body);
+        let mut stack: Vec<Node> = vec![Node::default()];
+        let bad = crate::S3Error::malformed_xml;
+        loop {
+            match reader.read_event().map_err(|_| bad())? {
+                Event::Start(e) => {
+                    if stack.len() > 32 {
+                        return Err(bad());
+                    }
+                    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                    stack.push(Node {
+                        name,
+                        ..Default::default()
+                    });
+                }
+                Event::Empty(e) => {
+                    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                    let parent = stack.last_mut().ok_or_else(bad)?;
+                    parent.children.push(Node {
+                        name,
+                        ..Default::default()
+                    });
+                }
+                Event::End(_) => {
+                    let node = stack.pop().ok_or_else(bad)?;
+                    let parent = stack.last_mut().ok_or_else(bad)?;
+                    parent.children.push(node);
+                }
+                Event::Text(t) => {
+                    let text = t.unescape().map_err(|_| bad())?;
+                    stack.last_mut().ok_or_else(bad)?.text.push_str(&text);
+                }
+                Event::CData(t) => {
+                    let text = std::str::from_utf8(t.as_ref()).map_err(|_| bad())?;
+                    stack.last_mut().ok_or_else(bad)?.text.push_str(text);
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if stack.len() != 1 {
+            return Err(bad());
+        }
+        let mut doc = stack.pop().ok_or_else(bad)?;
+        if doc.children.len() != 1 {
+            return Err(bad());
+        }
+        doc.children.pop().ok_or_else(bad)
+    }
+
+    /// Child elements named `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The first child named `name`.
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
