@@ -77,14 +77,12 @@ pub(crate) async fn list_buckets(svc: &S3Service, ctx: &Ctx) -> S3Result<Respons
         x.push_str("</Bucket>");
     }
     x.push_str("</Buckets>");
-    if truncated {
-        if let Some(last) = matching.get(max.saturating_sub(1)) {
-            let token = base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                last.name.as_bytes(),
-            );
-            elem(&mut x, "ContinuationToken", &token);
-        }
+    if truncated && let Some(last) = matching.get(max.saturating_sub(1)) {
+        let token = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            last.name.as_bytes(),
+        );
+        elem(&mut x, "ContinuationToken", &token);
     }
     if !prefix.is_empty() {
         elem(&mut x, "Prefix", prefix);
