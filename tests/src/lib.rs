@@ -43,6 +43,7 @@ pub struct Server {
     /// Data directory (kept across restarts).
     pub data_dir: PathBuf,
     extra_env: Vec<(String, String)>,
+    extra_args: Vec<String>,
 }
 
 impl Server {
@@ -53,6 +54,11 @@ impl Server {
 
     /// Start with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Self::start_full(env, &[])
+    }
+
+    /// Start with extra environment variables and extra `serve` arguments.
+    pub fn start_full(env: &[(&str, &str)], args: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(format!("cubby-test-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).expect("data dir");
         let mut s = Server {
@@ -64,6 +70,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         s.spawn();
         s
@@ -82,6 +89,7 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(&self.extra_args)
             .env("CUBBY_ROOT_ACCESS_KEY_ID", ROOT_KEY)
             .env("CUBBY_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("CUBBY_LOG", "warn")

@@ -484,7 +484,7 @@ async fn listings_v1_v2_prefix_delimiter_pagination() {
     // aws-sdk-rust leaves decoding to the caller: the wire form shows S3's escaping.
     assert_eq!(
         enc.contents().first().and_then(|o| o.key()),
-        Some("d%2Be+f")
+        Some("d%2Be%20f")
     );
 
     let versions = c
@@ -707,4 +707,74 @@ async fn aws_chunked_streaming_upload_with_trailer() {
         .unwrap();
     let bytes = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(sha2::Sha256::digest(&bytes), sha2::Sha256::digest(&body));
+}
+
+#[tokio::test]
+async fn delete_objects_keeps_whitespace_in_keys() {
+    let server = Server::start();
+    let c = root(&server);
+    c.create_bucket().bucket("space").send().await.unwrap();
+    let keys = ["_ ", " lead", "trail ", "a\tb"];
+    let mut del = Delete::builder();
+    for k in keys {
+        c.put_object()
+            .bucket("space")
+            .key(k)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+        del = del.objects(ObjectIdentifier::builder().key(k).build().unwrap());
+    }
+    let r = c
+        .delete_objects()
+        .bucket("space")
+        .delete(del.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.deleted().len(), keys.len());
+    let left = c.list_objects_v2().bucket("space").send().await.unwrap();
+    assert!(left.contents().is_empty(), "{:?}", left.contents());
+}
+
+#[tokio::test]
+async fn virtual_host_style_with_domain() {
+    let server = Server::start_full(&[], &["--domain", "s3.test"]);
+    let c = root(&server);
+    c.create_bucket().bucket("vhost").send().await.unwrap();
+    c.put_object()
+        .bucket("vhost")
+        .key("dir/k")
+        .body(ByteStream::from_static(b"virtual"))
+        .send()
+        .await
+        .unwrap();
+    // Address the bucket through the Host header, as virtual-host-style clients do.
+    let url = format!("http://127.0.0.1:{}/dir/k", server.port);
+    let (mut parts, ()) = http::Request::builder()
+        .method("GET")
+        .uri(&url)
+        .header("host", "vhost.s3.test")
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .body(())
+        .unwrap()
+        .into_parts();
+    cubby_auth::sigv4::sign_request(
+        &mut parts,
+        ROOT_KEY,
+        ROOT_SECRET,
+        None,
+        "us-east-1",
+        "s3",
+        "UNSIGNED-PAYLOAD",
+        now(),
+    );
+    let mut rb = reqwest::Client::new().get(&url);
+    for (k, v) in &parts.headers {
+        rb = rb.header(k.as_str(), v.as_bytes());
+    }
+    let r = rb.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "virtual");
 }
