@@ -52,6 +52,10 @@ struct ServeArgs {
     /// Metadata database (`postgres://…`); default: SQLite in the data dir.
     #[arg(long, env = "CUBBY_METADATA_URL")]
     metadata_url: Option<String>,
+    /// Public base URL clients reach this server at (issuer of user-pool tokens); default
+    /// `http://<listen address>`.
+    #[arg(long, env = "CUBBY_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -95,7 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
     let (root, generated) =
         cubby_server::load_or_create_root_keys(&args.data_dir).context("loading root keys")?;
-    let _master = cubby_server::load_or_create_master_key(&args.data_dir)
+    let master = cubby_server::load_or_create_master_key(&args.data_dir)
         .context("loading the master key")?;
     if generated {
         eprintln!(
@@ -115,6 +119,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metadata_url: args.metadata_url.clone(),
         legacy_bucket_defaults: legacy,
         root: root.clone(),
+        master_key: master,
+        public_url: args.public_url.clone(),
     };
     let akid = root.access_key_id.clone();
     cubby_server::run(cfg, shutdown_signal(), move |addr| {

@@ -6,7 +6,7 @@
 //! in the first five segments; in the resource segment `*` crosses `/` and `:`.
 
 use crate::glob::Glob;
-use crate::vars::{Resolver, Token};
+use crate::vars::{Resolver, Syntax, split_arn_pattern};
 
 /// The six segments of an ARN, or `None` if `s` has fewer than five colons.
 pub(crate) fn split(s: &str) -> Option<[&str; 6]> {
@@ -35,47 +35,17 @@ pub(crate) const EXPECTED_ARN: &str =
     "expected \"*\" or an ARN of the form arn:partition:service:region:account:resource";
 
 impl ArnPattern {
-    /// Compiles tokenized pattern text. Errors if the text is not `*` and not ARN-shaped.
-    pub fn compile(tokens: &[Token]) -> Result<ArnPattern, String> {
-        if tokens == [Token::Star] {
+    /// Compiles pattern text (`*`, or an ARN with wildcards and, per `syntax`, variables).
+    pub fn compile(text: &str, syntax: Syntax) -> Result<ArnPattern, String> {
+        if syntax.wildcards && !text.is_empty() && text.bytes().all(|b| b == b'*') {
             return Ok(ArnPattern::Any);
         }
-        match tokens.first() {
-            Some(Token::Lit(s)) if s.starts_with("arn:") => {}
-            _ => return Err(EXPECTED_ARN.to_string()),
-        }
-        let mut segs: Vec<Vec<Token>> = vec![Vec::new()];
-        for t in tokens {
-            match t {
-                Token::Lit(s) => {
-                    for c in s.chars() {
-                        if c == ':' && segs.len() < 6 {
-                            segs.push(Vec::new());
-                            continue;
-                        }
-                        if let Some(seg) = segs.last_mut() {
-                            match seg.last_mut() {
-                                Some(Token::Lit(prev)) => prev.push(c),
-                                _ => seg.push(Token::Lit(c.to_string())),
-                            }
-                        }
-                    }
-                }
-                other => {
-                    if let Some(seg) = segs.last_mut() {
-                        seg.push(other.clone());
-                    }
-                }
-            }
-        }
-        if segs.len() < 6 {
+        if !text.starts_with("arn:") {
             return Err(EXPECTED_ARN.to_string());
         }
-        let globs: Vec<Glob> = segs.iter().map(|s| Glob::compile(s, false)).collect();
-        let arr: Box<[Glob; 6]> = globs
-            .into_boxed_slice()
-            .try_into()
-            .map_err(|_| EXPECTED_ARN.to_string())?;
+        let [a, b, c, d, e, f] = split_arn_pattern(text, syntax.variables).ok_or(EXPECTED_ARN)?;
+        let g = |part: &str| Glob::from_text(part, syntax, false);
+        let arr = Box::new([g(a)?, g(b)?, g(c)?, g(d)?, g(e)?, g(f)?]);
         Ok(ArnPattern::Segments(arr))
     }
 
@@ -117,20 +87,18 @@ impl ArnPattern {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::vars::{NoVars, Syntax, tokenize};
+    use crate::vars::NoVars;
 
     fn pat(s: &str) -> Result<ArnPattern, String> {
         ArnPattern::compile(
-            &tokenize(
-                s,
-                Syntax {
-                    variables: true,
-                    wildcards: true,
-                },
-            )
-            .unwrap(),
+            s,
+            Syntax {
+                variables: true,
+                wildcards: true,
+            },
         )
     }
 
@@ -153,7 +121,10 @@ mod tests {
         assert!(!m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket2/a"));
         assert!(!m("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"));
         assert!(m("arn:aws:s3:::bucket*", "arn:aws:s3:::bucket"));
-        assert!(m("arn:aws:iam::*:role/*", "arn:aws:iam::123456789012:role/x"));
+        assert!(m(
+            "arn:aws:iam::*:role/*",
+            "arn:aws:iam::123456789012:role/x"
+        ));
         // `*` in the region segment does not swallow the account segment's colon.
         assert!(!m("arn:aws:s3:*:*:bucket", "arn:aws:s3:a:b:c:bucket"));
         assert!(m("arn:aws:s3:*:*:*bucket", "arn:aws:s3:a:b:c:bucket"));

@@ -6,16 +6,17 @@
 //! `…IfExists` makes any operator true when the key is absent. `ForAnyValue:` is false and
 //! `ForAllValues:` true when the key is absent or empty.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use base64::Engine as _;
 
 use crate::arn::{self, ArnPattern};
-use crate::context::RequestContext;
+use crate::context::{RequestContext, key_name};
 use crate::glob::Glob;
 use crate::json::Pos;
-use crate::vars::{Syntax, tokenize};
+use crate::vars::Syntax;
 
 /// The set qualifier of an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +249,7 @@ pub(crate) struct ConditionEntry {
     /// The key as written.
     pub key: String,
     /// ASCII-lowercased key, for lookups.
-    pub key_lower: Box<str>,
+    pub key_lower: Cow<'static, str>,
     pub key_pos: Pos,
     pub values: Vec<RawValue>,
     compiled: Values,
@@ -278,23 +279,23 @@ impl ConditionEntry {
         values: Vec<RawValue>,
         variables: bool,
     ) -> Result<ConditionEntry, crate::PolicyError> {
-        let key_lower: Box<str> = key.to_ascii_lowercase().into();
+        let key_lower = key_name(&key);
         let base = op.base;
         let syntax = |wildcards| Syntax {
             variables: variables && base.allows_variables(),
             wildcards,
         };
         let glob = |v: &RawValue, wildcards: bool| {
-            tokenize(&v.text, syntax(wildcards))
-                .map(|t| Glob::compile(&t, false))
-                .map_err(|m| v.pos.error(m))
+            Glob::from_text(&v.text, syntax(wildcards), false).map_err(|m| v.pos.error(m))
         };
         let name = base.name();
         let compiled = match base {
             Base::StringEquals | Base::StringNotEquals => {
                 Values::Str(each(&values, |v| glob(v, false))?)
             }
-            Base::StringLike | Base::StringNotLike => Values::Str(each(&values, |v| glob(v, true))?),
+            Base::StringLike | Base::StringNotLike => {
+                Values::Str(each(&values, |v| glob(v, true))?)
+            }
             Base::StringEqualsIgnoreCase | Base::StringNotEqualsIgnoreCase => {
                 Values::StrFold(each(&values, |v| glob(v, false))?)
             }
@@ -306,10 +307,8 @@ impl ConditionEntry {
             | Base::NumericGreaterThanEquals => Values::Num(
                 each(&values, |v| {
                     parse_num(&v.text).ok_or_else(|| {
-                        v.pos.error(format!(
-                            "{name} expects a number, found \"{}\"",
-                            v.text
-                        ))
+                        v.pos
+                            .error(format!("{name} expects a number, found \"{}\"", v.text))
                     })
                 })?,
                 base.cmp(),
@@ -332,14 +331,18 @@ impl ConditionEntry {
             ),
             Base::Bool => Values::Bool(each(&values, |v| {
                 parse_bool(&v.text).ok_or_else(|| {
-                    v.pos
-                        .error(format!("Bool expects \"true\" or \"false\", found \"{}\"", v.text))
+                    v.pos.error(format!(
+                        "Bool expects \"true\" or \"false\", found \"{}\"",
+                        v.text
+                    ))
                 })
             })?),
             Base::Null => Values::Null(each(&values, |v| {
                 parse_bool(&v.text).ok_or_else(|| {
-                    v.pos
-                        .error(format!("Null expects \"true\" or \"false\", found \"{}\"", v.text))
+                    v.pos.error(format!(
+                        "Null expects \"true\" or \"false\", found \"{}\"",
+                        v.text
+                    ))
                 })
             })?),
             Base::BinaryEquals => Values::Binary(each(&values, |v| {
@@ -362,8 +365,8 @@ impl ConditionEntry {
             })?),
             Base::ArnEquals | Base::ArnLike | Base::ArnNotEquals | Base::ArnNotLike => {
                 Values::Arn(each(&values, |v| {
-                    let tokens = tokenize(&v.text, syntax(true)).map_err(|m| v.pos.error(m))?;
-                    ArnPattern::compile(&tokens).map_err(|m| v.pos.error(format!("{name}: {m}")))
+                    ArnPattern::compile(&v.text, syntax(true))
+                        .map_err(|m| v.pos.error(format!("{name}: {m}")))
                 })?)
             }
         };
@@ -414,7 +417,7 @@ impl ConditionEntry {
         let req = ctx.values_lower(&self.key_lower);
         if let Values::Null(wants_absent) = &self.compiled {
             let absent = req.is_none();
-            return wants_absent.iter().any(|&w| w == absent);
+            return wants_absent.contains(&absent);
         }
         let negated = op.base.negated();
         let Some(vals) = req else {
@@ -452,9 +455,7 @@ impl ConditionEntry {
             Values::Str(g) | Values::StrFold(g) => {
                 g.iter().all(|g| !g.has_wildcards() && !g.has_variables())
             }
-            Values::Arn(p) => p
-                .iter()
-                .all(|p| !p.has_wildcards() && !p.has_variables()),
+            Values::Arn(p) => p.iter().all(|p| !p.has_wildcards() && !p.has_variables()),
             Values::Ip(c) => c.iter().all(Cidr::is_narrow),
             _ => false,
         }
@@ -555,7 +556,11 @@ pub(crate) fn parse_date(s: &str) -> Option<i128> {
             Some((i, f)) => (i, f),
             None => (body, ""),
         };
-        if int.is_empty() || int.len() > 18 || frac.contains('.') || (body.contains('.') && frac.is_empty()) {
+        if int.is_empty()
+            || int.len() > 18
+            || frac.contains('.')
+            || (body.contains('.') && frac.is_empty())
+        {
             return None;
         }
         let secs: i128 = int.parse().ok()?;
@@ -563,7 +568,10 @@ pub(crate) fn parse_date(s: &str) -> Option<i128> {
         let total = secs * NANOS + nanos;
         return Some(if neg { -total } else { total });
     }
-    let mut c = Cursor { s: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let year = c.num(4)?;
     c.lit(b'-')?;
     let month = c.num(2)?;
@@ -613,7 +621,8 @@ pub(crate) fn parse_date(s: &str) -> Option<i128> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let secs = i128::from(days) * 86_400 + i128::from(h * 3600 + mi * 60 + sec) - i128::from(offset);
+    let secs =
+        i128::from(days) * 86_400 + i128::from(h * 3600 + mi * 60 + sec) - i128::from(offset);
     Some(secs * NANOS + nanos)
 }
 
@@ -759,6 +768,7 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -786,12 +796,17 @@ mod tests {
         assert_eq!(parse_num("-3"), Some(Num::Int(-3)));
         assert_eq!(parse_num("1.5"), Some(Num::Float(1.5)));
         assert_eq!(parse_num("1e3"), Some(Num::Float(1000.0)));
-        for bad in ["", "abc", "1.", ".5", "NaN", "inf", "+1", "1e", "0x10", " 1", "1e999"] {
+        for bad in [
+            "", "abc", "1.", ".5", "NaN", "inf", "+1", "1e", "0x10", " 1", "1e999",
+        ] {
             assert_eq!(parse_num(bad), None, "{bad}");
         }
         assert_eq!(num_cmp(Num::Int(2), Num::Float(2.0)), Some(Ordering::Equal));
         assert_eq!(
-            num_cmp(Num::Int(9_007_199_254_740_993), Num::Int(9_007_199_254_740_992)),
+            num_cmp(
+                Num::Int(9_007_199_254_740_993),
+                Num::Int(9_007_199_254_740_992)
+            ),
             Some(Ordering::Greater)
         );
     }
@@ -804,15 +819,30 @@ mod tests {
         assert_eq!(parse_date("1.5"), Some(n + n / 2));
         assert_eq!(parse_date("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_date("2023-11-14T22:13:20Z"), Some(1_700_000_000 * n));
-        assert_eq!(parse_date("2023-11-14T22:13:20.25Z"), Some(1_700_000_000 * n + n / 4));
-        assert_eq!(parse_date("2023-11-15T00:13:20+02:00"), Some(1_700_000_000 * n));
+        assert_eq!(
+            parse_date("2023-11-14T22:13:20.25Z"),
+            Some(1_700_000_000 * n + n / 4)
+        );
+        assert_eq!(
+            parse_date("2023-11-15T00:13:20+02:00"),
+            Some(1_700_000_000 * n)
+        );
         assert_eq!(parse_date("2023-11-14T22:13Z"), Some(1_699_999_980 * n));
         assert_eq!(parse_date("2023-11-14"), Some(1_699_920_000 * n));
         assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800 * n));
         assert_eq!(parse_date("1969-12-31T23:59:59Z"), Some(-n));
         for bad in [
-            "", "2023-13-01", "2023-02-29", "2023-11-14T25:00Z", "2023-11-14T22:13:20Zx",
-            "yesterday", "1.", "2023-1-1", "2023-11-14T22", "--1", "1.2.3",
+            "",
+            "2023-13-01",
+            "2023-02-29",
+            "2023-11-14T25:00Z",
+            "2023-11-14T22:13:20Zx",
+            "yesterday",
+            "1.",
+            "2023-1-1",
+            "2023-11-14T22",
+            "--1",
+            "1.2.3",
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
@@ -836,7 +866,14 @@ mod tests {
         let all = Cidr::parse("0.0.0.0/0").unwrap();
         assert!(all.contains("8.8.8.8".parse().unwrap()));
         assert!(!all.is_narrow());
-        for bad in ["10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "x", "10.0.0.0/+8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0/8",
+            "::/129",
+            "x",
+            "10.0.0.0/+8",
+        ] {
             assert!(Cidr::parse(bad).is_none(), "{bad}");
         }
     }

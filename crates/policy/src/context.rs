@@ -1,5 +1,8 @@
 //! Who is calling and what they ask for: the input to evaluation.
 
+use std::borrow::Cow;
+
+use crate::glob::bytes_eq;
 use crate::vars::Resolver;
 
 /// The caller, for `Principal`/`NotPrincipal` matching in resource policies and for the
@@ -76,7 +79,7 @@ impl Principal {
 #[derive(Debug, Clone)]
 struct Entry {
     /// ASCII-lowercased key name.
-    name: Box<str>,
+    name: Cow<'static, str>,
     values: Vec<String>,
     /// Built with [`RequestContext::add`]: a multi-valued key, never usable as a variable.
     multi: bool,
@@ -178,7 +181,7 @@ impl RequestContext {
                 }
             }
             None => self.entries.push(Entry {
-                name: key.to_ascii_lowercase().into(),
+                name: key_name(key),
                 values: vec![value],
                 multi: false,
             }),
@@ -196,7 +199,7 @@ impl RequestContext {
                 }
             }
             None => self.entries.push(Entry {
-                name: key.to_ascii_lowercase().into(),
+                name: key_name(key),
                 values: vec![value],
                 multi: true,
             }),
@@ -237,15 +240,76 @@ impl RequestContext {
     pub(crate) fn values_lower(&self, key: &str) -> Option<&[String]> {
         self.entries
             .iter()
-            .find(|e| *e.name == *key)
+            .find(|e| bytes_eq(e.name.as_bytes(), key.as_bytes()))
             .map(|e| e.values.as_slice())
             .filter(|v| !v.is_empty())
     }
 }
 
+/// Keys set on (nearly) every request; their lowercase names are shared, not allocated.
+const COMMON_KEYS: &[&str] = &[
+    "aws:principaltype",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:userid",
+    "aws:username",
+    "aws:federatedprovider",
+    "aws:sourceip",
+    "aws:securetransport",
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:requestedregion",
+    "aws:tokenissuetime",
+    "aws:useragent",
+    "aws:referer",
+    "aws:sourceidentity",
+    "aws:multifactorauthpresent",
+    "s3:prefix",
+    "s3:delimiter",
+    "s3:max-keys",
+    "s3:authtype",
+    "s3:signatureversion",
+    "s3:signatureage",
+    "s3:x-amz-content-sha256",
+    "s3:x-amz-acl",
+    "s3:x-amz-server-side-encryption",
+    "cognito-identity.amazonaws.com:sub",
+    "cognito-identity.amazonaws.com:aud",
+    "cognito-identity.amazonaws.com:amr",
+    "aws:sourcearn",
+    "aws:sourceaccount",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:principalorgid",
+    "aws:viaawsservice",
+    "aws:calledvia",
+    "aws:tagkeys",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:x-amz-storage-class",
+    "s3:x-amz-copy-source",
+    "s3:x-amz-metadata-directive",
+    "s3:versionid",
+    "s3:tlsversion",
+    "s3:requestobjecttagkeys",
+];
+
+/// The lowercase form of a key name, shared for common keys.
+pub(crate) fn key_name(key: &str) -> Cow<'static, str> {
+    match COMMON_KEYS
+        .iter()
+        .find(|k| k.len() == key.len() && k.eq_ignore_ascii_case(key))
+    {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_ascii_lowercase()),
+    }
+}
+
 impl Resolver for RequestContext {
     fn single_value(&self, key: &str) -> Option<&str> {
-        let e = self.entries.iter().find(|e| *e.name == *key)?;
+        let e = self
+            .entries
+            .iter()
+            .find(|e| bytes_eq(e.name.as_bytes(), key.as_bytes()))?;
         match e.values.as_slice() {
             [v] if !e.multi => Some(v),
             _ => None,
@@ -254,6 +318,7 @@ impl Resolver for RequestContext {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -266,7 +331,11 @@ mod tests {
         assert_eq!(c.get("aws:SourceIp").map(<[String]>::len), Some(1));
         c.add("cognito-identity.amazonaws.com:amr", "authenticated");
         c.add("Cognito-Identity.amazonaws.com:amr", "accounts.google.com");
-        assert_eq!(c.get("cognito-identity.amazonaws.com:amr").map(<[String]>::len), Some(2));
+        assert_eq!(
+            c.get("cognito-identity.amazonaws.com:amr")
+                .map(<[String]>::len),
+            Some(2)
+        );
         // Multi-valued keys never resolve as variables, even with one value.
         c.add("x:multi", "one");
         assert_eq!(c.single_value("x:multi"), None);
@@ -289,7 +358,10 @@ mod tests {
             },
         );
         assert_eq!(c.single_value("aws:userid"), Some("AROAEXAMPLE:s"));
-        assert_eq!(c.single_value("aws:principalarn"), Some("arn:aws:iam::123456789012:role/R"));
+        assert_eq!(
+            c.single_value("aws:principalarn"),
+            Some("arn:aws:iam::123456789012:role/R")
+        );
         assert_eq!(c.single_value("aws:username"), None);
         let u = RequestContext::new(
             "s3:GetObject",

@@ -9,29 +9,32 @@
 //! Variables are resolved during matching and compared **literally**: a substituted value is
 //! never interpreted as a pattern.
 
-use crate::vars::{Resolver, Token, VarRef};
+use std::borrow::Cow;
+
+use crate::vars::{Resolver, Sink, Syntax, Token, VarRef, scan};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
-    Lit(Box<str>),
+    Lit(String),
     Any1,
     Var(VarRef),
 }
 
-type Chunk = Box<[Piece]>;
+// Plain Vecs (not boxed slices): shrinking on construction would reallocate for nothing.
+type Chunk = Vec<Piece>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     /// Only stars: matches everything.
     All,
     /// Literal text, no wildcards or variables.
-    Exact(Box<str>),
+    Exact(Cow<'static, str>),
     /// No star: the single chunk must cover the whole text.
     Anchored(Chunk),
     /// At least one star.
     Starred {
         first: Chunk,
-        middle: Box<[Chunk]>,
+        middle: Vec<Chunk>,
         last: Chunk,
     },
 }
@@ -47,61 +50,45 @@ pub(crate) struct Glob {
 impl Glob {
     /// Compiles tokens (see [`crate::vars::tokenize`]). With `ci`, literals compare ASCII
     /// case-insensitively.
-    pub fn compile(tokens: &[Token], ci: bool) -> Glob {
-        let mut chunks: Vec<Vec<Piece>> = vec![Vec::new()];
+    pub fn compile(tokens: Vec<Token>, ci: bool) -> Glob {
+        let mut b = Builder::default();
         for t in tokens {
             match t {
-                Token::Star => chunks.push(Vec::new()),
-                other => {
-                    let piece = match other {
-                        Token::Quest => Piece::Any1,
-                        Token::Var(v) => Piece::Var(v.clone()),
-                        Token::Lit(s) => Piece::Lit(s.as_str().into()),
-                        Token::Star => continue,
-                    };
-                    if let Some(chunk) = chunks.last_mut() {
-                        // Adjacent literals are merged by the tokenizer, except across escapes.
-                        if let (Some(Piece::Lit(prev)), Piece::Lit(s)) = (chunk.last_mut(), &piece)
-                        {
-                            let mut merged = String::from(&**prev);
-                            merged.push_str(s);
-                            *prev = merged.into();
-                        } else {
-                            chunk.push(piece);
-                        }
-                    }
-                }
+                Token::Lit(s) => b.lit(&s),
+                Token::Star => b.star(),
+                Token::Quest => b.quest(),
+                Token::Var(v) => b.var(v),
             }
         }
-        let kind = if chunks.len() == 1 {
-            let chunk = chunks.pop().unwrap_or_default();
-            match chunk.as_slice() {
-                [] => Kind::Exact("".into()),
-                [Piece::Lit(s)] => Kind::Exact(s.clone()),
-                _ => Kind::Anchored(chunk.into()),
-            }
-        } else if chunks.iter().all(Vec::is_empty) {
-            Kind::All
-        } else {
-            let last = chunks.pop().unwrap_or_default().into_boxed_slice();
-            let mut rest = chunks.into_iter().map(Vec::into_boxed_slice);
-            let first = rest.next().unwrap_or_default();
-            Kind::Starred {
-                first,
-                middle: rest.collect(),
-                last,
-            }
-        };
-        Glob { kind, ci }
+        b.finish(ci)
     }
 
     /// A pattern that matches exactly `s` (no wildcards, no variables).
     #[cfg(test)]
-    pub fn literal(s: &str, ci: bool) -> Glob {
+    pub fn exact(s: String, ci: bool) -> Glob {
         Glob {
-            kind: Kind::Exact(s.into()),
+            kind: Kind::Exact(Cow::Owned(s)),
             ci,
         }
+    }
+
+    /// Compiles pattern text; text without special characters skips tokenization.
+    pub fn from_text(text: &str, syntax: Syntax, ci: bool) -> Result<Glob, String> {
+        let special = |b: u8| {
+            (syntax.wildcards && (b == b'*' || b == b'?')) || (syntax.variables && b == b'$')
+        };
+        if !text.bytes().any(special) {
+            // ARN segments repeat a handful of values; share those instead of allocating.
+            const COMMON: &[&str] = &["", "arn", "aws", "s3", "iam", "sts"];
+            let kind = match COMMON.iter().find(|c| **c == text) {
+                Some(c) => Kind::Exact(Cow::Borrowed(c)),
+                None => Kind::Exact(Cow::Owned(text.to_string())),
+            };
+            return Ok(Glob { kind, ci });
+        }
+        let mut b = Builder::default();
+        scan(text, syntax, &mut b)?;
+        Ok(b.finish(ci))
     }
 
     /// True if this pattern matches every text.
@@ -179,7 +166,7 @@ impl Glob {
                 if self.ci {
                     s.len() == text.len() && s.as_bytes().eq_ignore_ascii_case(text.as_bytes())
                 } else {
-                    **s == *text
+                    bytes_eq(s.as_bytes(), text.as_bytes())
                 }
             }
             Kind::Anchored(chunk) => match_at(chunk, text, 0, r, self.ci) == Some(text.len()),
@@ -212,11 +199,96 @@ impl Glob {
     }
 }
 
+/// Byte equality for the short strings of ARNs and keys. Compares eight bytes at a time instead
+/// of calling `memcmp`, whose call overhead dominated decisions on short operands.
+#[inline]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut xs = a.chunks_exact(8);
+    let mut ys = b.chunks_exact(8);
+    for (x, y) in (&mut xs).zip(&mut ys) {
+        let x = u64::from_ne_bytes(x.try_into().unwrap_or([0; 8]));
+        let y = u64::from_ne_bytes(y.try_into().unwrap_or([0; 8]));
+        if x != y {
+            return false;
+        }
+    }
+    let (rx, ry) = (xs.remainder(), ys.remainder());
+    let mut diff = 0u8;
+    for (x, y) in rx.iter().zip(ry) {
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+/// Builds the chunks of a pattern straight from the scanner, allocating only the chunks.
+#[derive(Default)]
+struct Builder {
+    /// The chunk before the first star, once a star was seen.
+    first: Option<Chunk>,
+    /// Chunks between stars.
+    middle: Vec<Chunk>,
+    /// The chunk being filled.
+    cur: Chunk,
+}
+
+impl Sink for Builder {
+    fn lit(&mut self, s: &str) {
+        if let Some(Piece::Lit(prev)) = self.cur.last_mut() {
+            prev.push_str(s);
+        } else {
+            self.cur.push(Piece::Lit(s.to_string()));
+        }
+    }
+    fn star(&mut self) {
+        if self.first.is_some() && self.cur.is_empty() {
+            return; // `**` is `*`
+        }
+        let chunk = std::mem::take(&mut self.cur);
+        match self.first {
+            None => self.first = Some(chunk),
+            Some(_) => self.middle.push(chunk),
+        }
+    }
+    fn quest(&mut self) {
+        self.cur.push(Piece::Any1);
+    }
+    fn var(&mut self, v: VarRef) {
+        self.cur.push(Piece::Var(v));
+    }
+}
+
+impl Builder {
+    fn finish(self, ci: bool) -> Glob {
+        let Builder {
+            first,
+            middle,
+            mut cur,
+        } = self;
+        let kind = match first {
+            None => match cur.as_mut_slice() {
+                [] => Kind::Exact(Cow::Borrowed("")),
+                [Piece::Lit(s)] => Kind::Exact(Cow::Owned(std::mem::take(s))),
+                _ => Kind::Anchored(cur),
+            },
+            Some(first) if first.is_empty() && middle.is_empty() && cur.is_empty() => Kind::All,
+            Some(first) => Kind::Starred {
+                first,
+                middle,
+                last: cur,
+            },
+        };
+        Glob { kind, ci }
+    }
+}
+
 #[inline]
 fn eq_at(text: &[u8], at: usize, lit: &[u8], ci: bool) -> bool {
     match text.get(at..at.saturating_add(lit.len())) {
         Some(t) if ci => t.eq_ignore_ascii_case(lit),
-        Some(t) => t == lit,
+        Some(t) => bytes_eq(t, lit),
         None => false,
     }
 }
@@ -258,12 +330,7 @@ fn match_at<R: Resolver + ?Sized>(
 }
 
 /// Matches `chunk` so that it ends exactly at the end of `text`; returns its start offset.
-fn match_back<R: Resolver + ?Sized>(
-    chunk: &[Piece],
-    text: &str,
-    r: &R,
-    ci: bool,
-) -> Option<usize> {
+fn match_back<R: Resolver + ?Sized>(chunk: &[Piece], text: &str, r: &R, ci: bool) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut e = text.len();
     for p in chunk.iter().rev() {
@@ -314,9 +381,10 @@ fn find<R: Resolver + ?Sized>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::vars::{NoVars, Syntax, tokenize};
+    use crate::vars::{NoVars, tokenize};
 
     struct Map(&'static [(&'static str, &'static str)]);
     impl Resolver for Map {
@@ -334,7 +402,7 @@ mod tests {
             },
         )
         .unwrap();
-        Glob::compile(&t, false)
+        Glob::compile(t, false)
     }
 
     fn m(p: &str, t: &str) -> bool {
@@ -385,10 +453,10 @@ mod tests {
             },
         )
         .unwrap();
-        let glob = Glob::compile(&t, true);
+        let glob = Glob::compile(t, true);
         assert!(glob.matches("S3:GetObject", &NoVars));
         assert!(!glob.matches("s3:PutObject", &NoVars));
-        assert!(Glob::literal("s3:GetObject", true).matches("S3:GETOBJECT", &NoVars));
+        assert!(Glob::exact("s3:GetObject".into(), true).matches("S3:GETOBJECT", &NoVars));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! no trailing commas, no duplicate keys, no lone surrogates) and bounded (input size and nesting
 //! depth), so hostile input costs at most linear time and bounded stack.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::error::PolicyError;
@@ -34,33 +35,34 @@ impl Pos {
     }
 }
 
-/// A JSON value with the position of its first character.
+/// A JSON value with the position of its first character. Strings borrow from the input
+/// unless they contain escapes.
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
+pub(crate) struct Node<'a> {
     pub pos: Pos,
-    pub value: Json,
+    pub value: Json<'a>,
 }
 
 /// One member of a JSON object, in document order.
 #[derive(Debug, Clone)]
-pub(crate) struct Member {
-    pub key: String,
+pub(crate) struct Member<'a> {
+    pub key: Cow<'a, str>,
     pub key_pos: Pos,
-    pub value: Node,
+    pub value: Node<'a>,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Json {
+pub(crate) enum Json<'a> {
     Null,
     Bool(bool),
     /// The number exactly as written (validated against the JSON grammar).
-    Number(String),
-    String(String),
-    Array(Vec<Node>),
-    Object(Vec<Member>),
+    Number(&'a str),
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Vec<Member<'a>>),
 }
 
-impl Json {
+impl Json<'_> {
     /// A short description for "expected X, found Y" messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -75,7 +77,7 @@ impl Json {
 }
 
 /// Parses a complete JSON document.
-pub(crate) fn parse(src: &str) -> Result<Node, PolicyError> {
+pub(crate) fn parse(src: &str) -> Result<Node<'_>, PolicyError> {
     if src.len() > MAX_DOCUMENT_BYTES {
         return Err(Pos { line: 1, column: 1 }.error(format!(
             "policy document is {} bytes; the limit is {MAX_DOCUMENT_BYTES}",
@@ -83,6 +85,9 @@ pub(crate) fn parse(src: &str) -> Result<Node, PolicyError> {
         )));
     }
     let mut p = Reader {
+        src,
+        members: Vec::new(),
+        items: Vec::new(),
         bytes: src.as_bytes(),
         i: 0,
         line: 1,
@@ -95,7 +100,9 @@ pub(crate) fn parse(src: &str) -> Result<Node, PolicyError> {
     }
     p.skip_ws();
     if p.i >= p.bytes.len() {
-        return Err(p.pos().error("expected a JSON object, found the end of the input"));
+        return Err(p
+            .pos()
+            .error("expected a JSON object, found the end of the input"));
     }
     let node = p.value()?;
     p.skip_ws();
@@ -108,6 +115,11 @@ pub(crate) fn parse(src: &str) -> Result<Node, PolicyError> {
 }
 
 struct Reader<'a> {
+    src: &'a str,
+    /// Scratch stacks: containers collect their children here and move them into an
+    /// exactly-sized Vec when they close, instead of growing a Vec per container.
+    members: Vec<Member<'a>>,
+    items: Vec<Node<'a>>,
     bytes: &'a [u8],
     i: usize,
     line: usize,
@@ -115,7 +127,7 @@ struct Reader<'a> {
     depth: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn pos(&self) -> Pos {
         Pos {
             line: self.line,
@@ -141,9 +153,30 @@ impl Reader<'_> {
         }
     }
 
+    /// Advances over string content up to a quote, backslash or control character. Such a
+    /// run holds no newline, so only the column moves (once per character).
+    fn skip_plain(&mut self) {
+        let rest = self.bytes.get(self.i..).unwrap_or_default();
+        let n = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+        let run = rest.get(..n).unwrap_or_default();
+        self.column += run.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        self.i += n;
+    }
+
     fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.bump();
+        while let Some(&b) = self.bytes.get(self.i) {
+            match b {
+                b' ' | b'\t' | b'\r' => self.column += 1,
+                b'\n' => {
+                    self.line += 1;
+                    self.column = 1;
+                }
+                _ => break,
+            }
+            self.i += 1;
         }
     }
 
@@ -153,14 +186,17 @@ impl Reader<'_> {
             return "the end of the input".to_string();
         }
         // Error path only: decoding the rest is linear but happens once.
-        match std::str::from_utf8(rest).ok().and_then(|s| s.chars().next()) {
+        match std::str::from_utf8(rest)
+            .ok()
+            .and_then(|s| s.chars().next())
+        {
             Some(c) if c.is_control() || c.is_whitespace() => format!("U+{:04X}", c as u32),
             Some(c) => format!("'{c}'"),
             None => "an unexpected byte".to_string(),
         }
     }
 
-    fn value(&mut self) -> Result<Node, PolicyError> {
+    fn value(&mut self) -> Result<Node<'a>, PolicyError> {
         let pos = self.pos();
         let value = match self.peek() {
             Some(b'{') => self.object()?,
@@ -212,16 +248,16 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self) -> Result<Json, PolicyError> {
+    fn object(&mut self) -> Result<Json<'a>, PolicyError> {
         self.enter()?;
         self.bump(); // '{'
-        let mut members: Vec<Member> = Vec::new();
-        let mut seen: Option<HashSet<String>> = None;
+        let base = self.members.len();
+        let mut seen: Option<HashSet<Cow<'a, str>>> = None;
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.bump();
             self.depth -= 1;
-            return Ok(Json::Object(members));
+            return Ok(Json::Object(Vec::new()));
         }
         loop {
             self.skip_ws();
@@ -237,14 +273,26 @@ impl Reader<'_> {
             // one, and a policy must mean the same thing everywhere it is read.
             let duplicate = match &mut seen {
                 Some(set) => !set.insert(key.clone()),
-                None => members.iter().any(|m| m.key == key),
+                None => self
+                    .members
+                    .get(base..)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|m| m.key == key),
             };
             if duplicate {
                 return Err(key_pos.error(format!("duplicate key \"{key}\" in object")));
             }
             // Large objects switch to a hash set so duplicate detection stays linear.
-            if seen.is_none() && members.len() >= 16 {
-                let mut set: HashSet<String> = members.iter().map(|m| m.key.clone()).collect();
+            let count = self.members.len() - base;
+            if seen.is_none() && count >= 16 {
+                let mut set: HashSet<Cow<'a, str>> = self
+                    .members
+                    .get(base..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| m.key.clone())
+                    .collect();
                 set.insert(key.clone());
                 seen = Some(set);
             }
@@ -258,7 +306,7 @@ impl Reader<'_> {
             self.bump();
             self.skip_ws();
             let value = self.value()?;
-            members.push(Member {
+            self.members.push(Member {
                 key,
                 key_pos,
                 value,
@@ -281,22 +329,23 @@ impl Reader<'_> {
             }
         }
         self.depth -= 1;
-        Ok(Json::Object(members))
+        Ok(Json::Object(self.members.split_off(base)))
     }
 
-    fn array(&mut self) -> Result<Json, PolicyError> {
+    fn array(&mut self) -> Result<Json<'a>, PolicyError> {
         self.enter()?;
         self.bump(); // '['
-        let mut items = Vec::new();
+        let base = self.items.len();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.bump();
             self.depth -= 1;
-            return Ok(Json::Array(items));
+            return Ok(Json::Array(Vec::new()));
         }
         loop {
             self.skip_ws();
-            items.push(self.value()?);
+            let item = self.value()?;
+            self.items.push(item);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -315,7 +364,7 @@ impl Reader<'_> {
             }
         }
         self.depth -= 1;
-        Ok(Json::Array(items))
+        Ok(Json::Array(self.items.split_off(base)))
     }
 
     fn hex4(&mut self) -> Result<u32, PolicyError> {
@@ -339,29 +388,31 @@ impl Reader<'_> {
         Ok(v)
     }
 
-    fn string(&mut self) -> Result<String, PolicyError> {
+    fn string(&mut self) -> Result<Cow<'a, str>, PolicyError> {
         let start = self.pos();
         self.bump(); // opening quote
-        let mut out = String::new();
+        let begin = self.i;
+        // Fast path: no escapes, borrow from the input.
+        self.skip_plain();
+        if self.peek() == Some(b'"') {
+            // Runs stop only at ASCII bytes, so the bounds are char boundaries.
+            let s = self.src.get(begin..self.i).unwrap_or_default();
+            self.bump();
+            return Ok(Cow::Borrowed(s));
+        }
+        let mut out = String::from(self.src.get(begin..self.i).unwrap_or_default());
         loop {
             // Copy a run of plain bytes at once.
             let run_start = self.i;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.bump();
-            }
-            if let Some(run) = self.bytes.get(run_start..self.i) {
-                // The input is a &str and runs end at ASCII bytes, so this is valid UTF-8.
-                out.push_str(std::str::from_utf8(run).unwrap_or_default());
-            }
+            self.skip_plain();
+            // Runs end at ASCII bytes, so the bounds are char boundaries.
+            out.push_str(self.src.get(run_start..self.i).unwrap_or_default());
             let pos = self.pos();
             match self.peek() {
                 None => return Err(start.error("unterminated string (missing closing '\"')")),
                 Some(b'"') => {
                     self.bump();
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
                     self.bump();
@@ -433,7 +484,7 @@ impl Reader<'_> {
         n
     }
 
-    fn number(&mut self) -> Result<String, PolicyError> {
+    fn number(&mut self) -> Result<&'a str, PolicyError> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.bump();
@@ -475,12 +526,7 @@ impl Reader<'_> {
                 )));
             }
         }
-        let text = self
-            .bytes
-            .get(start..self.i)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default();
-        Ok(text.to_string())
+        Ok(self.src.get(start..self.i).unwrap_or_default())
     }
 }
 
@@ -504,6 +550,7 @@ pub(crate) fn write_string(out: &mut String, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -516,15 +563,24 @@ mod tests {
 
     #[test]
     fn parses_values_with_positions() {
-        let n = parse("{\n  \"a\": [1, -2.5e3, true, null],\n  \"b\": \"x\\u00e9\\ud83d\\ude00\"\n}")
-            .unwrap();
+        let n =
+            parse("{\n  \"a\": [1, -2.5e3, true, null],\n  \"b\": \"x\\u00e9\\ud83d\\ude00\"\n}")
+                .unwrap();
         let Json::Object(m) = n.value else { panic!() };
         assert_eq!(m[0].key, "a");
         assert_eq!(m[0].key_pos, Pos { line: 2, column: 3 });
         assert_eq!(m[0].value.pos, Pos { line: 2, column: 8 });
-        let Json::Array(items) = &m[0].value.value else { panic!() };
-        assert!(matches!(&items[1].value, Json::Number(s) if s == "-2.5e3"));
-        assert_eq!(items[2].pos, Pos { line: 2, column: 20 });
+        let Json::Array(items) = &m[0].value.value else {
+            panic!()
+        };
+        assert!(matches!(&items[1].value, Json::Number(s) if *s == "-2.5e3"));
+        assert_eq!(
+            items[2].pos,
+            Pos {
+                line: 2,
+                column: 20
+            }
+        );
         assert!(matches!(&m[1].value.value, Json::String(s) if s == "xé😀"));
     }
 

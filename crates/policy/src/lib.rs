@@ -29,14 +29,38 @@
 //! # Ok::<(), cubby_policy::PolicyError>(())
 //! ```
 //!
-//! Module map: [`json`](crate::json) reads JSON with positions; `policy` validates and
+//! Where AWS's documentation leaves room, the engine fails closed:
+//!
+//! - A resource-policy `Allow` naming the caller's user ARN or session ARN is not limited by
+//!   session policies or a permissions boundary; one naming the role, the account, or everyone
+//!   (`*`) is.
+//! - A statement without `Principal` in the resource slot of a [`PolicySet`] grants nothing
+//!   (its `Deny` still denies); [`evaluate_one`] applies such statements to everyone.
+//! - An unresolvable variable makes a `Resource` entry match nothing; in `NotResource` of an
+//!   `Allow` it makes the statement not apply (it must not widen the grant).
+//! - An operator without `ForAnyValue:`/`ForAllValues:` on a multi-valued key holds if any
+//!   value matches (negated: if none does); `lint` warns about such conditions.
+//! - `{"AWS": "*"}` matches every caller including anonymous ones but not web identities
+//!   (those are `{"Federated": …}`); `"*"` matches everyone.
+//! - Duplicate JSON keys, unknown elements and unknown condition operators are errors.
+//!
+//! Module map: `json` reads JSON with positions; `policy` validates and
 //! compiles documents; `vars` splits text into literals, wildcards and `${…}` variables; `glob`
 //! matches wildcard patterns; `arn` matches ARNs segment-wise; `condition` implements the
 //! condition operators; `principal` matches `Principal`; `eval` combines statements into a
 //! decision; `lint` warns about risky but valid policies.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 mod actions;
 mod arn;

@@ -90,7 +90,14 @@ impl fmt::Display for LintWarning {
 
 /// Folder names that usually hold one sub-folder per user.
 const FOLDER_WORDS: &[&str] = &[
-    "private", "protected", "home", "homes", "users", "user", "personal", "members",
+    "private",
+    "protected",
+    "home",
+    "homes",
+    "users",
+    "user",
+    "personal",
+    "members",
 ];
 
 /// Condition keys that carry several values.
@@ -130,7 +137,9 @@ pub fn lint(policy: &Policy) -> Vec<LintWarning> {
             l.warn(
                 pos,
                 LintCode::DuplicateSid,
-                format!("Sid \"{sid}\" is used by more than one statement; IAM requires unique Sids"),
+                format!(
+                    "Sid \"{sid}\" is used by more than one statement; IAM requires unique Sids"
+                ),
             );
         }
         lint_actions(&mut l, st);
@@ -163,7 +172,7 @@ fn lint_actions(l: &mut Linter, st: &Statement) {
                 },
             )
             .unwrap_or_default();
-            let g = Glob::compile(&tokens, true);
+            let g = Glob::compile(tokens, true);
             known.iter().any(|k| g.matches(k, &NoVars))
         } else {
             known.iter().any(|k| k.eq_ignore_ascii_case(name))
@@ -205,9 +214,9 @@ fn lint_allow(l: &mut Linter, st: &Statement) {
     }
     let all_resources = st.resource.as_ref().is_some_and(|r| {
         !r.negated
-            && r.entries.iter().any(|e| {
-                e.text == "*" || crate::arn::split(&e.text).is_some_and(|p| p[5] == "*")
-            })
+            && r.entries
+                .iter()
+                .any(|e| e.text == "*" || crate::arn::split(&e.text).is_some_and(|p| p[5] == "*"))
     });
     if !st.action.negated {
         for a in &st.action.entries {
@@ -262,7 +271,7 @@ fn lint_allow(l: &mut Linter, st: &Statement) {
         l.warn(
             p.pos,
             LintCode::PublicGrant,
-            "this statement allows everyone, including anonymous callers, with no condition restricting the caller or source; a public-access block rejects it".into(),
+            "this statement allows everyone, including anonymous callers, with no condition restricting the caller or source; as a bucket policy it is public and BlockPublicPolicy rejects it".into(),
         );
     }
     lint_trust_audience(l, st);
@@ -426,6 +435,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,5 @@
 //! Policy documents: validation and compilation from JSON, canonical printing, public accessors.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::PolicyError;
@@ -9,7 +8,7 @@ use crate::condition::{Base, ConditionBlock, ConditionEntry, Operator, Qualifier
 use crate::glob::Glob;
 use crate::json::{self, Json, Member, Node, Pos};
 use crate::principal::PrincipalSpec;
-use crate::vars::{Syntax, tokenize};
+use crate::vars::Syntax;
 
 /// The policy language version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,7 +178,6 @@ impl Statement {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub(crate) version: Option<Version>,
-    pub(crate) version_pos: Option<Pos>,
     pub(crate) id: Option<String>,
     pub(crate) statements: Vec<Statement>,
     pub(crate) kind: PolicyKind,
@@ -411,7 +409,7 @@ fn write_statement(out: &mut String, st: &Statement) {
 // ---------------------------------------------------------------------------------------------
 // Compilation from the JSON tree.
 
-fn found(node: &Node) -> String {
+fn found(node: &Node<'_>) -> String {
     match &node.value {
         Json::String(s) => format!("\"{s}\""),
         other => other.kind().to_string(),
@@ -419,25 +417,35 @@ fn found(node: &Node) -> String {
 }
 
 /// A string, or a non-empty array of strings.
-fn strings(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, PolicyError> {
+fn strings(node: &Node<'_>, what: &str) -> Result<Vec<(String, Pos)>, PolicyError> {
+    map_strings(node, what, |s, pos| Ok((s.to_string(), pos)))
+}
+
+/// Applies `f` to a string, or to each string of a non-empty array of strings.
+fn map_strings<T>(
+    node: &Node<'_>,
+    what: &str,
+    mut f: impl FnMut(&str, Pos) -> Result<T, PolicyError>,
+) -> Result<Vec<T>, PolicyError> {
     match &node.value {
-        Json::String(s) => Ok(vec![(s.clone(), node.pos)]),
+        Json::String(s) => Ok(vec![f(s, node.pos)?]),
         Json::Array(items) => {
             if items.is_empty() {
-                return Err(node
-                    .pos
-                    .error(format!("{what} must not be an empty array")));
+                return Err(node.pos.error(format!("{what} must not be an empty array")));
             }
-            items
-                .iter()
-                .map(|n| match &n.value {
-                    Json::String(s) => Ok((s.clone(), n.pos)),
-                    _ => Err(n.pos.error(format!(
-                        "expected a string in the {what} array, found {}",
-                        found(n)
-                    ))),
-                })
-                .collect()
+            let mut out = Vec::with_capacity(items.len());
+            for n in items {
+                match &n.value {
+                    Json::String(s) => out.push(f(s, n.pos)?),
+                    _ => {
+                        return Err(n.pos.error(format!(
+                            "expected a string in the {what} array, found {}",
+                            found(n)
+                        )));
+                    }
+                }
+            }
+            Ok(out)
         }
         _ => Err(node.pos.error(format!(
             "{what} must be a string or an array of strings, found {}",
@@ -446,16 +454,16 @@ fn strings(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, PolicyError> {
     }
 }
 
-fn string<'a>(node: &'a Node, what: &str) -> Result<&'a str, PolicyError> {
+fn string<'a>(node: &'a Node<'_>, what: &str) -> Result<&'a str, PolicyError> {
     match &node.value {
-        Json::String(s) => Ok(s),
+        Json::String(s) => Ok(s.as_ref()),
         _ => Err(node
             .pos
             .error(format!("{what} must be a string, found {}", found(node)))),
     }
 }
 
-fn compile_policy(root: &Node, kind: PolicyKind) -> Result<Policy, PolicyError> {
+fn compile_policy(root: &Node<'_>, kind: PolicyKind) -> Result<Policy, PolicyError> {
     let Json::Object(members) = &root.value else {
         return Err(root.pos.error(format!(
             "expected a policy object ({{\"Version\": …, \"Statement\": …}}), found {}",
@@ -463,11 +471,10 @@ fn compile_policy(root: &Node, kind: PolicyKind) -> Result<Policy, PolicyError> 
         )));
     };
     let mut version = None;
-    let mut version_pos = None;
     let mut id = None;
     let mut statement_node = None;
     for m in members {
-        match m.key.as_str() {
+        match m.key.as_ref() {
             "Version" => {
                 version = Some(match string(&m.value, "Version")? {
                     "2012-10-17" => Version::V2012_10_17,
@@ -478,7 +485,6 @@ fn compile_policy(root: &Node, kind: PolicyKind) -> Result<Policy, PolicyError> 
                         )));
                     }
                 });
-                version_pos = Some(m.value.pos);
             }
             "Id" => id = Some(string(&m.value, "Id")?.to_string()),
             "Statement" => statement_node = Some(&m.value),
@@ -490,10 +496,12 @@ fn compile_policy(root: &Node, kind: PolicyKind) -> Result<Policy, PolicyError> 
         }
     }
     let Some(st_node) = statement_node else {
-        return Err(root.pos.error("policy is missing the \"Statement\" element"));
+        return Err(root
+            .pos
+            .error("policy is missing the \"Statement\" element"));
     };
     let variables = version == Some(Version::V2012_10_17);
-    let statement_objects: Vec<&Node> = match &st_node.value {
+    let statement_objects: Vec<&Node<'_>> = match &st_node.value {
         Json::Object(_) => vec![st_node],
         Json::Array(items) if items.is_empty() => {
             return Err(st_node
@@ -520,19 +528,27 @@ fn compile_policy(root: &Node, kind: PolicyKind) -> Result<Policy, PolicyError> 
     }
     Ok(Policy {
         version,
-        version_pos,
         id,
         statements,
         kind,
     })
 }
 
-fn pair_conflict(
-    seen: &HashSet<&str>,
-    key: &Member,
-    other: &str,
-) -> Result<(), PolicyError> {
-    if seen.contains(other) {
+/// The statement elements, as bits, to detect `Action` + `NotAction` and the like.
+fn element_bit(key: &str) -> u16 {
+    match key {
+        "Principal" => 1,
+        "NotPrincipal" => 2,
+        "Action" => 4,
+        "NotAction" => 8,
+        "Resource" => 16,
+        "NotResource" => 32,
+        _ => 0,
+    }
+}
+
+fn pair_conflict(seen: u16, key: &Member<'_>, other: &str) -> Result<(), PolicyError> {
+    if seen & element_bit(other) != 0 {
         return Err(key.key_pos.error(format!(
             "a statement cannot contain both {other} and {}",
             key.key
@@ -543,11 +559,11 @@ fn pair_conflict(
 
 fn compile_statement(
     pos: Pos,
-    members: &[Member],
+    members: &[Member<'_>],
     kind: PolicyKind,
     variables: bool,
 ) -> Result<Statement, PolicyError> {
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: u16 = 0;
     let mut sid = None;
     let mut sid_pos = None;
     let mut effect = None;
@@ -556,7 +572,7 @@ fn compile_statement(
     let mut resource = None;
     let mut conditions = Vec::new();
     for m in members {
-        match m.key.as_str() {
+        match m.key.as_ref() {
             "Sid" => {
                 sid = Some(Arc::from(string(&m.value, "Sid")?));
                 sid_pos = Some(m.value.pos);
@@ -575,7 +591,7 @@ fn compile_statement(
             }
             "Principal" | "NotPrincipal" => {
                 let negated = m.key == "NotPrincipal";
-                pair_conflict(&seen, m, if negated { "Principal" } else { "NotPrincipal" })?;
+                pair_conflict(seen, m, if negated { "Principal" } else { "NotPrincipal" })?;
                 if kind == PolicyKind::Identity {
                     return Err(m.key_pos.error(format!(
                         "{} is not allowed in an identity-based policy; it belongs in resource-based policies such as bucket and trust policies",
@@ -591,11 +607,15 @@ fn compile_statement(
             }
             "Action" | "NotAction" => {
                 let negated = m.key == "NotAction";
-                pair_conflict(&seen, m, if negated { "Action" } else { "NotAction" })?;
-                let entries = strings(&m.value, &m.key)?
-                    .into_iter()
-                    .map(|(text, pos)| compile_action(&text, pos).map(|glob| ActionEntry { text, pos, glob }))
-                    .collect::<Result<Vec<_>, _>>()?;
+                pair_conflict(seen, m, if negated { "Action" } else { "NotAction" })?;
+                let entries = map_strings(&m.value, &m.key, |text, pos| {
+                    let glob = compile_action(text, pos)?;
+                    Ok(ActionEntry {
+                        text: text.to_string(),
+                        pos,
+                        glob,
+                    })
+                })?;
                 action = Some(ActionSpec {
                     negated,
                     pos: m.value.pos,
@@ -604,7 +624,7 @@ fn compile_statement(
             }
             "Resource" | "NotResource" => {
                 let negated = m.key == "NotResource";
-                pair_conflict(&seen, m, if negated { "Resource" } else { "NotResource" })?;
+                pair_conflict(seen, m, if negated { "Resource" } else { "NotResource" })?;
                 if kind == PolicyKind::Trust {
                     return Err(m.key_pos.error(format!(
                         "{} is not allowed in a role trust policy (the resource is the role itself)",
@@ -615,16 +635,15 @@ fn compile_statement(
                     variables,
                     wildcards: true,
                 };
-                let entries = strings(&m.value, &m.key)?
-                    .into_iter()
-                    .map(|(text, pos)| {
-                        let tokens = tokenize(&text, syntax).map_err(|msg| pos.error(msg))?;
-                        let pattern = ArnPattern::compile(&tokens).map_err(|msg| {
-                            pos.error(format!("invalid {} \"{text}\": {msg}", m.key))
-                        })?;
-                        Ok(ResourceEntry { text, pos, pattern })
+                let entries = map_strings(&m.value, &m.key, |text, pos| {
+                    let pattern = ArnPattern::compile(text, syntax)
+                        .map_err(|msg| pos.error(format!("invalid {} \"{text}\": {msg}", m.key)))?;
+                    Ok(ResourceEntry {
+                        text: text.to_string(),
+                        pos,
+                        pattern,
                     })
-                    .collect::<Result<Vec<_>, PolicyError>>()?;
+                })?;
                 resource = Some(ResourceSpec {
                     negated,
                     pos: m.value.pos,
@@ -638,7 +657,7 @@ fn compile_statement(
                 )));
             }
         }
-        seen.insert(m.key.as_str());
+        seen |= element_bit(&m.key);
     }
     let Some(effect) = effect else {
         return Err(pos.error("statement is missing \"Effect\" (\"Allow\" or \"Deny\")"));
@@ -678,7 +697,7 @@ fn compile_statement(
 
 fn compile_action(text: &str, pos: Pos) -> Result<Glob, PolicyError> {
     if text == "*" {
-        return Ok(Glob::compile(&[crate::vars::Token::Star], true));
+        return Ok(Glob::compile(vec![crate::vars::Token::Star], true));
     }
     let bad = || {
         pos.error(format!(
@@ -699,18 +718,21 @@ fn compile_action(text: &str, pos: Pos) -> Result<Glob, PolicyError> {
     if !service_ok || !name_ok {
         return Err(bad());
     }
-    let tokens = tokenize(
+    Glob::from_text(
         text,
         Syntax {
             variables: false,
             wildcards: true,
         },
+        true,
     )
-    .map_err(|msg| pos.error(msg))?;
-    Ok(Glob::compile(&tokens, true))
+    .map_err(|msg| pos.error(msg))
 }
 
-fn compile_conditions(node: &Node, variables: bool) -> Result<Vec<ConditionBlock>, PolicyError> {
+fn compile_conditions(
+    node: &Node<'_>,
+    variables: bool,
+) -> Result<Vec<ConditionBlock>, PolicyError> {
     let Json::Object(ops) = &node.value else {
         return Err(node.pos.error(format!(
             "Condition must be an object such as {{\"StringEquals\": {{\"aws:username\": \"alice\"}}}}, found {}",
@@ -744,7 +766,7 @@ fn compile_conditions(node: &Node, variables: bool) -> Result<Vec<ConditionBlock
             let values = condition_values(&k.value, &k.key)?;
             entries.push(ConditionEntry::compile(
                 &op,
-                k.key.clone(),
+                k.key.to_string(),
                 k.key_pos,
                 values,
                 variables,
@@ -759,10 +781,10 @@ fn compile_conditions(node: &Node, variables: bool) -> Result<Vec<ConditionBlock
     Ok(blocks)
 }
 
-fn condition_value(node: &Node, key: &str) -> Result<RawValue, PolicyError> {
+fn condition_value(node: &Node<'_>, key: &str) -> Result<RawValue, PolicyError> {
     let text = match &node.value {
-        Json::String(s) => s.clone(),
-        Json::Number(n) => n.clone(),
+        Json::String(s) => s.to_string(),
+        Json::Number(n) => n.to_string(),
         Json::Bool(b) => b.to_string(),
         _ => {
             return Err(node.pos.error(format!(
@@ -777,7 +799,7 @@ fn condition_value(node: &Node, key: &str) -> Result<RawValue, PolicyError> {
     })
 }
 
-fn condition_values(node: &Node, key: &str) -> Result<Vec<RawValue>, PolicyError> {
+fn condition_values(node: &Node<'_>, key: &str) -> Result<Vec<RawValue>, PolicyError> {
     match &node.value {
         Json::Array(items) => {
             if items.is_empty() {

@@ -15,6 +15,20 @@ pub(crate) enum PrincipalType {
 }
 
 impl PrincipalType {
+    /// `Principal.AWS`, `NotPrincipal.Federated`, … for messages.
+    fn element_name(self, negated: bool) -> &'static str {
+        match (negated, self) {
+            (false, PrincipalType::Aws) => "Principal.AWS",
+            (false, PrincipalType::Federated) => "Principal.Federated",
+            (false, PrincipalType::Service) => "Principal.Service",
+            (false, PrincipalType::CanonicalUser) => "Principal.CanonicalUser",
+            (true, PrincipalType::Aws) => "NotPrincipal.AWS",
+            (true, PrincipalType::Federated) => "NotPrincipal.Federated",
+            (true, PrincipalType::Service) => "NotPrincipal.Service",
+            (true, PrincipalType::CanonicalUser) => "NotPrincipal.CanonicalUser",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             PrincipalType::Aws => "AWS",
@@ -77,9 +91,9 @@ pub(crate) enum MatchKind {
 
 impl PrincipalSpec {
     pub fn parse(
-        node: &Node,
+        node: &Node<'_>,
         negated: bool,
-        strings: impl Fn(&Node, &str) -> Result<Vec<(String, Pos)>, PolicyError>,
+        strings: impl Fn(&Node<'_>, &str) -> Result<Vec<(String, Pos)>, PolicyError>,
     ) -> Result<PrincipalSpec, PolicyError> {
         let element = if negated { "NotPrincipal" } else { "Principal" };
         let mut spec = PrincipalSpec {
@@ -97,7 +111,7 @@ impl PrincipalSpec {
                     )));
                 }
                 for m in members {
-                    let ty = match m.key.as_str() {
+                    let ty = match m.key.as_ref() {
                         "AWS" => PrincipalType::Aws,
                         "Federated" => PrincipalType::Federated,
                         "Service" => PrincipalType::Service,
@@ -109,7 +123,7 @@ impl PrincipalSpec {
                         }
                     };
                     let mut values = Vec::new();
-                    for (text, pos) in strings(&m.value, &format!("{element}.{}", ty.name()))? {
+                    for (text, pos) in strings(&m.value, ty.element_name(negated))? {
                         let target = compile_target(ty, &text).map_err(|msg| pos.error(msg))?;
                         values.push(PrincipalValue { text, pos, target });
                     }
@@ -138,7 +152,9 @@ impl PrincipalSpec {
         if self.star {
             return Some(MatchKind::Indirect);
         }
-        self.values().filter_map(|v| target_matches(&v.target, p)).max()
+        self.values()
+            .filter_map(|v| target_matches(&v.target, p))
+            .max()
     }
 
     /// Whether the statement applies to `p`, and how directly.
@@ -248,14 +264,18 @@ fn target_matches(t: &Target, p: &Principal) -> Option<MatchKind> {
         (Target::AnyAws, Principal::WebIdentity { .. }) => None,
         (Target::AnyAws, _) => Some(Indirect),
         (Target::Account(a), p) => (p.account() == Some(a.as_str())).then_some(Indirect),
-        (Target::User(arn), Principal::User { arn: caller, .. }) => (arn == caller).then_some(Direct),
+        (Target::User(arn), Principal::User { arn: caller, .. }) => {
+            (arn == caller).then_some(Direct)
+        }
         (Target::Role(arn), Principal::AssumedRole { role_arn, .. }) => {
             (arn == role_arn).then_some(Indirect)
         }
         (Target::Session(arn), Principal::AssumedRole { session_arn, .. }) => {
             (arn == session_arn).then_some(Direct)
         }
-        (Target::UniqueId(id), Principal::User { user_id, .. }) => (id == user_id).then_some(Direct),
+        (Target::UniqueId(id), Principal::User { user_id, .. }) => {
+            (id == user_id).then_some(Direct)
+        }
         (Target::UniqueId(id), Principal::AssumedRole { role_id, .. }) => {
             (id == role_id).then_some(Indirect)
         }
@@ -268,24 +288,37 @@ fn target_matches(t: &Target, p: &Principal) -> Option<MatchKind> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
     #[test]
     fn aws_values() {
         assert_eq!(compile_aws("*"), Ok(Target::AnyAws));
-        assert_eq!(compile_aws("123456789012"), Ok(Target::Account("123456789012".into())));
+        assert_eq!(
+            compile_aws("123456789012"),
+            Ok(Target::Account("123456789012".into()))
+        );
         assert_eq!(
             compile_aws("arn:aws:iam::123456789012:root"),
             Ok(Target::Account("123456789012".into()))
         );
-        assert!(matches!(compile_aws("arn:aws:iam::123456789012:user/a/b"), Ok(Target::User(_))));
-        assert!(matches!(compile_aws("arn:aws:iam::123456789012:role/r"), Ok(Target::Role(_))));
+        assert!(matches!(
+            compile_aws("arn:aws:iam::123456789012:user/a/b"),
+            Ok(Target::User(_))
+        ));
+        assert!(matches!(
+            compile_aws("arn:aws:iam::123456789012:role/r"),
+            Ok(Target::Role(_))
+        ));
         assert!(matches!(
             compile_aws("arn:aws:sts::123456789012:assumed-role/r/s"),
             Ok(Target::Session(_))
         ));
-        assert!(matches!(compile_aws("AIDAEXAMPLE123"), Ok(Target::UniqueId(_))));
+        assert!(matches!(
+            compile_aws("AIDAEXAMPLE123"),
+            Ok(Target::UniqueId(_))
+        ));
         for bad in [
             "arn:aws:iam::123456789012:role/*",
             "arn:aws:iam::123456789012:group/g",

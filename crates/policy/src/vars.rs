@@ -4,11 +4,15 @@
 //! Substituted values are always *literal*: a claim such as `*` can never act as a wildcard,
 //! because wildcards only come from [`Token::Star`]/[`Token::Quest`] written in the policy itself.
 
+use std::borrow::Cow;
+
+use crate::context::key_name;
+
 /// A reference to a request-context key, resolved at evaluation time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VarRef {
     /// The key name, ASCII-lowercased (key names are case-insensitive).
-    pub key: Box<str>,
+    pub key: Cow<'static, str>,
     /// The value used when the key is absent (`${key, 'default'}`).
     pub default: Option<Box<str>>,
 }
@@ -58,47 +62,126 @@ pub(crate) struct Syntax {
     pub wildcards: bool,
 }
 
-fn push_lit(tokens: &mut Vec<Token>, s: &str) {
-    if let Some(Token::Lit(prev)) = tokens.last_mut() {
-        prev.push_str(s);
-    } else {
-        tokens.push(Token::Lit(s.to_string()));
+/// Receives the pieces of pattern text from [`scan`].
+pub(crate) trait Sink {
+    /// Literal text (never empty; may follow another literal).
+    fn lit(&mut self, s: &str);
+    /// `*` (consecutive stars arrive once).
+    fn star(&mut self);
+    /// `?`.
+    fn quest(&mut self);
+    /// `${…}`.
+    fn var(&mut self, v: VarRef);
+}
+
+impl Sink for Vec<Token> {
+    fn lit(&mut self, s: &str) {
+        if let Some(Token::Lit(prev)) = self.last_mut() {
+            prev.push_str(s);
+        } else {
+            self.push(Token::Lit(s.to_string()));
+        }
+    }
+    fn star(&mut self) {
+        self.push(Token::Star);
+    }
+    fn quest(&mut self) {
+        self.push(Token::Quest);
+    }
+    fn var(&mut self, v: VarRef) {
+        self.push(Token::Var(v));
     }
 }
 
 /// Splits `s` into tokens. Errors describe the offending variable.
 pub(crate) fn tokenize(s: &str, syntax: Syntax) -> Result<Vec<Token>, String> {
     let mut tokens = Vec::new();
-    let mut rest = s;
-    while let Some(c) = rest.chars().next() {
-        if syntax.variables && rest.starts_with("${") {
-            let inner_and_more = rest.get(2..).unwrap_or_default();
-            let end = find_close(inner_and_more).ok_or_else(|| {
+    scan(s, syntax, &mut tokens)?;
+    Ok(tokens)
+}
+
+/// Feeds the pieces of `s` to `sink`, in order. Errors describe the offending variable.
+pub(crate) fn scan(s: &str, syntax: Syntax, sink: &mut impl Sink) -> Result<(), String> {
+    let bytes = s.as_bytes();
+    // All special characters are ASCII, so every cut below is on a char boundary.
+    let mut lit_start = 0;
+    let mut i = 0;
+    let mut last_star = false;
+    let flush = |sink: &mut _, from: usize, to: usize| {
+        if let Some(text) = s.get(from..to).filter(|t| !t.is_empty()) {
+            Sink::lit(sink, text);
+        }
+    };
+    while let Some(&b) = bytes.get(i) {
+        if syntax.variables && b == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            flush(&mut *sink, lit_start, i);
+            let rest = s.get(i + 2..).unwrap_or_default();
+            let end = find_close(rest).ok_or_else(|| {
                 format!("unterminated policy variable in \"{s}\" (expected '}}' after \"${{\")")
             })?;
-            let inner = inner_and_more.get(..end).unwrap_or_default();
-            rest = inner_and_more.get(end + 1..).unwrap_or_default();
+            let inner = rest.get(..end).unwrap_or_default();
             match inner {
-                "*" | "?" | "$" => push_lit(&mut tokens, inner),
-                _ => tokens.push(Token::Var(parse_var(inner)?)),
+                "*" | "?" | "$" => sink.lit(inner),
+                _ => sink.var(parse_var(inner)?),
             }
+            last_star = false;
+            i += 2 + end + 1;
+            lit_start = i;
             continue;
         }
-        match c {
-            '*' if syntax.wildcards => {
-                if tokens.last() != Some(&Token::Star) {
-                    tokens.push(Token::Star);
-                }
+        if syntax.wildcards && (b == b'*' || b == b'?') {
+            flush(&mut *sink, lit_start, i);
+            if b == b'?' {
+                sink.quest();
+                last_star = false;
+            } else if !(last_star && lit_start == i) {
+                sink.star();
+                last_star = true;
             }
-            '?' if syntax.wildcards => tokens.push(Token::Quest),
-            _ => {
-                let mut buf = [0u8; 4];
-                push_lit(&mut tokens, c.encode_utf8(&mut buf));
+            i += 1;
+            lit_start = i;
+            continue;
+        }
+        last_star = false;
+        i += 1;
+    }
+    flush(sink, lit_start, bytes.len());
+    Ok(())
+}
+
+/// Splits ARN-shaped pattern text at its first five colons, ignoring colons inside `${…}` when
+/// variables are enabled (`${aws:username}` contains one). `None` if there are fewer than five.
+pub(crate) fn split_arn_pattern(s: &str, variables: bool) -> Option<[&str; 6]> {
+    let bytes = s.as_bytes();
+    let mut cuts = [0usize; 5];
+    let mut n = 0;
+    let mut i = 0;
+    while n < 5 {
+        let b = *bytes.get(i)?;
+        if variables && b == b'$' && bytes.get(i + 1) == Some(&b'{') {
+            let rest = s.get(i + 2..).unwrap_or_default();
+            if let Some(end) = find_close(rest) {
+                i += 2 + end + 1;
+                continue;
             }
         }
-        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+        if b == b':' {
+            if let Some(c) = cuts.get_mut(n) {
+                *c = i;
+            }
+            n += 1;
+        }
+        i += 1;
     }
-    Ok(tokens)
+    let [a, b, c, d, e] = cuts;
+    Some([
+        s.get(..a)?,
+        s.get(a + 1..b)?,
+        s.get(b + 1..c)?,
+        s.get(c + 1..d)?,
+        s.get(d + 1..e)?,
+        s.get(e + 1..)?,
+    ])
 }
 
 /// Index of the `}` closing a variable, skipping a quoted default value.
@@ -150,7 +233,7 @@ fn parse_var(inner: &str) -> Result<VarRef, String> {
         }
     };
     Ok(VarRef {
-        key: key.to_ascii_lowercase().into(),
+        key: key_name(key),
         default,
     })
 }
@@ -161,6 +244,7 @@ pub(crate) fn mentions_variable(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -175,7 +259,7 @@ mod tests {
 
     fn var(k: &str, d: Option<&str>) -> Token {
         Token::Var(VarRef {
-            key: k.into(),
+            key: Cow::Owned(k.to_string()),
             default: d.map(Into::into),
         })
     }
@@ -188,7 +272,10 @@ mod tests {
         );
         assert_eq!(
             tokenize("${aws:PrincipalTag/Team, 'company-wide'}?", FULL).unwrap(),
-            vec![var("aws:principaltag/team", Some("company-wide")), Token::Quest]
+            vec![
+                var("aws:principaltag/team", Some("company-wide")),
+                Token::Quest
+            ]
         );
         assert_eq!(
             tokenize("x**y", FULL).unwrap(),
@@ -224,6 +311,30 @@ mod tests {
     }
 
     #[test]
+    fn splits_arn_patterns() {
+        assert_eq!(
+            split_arn_pattern("arn:aws:s3:::b/${aws:username}/x:y", true),
+            Some(["arn", "aws", "s3", "", "", "b/${aws:username}/x:y"])
+        );
+        assert_eq!(
+            split_arn_pattern("arn:aws:iam::${aws:PrincipalAccount}:role/x", true),
+            Some(["arn", "aws", "iam", "", "${aws:PrincipalAccount}", "role/x"])
+        );
+        assert_eq!(
+            split_arn_pattern("arn:aws:s3:::${aws:username}", false),
+            Some(["arn", "aws", "s3", "", "", "${aws"]).map(|mut p| {
+                p[5] = "${aws:username}";
+                p
+            })
+        );
+        assert_eq!(split_arn_pattern("arn:aws:s3:${a:b}", true), None);
+        assert_eq!(
+            split_arn_pattern("arn:aws:s3:::${unterminated", true).map(|p| p[5]),
+            Some("${unterminated")
+        );
+    }
+
+    #[test]
     fn default_may_contain_brace() {
         assert_eq!(
             tokenize("${k,'a}b'}", FULL).unwrap(),
@@ -233,10 +344,18 @@ mod tests {
 
     #[test]
     fn bad_variables() {
-        assert!(tokenize("${aws:username", FULL).unwrap_err().contains("unterminated"));
+        assert!(
+            tokenize("${aws:username", FULL)
+                .unwrap_err()
+                .contains("unterminated")
+        );
         assert!(tokenize("${}", FULL).unwrap_err().contains("empty"));
         assert!(tokenize("${ , 'x'}", FULL).unwrap_err().contains("empty"));
         assert!(tokenize("${k, x}", FULL).unwrap_err().contains("default"));
-        assert!(tokenize("${a*b}", FULL).unwrap_err().contains("invalid character"));
+        assert!(
+            tokenize("${a*b}", FULL)
+                .unwrap_err()
+                .contains("invalid character")
+        );
     }
 }

@@ -1,10 +1,15 @@
 //! One port, many APIs: the dispatch table of DESIGN.md §2.
 
 use bytes::Bytes;
+use cubby_identity::{Identity, QueryService};
 use cubby_s3::{ReqBody, RespBody, S3Service};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest body read for the JSON and query APIs.
+pub(crate) const MAX_API_BODY: usize = 1024 * 1024;
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -13,16 +18,22 @@ pub(crate) enum Target {
     CognitoIdentity,
     /// `X-Amz-Target: AWSCognitoIdentityProviderService.*`
     UserPools,
-    /// A browser preflight for one of the JSON APIs.
-    JsonPreflight,
+    /// `GET /{userPoolId}/.well-known/{jwks.json,openid-configuration}`
+    UserPoolDiscovery,
+    /// A browser preflight for one of the JSON / query APIs.
+    ApiPreflight,
     /// `/_cubby/…`
     Own,
+    /// `Action=…&Version=…` in the query string (STS/IAM via GET or POST).
+    QueryInUrl,
+    /// `POST /` with a form body: STS/IAM when the form names an Action+Version.
+    MaybeQueryForm,
     /// Everything else.
     S3,
 }
 
 /// Classify a request by its head alone.
-pub(crate) fn classify(req: &Request<hyper::body::Incoming>) -> Target {
+pub(crate) fn classify(req: &Request<hyper::body::Incoming>, domain: Option<&str>) -> Target {
     let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     if let Some(t) = h("x-amz-target") {
         if t.starts_with("AWSCognitoIdentityService.") {
@@ -32,15 +43,40 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>) -> Target {
             return Target::UserPools;
         }
     }
-    if req.uri().path().starts_with("/_cubby/") {
+    let path = req.uri().path();
+    if path.starts_with("/_cubby/") {
         return Target::Own;
     }
-    if req.method() == Method::OPTIONS && req.uri().path() == "/" {
-        // A preflight names X-Amz-Target among the headers it wants to send.
-        if h("access-control-request-headers")
-            .is_some_and(|v| v.to_ascii_lowercase().contains("x-amz-target"))
+    if req.method() == Method::GET && cubby_userpool::UserPools::is_well_known_path(path) {
+        return Target::UserPoolDiscovery;
+    }
+    if path == "/" {
+        if req.method() == Method::OPTIONS {
+            // No bucket in the path; with --domain a virtual-hosted bucket may be in Host.
+            let bucket_host = domain.is_some_and(|d| {
+                h("host").is_some_and(|host| {
+                    let host = host.split(':').next().unwrap_or(host);
+                    host.len() > d.len() + 1
+                        && host.ends_with(d)
+                        && host[..host.len() - d.len()].ends_with('.')
+                })
+            });
+            if !bucket_host {
+                return Target::ApiPreflight;
+            }
+        }
+        if let Some(q) = req.uri().query()
+            && cubby_identity::query_service(&cubby_identity::parse_form(q.as_bytes())).is_some()
         {
-            return Target::JsonPreflight;
+            return Target::QueryInUrl;
+        }
+        if req.method() == Method::POST
+            && h("content-type").is_some_and(|c| {
+                c.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            })
+        {
+            return Target::MaybeQueryForm;
         }
     }
     Target::S3
@@ -49,6 +85,9 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>) -> Target {
 /// The application: owns every service behind the port.
 pub(crate) struct App {
     s3: S3Service,
+    identity: Arc<Identity>,
+    user_pools: Arc<cubby_userpool::UserPools>,
+    domain: Option<String>,
 }
 
 fn now() -> i64 {
@@ -58,6 +97,7 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+#[allow(dead_code)] // for JSON APIs without a renderer of their own
 fn json_error(code: &str, message: &str, status: StatusCode) -> Response<RespBody> {
     let body = serde_json::json!({ "__type": code, "message": message }).to_string();
     let mut r = Response::new(full(body));
@@ -79,9 +119,67 @@ fn full(b: impl Into<Bytes>) -> RespBody {
         .boxed_unsync()
 }
 
+fn boxed(r: Response<Bytes>) -> Response<RespBody> {
+    r.map(full)
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Read a whole body, at most `limit` bytes.
+async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyError::TooLarge)
+        }
+        Err(_) => Err(BodyError::Broken),
+    }
+}
+
+fn declared_too_large(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > MAX_API_BODY as u64)
+}
+
+fn query_body_error(e: BodyError) -> Response<RespBody> {
+    boxed(match e {
+        BodyError::TooLarge => cubby_identity::query_error_response(
+            "RequestEntityTooLarge",
+            "Request body must be at most 1048576 bytes.",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        BodyError::Broken => cubby_identity::query_error_response(
+            "IncompleteBody",
+            "The request body could not be read.",
+            StatusCode::BAD_REQUEST,
+        ),
+    })
+}
+
 impl App {
-    pub(crate) fn new(s3: S3Service) -> Self {
-        App { s3 }
+    pub(crate) fn new(
+        s3: S3Service,
+        identity: Arc<Identity>,
+        user_pools: Arc<cubby_userpool::UserPools>,
+        domain: Option<String>,
+    ) -> Self {
+        App {
+            s3,
+            identity,
+            user_pools,
+            domain,
+        }
     }
 
     pub(crate) async fn handle(
@@ -89,18 +187,33 @@ impl App {
         req: Request<hyper::body::Incoming>,
         peer: SocketAddr,
     ) -> Response<RespBody> {
-        let target = classify(&req);
+        let target = classify(&req, self.domain.as_deref());
         let started = std::time::Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let resp = match target {
+        let mut resp = match target {
             Target::Own => self.own(&req),
-            Target::CognitoIdentity | Target::UserPools => json_error(
-                "UnknownOperationException",
-                "This API is not available yet.",
-                StatusCode::BAD_REQUEST,
-            ),
-            Target::JsonPreflight => preflight_any(&req),
+            Target::CognitoIdentity => self.cognito(req, peer).await,
+            Target::UserPools => crate::userpools::json_api(&self.user_pools, req, now()).await,
+            Target::UserPoolDiscovery => {
+                match crate::userpools::well_known(&self.user_pools, &path, now()).await {
+                    Some(r) => r,
+                    None => {
+                        self.s3
+                            .handle(
+                                req.map(|b| {
+                                    b.map_err(|e| Box::new(e) as cubby_s3::body_error::BoxError)
+                                        .boxed_unsync()
+                                }),
+                                peer,
+                                now(),
+                            )
+                            .await
+                    }
+                }
+            }
+            Target::ApiPreflight => preflight_any(&req),
+            Target::QueryInUrl | Target::MaybeQueryForm => self.query(req, peer).await,
             Target::S3 => {
                 let req: Request<ReqBody> = req.map(|b| {
                     b.map_err(|e| Box::new(e) as cubby_s3::body_error::BoxError)
@@ -109,6 +222,20 @@ impl App {
                 self.s3.handle(req, peer, now()).await
             }
         };
+        if matches!(
+            target,
+            Target::CognitoIdentity | Target::QueryInUrl | Target::MaybeQueryForm
+        ) {
+            // AWS's JSON and query endpoints answer browsers from any origin.
+            let h = resp.headers_mut();
+            h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+            h.insert(
+                "access-control-expose-headers",
+                HeaderValue::from_static(
+                    "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date",
+                ),
+            );
+        }
         tracing::info!(
             target: "access",
             %method,
@@ -119,6 +246,78 @@ impl App {
             "request"
         );
         resp
+    }
+
+    async fn cognito(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> Response<RespBody> {
+        let (parts, body) = req.into_parts();
+        if declared_too_large(&parts) {
+            return boxed(cubby_identity::cognito_error_response(
+                "InvalidParameterException",
+                "Request body must be at most 1048576 bytes.",
+            ));
+        }
+        match read_limited(body, MAX_API_BODY).await {
+            Ok(b) => boxed(
+                self.identity
+                    .cognito_identity(&parts, &b, peer, now())
+                    .await,
+            ),
+            Err(BodyError::TooLarge) => boxed(cubby_identity::cognito_error_response(
+                "InvalidParameterException",
+                "Request body must be at most 1048576 bytes.",
+            )),
+            Err(BodyError::Broken) => boxed(cubby_identity::cognito_error_response(
+                "SerializationException",
+                "The request body could not be read.",
+            )),
+        }
+    }
+
+    /// STS / IAM over GET or form POST; a form POST that names no such Action goes to S3.
+    async fn query(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        peer: SocketAddr,
+    ) -> Response<RespBody> {
+        let (parts, body) = req.into_parts();
+        if declared_too_large(&parts) {
+            return query_body_error(BodyError::TooLarge);
+        }
+        let body = match read_limited(body, MAX_API_BODY).await {
+            Ok(b) => b,
+            Err(e) => return query_body_error(e),
+        };
+        let mut params = cubby_identity::parse_form(parts.uri.query().unwrap_or("").as_bytes());
+        let is_form = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| {
+                c.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if is_form {
+            params.extend(cubby_identity::parse_form(&body));
+        }
+        match cubby_identity::query_service(&params) {
+            Some(QueryService::Sts) | Some(QueryService::Iam) => boxed(
+                self.identity
+                    .query_api(&parts, params, &body, peer, now())
+                    .await,
+            ),
+            None => {
+                let body: ReqBody = http_body_util::Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync();
+                self.s3
+                    .handle(Request::from_parts(parts, body), peer, now())
+                    .await
+            }
+        }
     }
 
     fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {

@@ -10,6 +10,7 @@ mod dispatch;
 mod keys;
 mod root;
 mod serve;
+mod userpools;
 
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;

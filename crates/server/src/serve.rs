@@ -2,8 +2,9 @@
 
 use crate::dispatch::App;
 use crate::keys::RootKeys;
-use crate::root::RootAuthority;
+use cubby_auth::session::MasterKey;
 use cubby_blob::FsBlobStore;
+use cubby_identity::{Identity, IdentityConfig};
 use cubby_meta::Meta;
 use cubby_s3::{S3Config, S3Service};
 use hyper::service::service_fn;
@@ -34,6 +35,10 @@ pub struct ServerConfig {
     pub legacy_bucket_defaults: bool,
     /// Root keys.
     pub root: RootKeys,
+    /// The cluster master key (session tokens, sealed secrets and signing keys).
+    pub master_key: MasterKey,
+    /// Public base URL (`--public-url`); default `http://<listen address>`.
+    pub public_url: Option<String>,
 }
 
 /// Errors starting the server.
@@ -51,6 +56,12 @@ pub enum ServeError {
     /// S3 layer start-up.
     #[error("{0}")]
     S3(#[from] cubby_s3::S3Error),
+    /// User pools start-up.
+    #[error("{0}")]
+    UserPools(#[from] cubby_userpool::Error),
+    /// Identity / IAM start-up.
+    #[error("{0}")]
+    Identity(#[from] cubby_identity::IdentityError),
 }
 
 /// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
@@ -67,7 +78,37 @@ pub async fn run(
         .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("meta.db").display()));
     let meta = Meta::connect(&meta_url).await?;
     let blobs = FsBlobStore::open(&cfg.data_dir, true)?;
-    let authority = Arc::new(RootAuthority::new(cfg.root.clone(), cfg.account_id.clone()));
+    let user_pools = cubby_userpool::UserPools::new(
+        meta.clone(),
+        &cfg.master_key,
+        cubby_userpool::UserPoolConfig::new(
+            cfg.region.clone(),
+            cfg.account_id.clone(),
+            cfg.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", cfg.listen)),
+            cfg.root.access_key_id.clone(),
+            cfg.root.secret_access_key.clone(),
+        ),
+    )
+    .await?;
+    crate::userpools::spawn_sweeper(&user_pools);
+    let identity = Identity::new(
+        meta.clone(),
+        cfg.master_key.clone(),
+        IdentityConfig {
+            region: cfg.region.clone(),
+            account_id: cfg.account_id.clone(),
+            root_access_key_id: cfg.root.access_key_id.clone(),
+            root_secret_access_key: cfg.root.secret_access_key.clone(),
+            public_url: cfg
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", cfg.listen)),
+            local_issuers: Some(Arc::new(crate::userpools::Issuers(user_pools.clone()))),
+        },
+    )?;
+    let authority = identity.authority();
     let s3_cfg = S3Config {
         region: cfg.region.clone(),
         account_id: cfg.account_id.clone(),
@@ -76,7 +117,7 @@ pub async fn run(
         ..S3Config::default()
     };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
-    let app = Arc::new(App::new(s3));
+    let app = Arc::new(App::new(s3, identity, user_pools, cfg.domain.clone()));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;

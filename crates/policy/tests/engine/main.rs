@@ -1,5 +1,7 @@
 //! Behavioural tests of the public API, one module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod aws_examples;
 mod conditions;
 mod decision;

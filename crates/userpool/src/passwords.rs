@@ -1,0 +1,168 @@
+//! Password policy, Argon2id hashing (off the async runtime, bounded), temporary passwords.
+
+use crate::error::Error;
+use crate::model::PasswordPolicy;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Argon2id cost parameters. The default is OWASP's (19 MiB, 2 passes, 1 lane).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub m_cost_kib: u32,
+    /// Passes.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Argon2Params {
+            m_cost_kib: 19 * 1024,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Cheap parameters for tests (never for production).
+    pub fn insecure_fast() -> Self {
+        Argon2Params {
+            m_cost_kib: 256,
+            t_cost: 1,
+            p_cost: 1,
+        }
+    }
+}
+
+/// Runs CPU-heavy password work on the blocking pool, at most `permits` jobs at once, so
+/// sign-ins never stall the async workers that serve uploads.
+pub(crate) struct Hasher {
+    permits: Arc<Semaphore>,
+    params: Argon2Params,
+}
+
+impl Hasher {
+    pub(crate) fn new(params: Argon2Params) -> Self {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(1);
+        Hasher {
+            permits: Arc::new(Semaphore::new(n)),
+            params,
+        }
+    }
+
+    /// Run `f` on the blocking pool under a permit.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Crypto(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Crypto(format!("password worker: {e}")))
+    }
+
+    /// The Argon2id context.
+    pub(crate) fn argon2(&self) -> Result<Argon2<'static>, Error> {
+        let p = Params::new(
+            self.params.m_cost_kib,
+            self.params.t_cost,
+            self.params.p_cost,
+            None,
+        )
+        .map_err(|e| Error::Config(format!("argon2 parameters: {e}")))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    }
+}
+
+/// Hash a password (blocking; call inside [`Hasher::run`]).
+pub(crate) fn hash_blocking(argon: &Argon2<'_>, password: &str) -> Result<String, Error> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Crypto(format!("argon2: {e}")))
+}
+
+/// Verify a password against a PHC string (blocking; constant-time inside argon2).
+pub(crate) fn verify_blocking(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+const SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+-";
+
+/// Check a password against the pool's policy; the error is Cognito's message.
+pub fn check_policy(policy: &PasswordPolicy, password: &str) -> Result<(), String> {
+    let prefix = "Password did not conform with policy: ";
+    if password.chars().count() > 256 {
+        return Err(format!("{prefix}Password is too long"));
+    }
+    if password.starts_with(' ') || password.ends_with(' ') {
+        return Err(format!(
+            "{prefix}Password must not begin or end with a space"
+        ));
+    }
+    if (password.chars().count() as u32) < policy.minimum_length {
+        return Err(format!("{prefix}Password not long enough"));
+    }
+    if policy.require_uppercase && !password.chars().any(|c| c.is_uppercase()) {
+        return Err(format!("{prefix}Password must have uppercase characters"));
+    }
+    if policy.require_lowercase && !password.chars().any(|c| c.is_lowercase()) {
+        return Err(format!("{prefix}Password must have lowercase characters"));
+    }
+    if policy.require_numbers && !password.chars().any(|c| c.is_ascii_digit()) {
+        return Err(format!("{prefix}Password must have numeric characters"));
+    }
+    if policy.require_symbols && !password.chars().any(|c| SYMBOLS.contains(c) || c == ' ') {
+        return Err(format!("{prefix}Password must have symbol characters"));
+    }
+    Ok(())
+}
+
+/// A random temporary password that satisfies `policy`.
+pub fn temporary_password(policy: &PasswordPolicy) -> String {
+    use rand::Rng as _;
+    use rand::seq::SliceRandom as _;
+    let mut rng = rand::thread_rng();
+    let pick = |set: &[u8], rng: &mut rand::rngs::ThreadRng| -> char {
+        char::from(
+            set.get(rng.gen_range(0..set.len()))
+                .copied()
+                .unwrap_or(b'x'),
+        )
+    };
+    let upper = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let lower = b"abcdefghijkmnopqrstuvwxyz";
+    let digits = b"23456789";
+    let symbols = b"!@#%^*-_=+";
+    let mut chars = vec![
+        pick(upper, &mut rng),
+        pick(lower, &mut rng),
+        pick(digits, &mut rng),
+        pick(symbols, &mut rng),
+    ];
+    let all: Vec<u8> = [&upper[..], &lower[..], &digits[..]].concat();
+    let len = (policy.minimum_length as usize).max(12);
+    while chars.len() < len {
+        chars.push(pick(&all, &mut rng));
+    }
+    chars.shuffle(&mut rng);
+    chars.into_iter().collect()
+}
