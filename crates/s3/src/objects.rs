@@ -638,7 +638,8 @@ pub(crate) async fn delete_objects(
             return Err(S3Error::bad_digest());
         }
     }
-    if let Some((algo, Some(expected))) = crate::service::requested_checksum(&ctx.parts.headers)?
+    if let Some((algo, Some(expected))) =
+        crate::service::requested_checksum(&ctx.parts.headers, None)?
         && checksum::digest(algo, &raw) != expected
     {
         return Err(S3Error::bad_digest());

@@ -556,7 +556,14 @@ impl S3Service {
             }
             None => None,
         };
-        let checksum = requested_checksum(headers)?;
+        // A presigned URL may carry the checksum in its query (the JS SDK bakes one in); it is
+        // enforced exactly like the header, as S3 does.
+        let presigned_query = ctx
+            .signed
+            .as_ref()
+            .filter(|s| s.presigned_expires.is_some())
+            .map(|_| ctx.route.query.as_slice());
+        let checksum = requested_checksum(headers, presigned_query)?;
         let trailer_required = matches!(&checksum, Some((a, None)) if h("x-amz-trailer").is_some_and(|t| t.trim().eq_ignore_ascii_case(a.header())));
         Ok(crate::body::IngestPlan {
             payload,
@@ -572,9 +579,18 @@ impl S3Service {
 /// Which flexible checksum the request asks for, and the header value to verify.
 pub(crate) fn requested_checksum(
     headers: &http::HeaderMap,
+    query: Option<&[(String, String)]>,
 ) -> S3Result<Option<(crate::checksum::Algo, Option<Vec<u8>>)>> {
     use crate::checksum::{Algo, decode};
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let h = |n: &str| {
+        headers.get(n).and_then(|v| v.to_str().ok()).or_else(|| {
+            query.and_then(|q| {
+                q.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                    .map(|(_, v)| v.as_str())
+            })
+        })
+    };
     let mut found: Option<(Algo, Option<Vec<u8>>)> = None;
     for algo in Algo::ALL {
         if let Some(v) = h(algo.header()) {
