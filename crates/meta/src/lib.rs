@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod buckets;
+mod group;
 mod kv;
 mod migrate;
 mod multipart;
@@ -43,6 +44,9 @@ pub enum MetaError {
     /// A unique row already exists.
     #[error("already exists")]
     AlreadyExists,
+    /// The group commit this write was part of failed.
+    #[error("batch commit failed: {0}")]
+    Batch(String),
 }
 
 /// Which SQL engine is behind the pool.
@@ -61,6 +65,8 @@ pub struct Meta {
     engine: Engine,
     /// SQLite allows one writer; serializing writers here avoids `SQLITE_BUSY` on lock upgrade.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Queue of the group-commit task for object writes (None inside that task).
+    committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
 }
 
 impl Meta {
@@ -94,12 +100,14 @@ impl Meta {
                 })
             });
         let pool = opts.connect(&url).await?;
-        let meta = Meta {
+        let mut meta = Meta {
             pool,
             engine,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            committer: None,
         };
         migrate::run(&meta).await?;
+        meta.committer = Some(group::spawn(meta.clone()));
         Ok(meta)
     }
 

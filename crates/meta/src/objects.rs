@@ -123,11 +123,25 @@ impl Meta {
     }
 
     /// Insert or replace an object atomically, checking `pre` in the same transaction.
+    /// Concurrent calls are group-committed (one transaction, one fsync, for many objects).
     pub async fn put_object(
         &self,
         row: &ObjectRow,
         pre: &Precondition,
     ) -> Result<PutOutcome, MetaError> {
+        if let Some(q) = &self.committer {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            let job = crate::group::PutJob {
+                row: row.clone(),
+                pre: pre.clone(),
+                reply,
+            };
+            if q.send(job).await.is_ok() {
+                return rx
+                    .await
+                    .unwrap_or_else(|_| Err(MetaError::Batch("committer stopped".into())));
+            }
+        }
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
         let old = sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")

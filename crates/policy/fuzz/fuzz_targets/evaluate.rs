@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let Ok(policy) = Policy::parse_as(doc, cubby_policy::PolicyKind::Resource)
-        .or_else(|_| Policy::parse(doc))
+    let Ok(policy) =
+        Policy::parse_as(doc, cubby_policy::PolicyKind::Resource).or_else(|_| Policy::parse(doc))
     else {
         return;
     };
@@ -61,10 +61,25 @@ fuzz_target!(|data: &[u8]| {
     }
     let one = [&policy];
     let sets = [
-        PolicySet { identity: &one, ..PolicySet::default() },
-        PolicySet { identity: &one, session: Some(&one), ..PolicySet::default() },
-        PolicySet { resource: Some(&policy), ..PolicySet::default() },
-        PolicySet { identity: &one, boundary: Some(&policy), resource: Some(&policy), ..PolicySet::default() },
+        PolicySet {
+            identity: &one,
+            ..PolicySet::default()
+        },
+        PolicySet {
+            identity: &one,
+            session: Some(&one),
+            ..PolicySet::default()
+        },
+        PolicySet {
+            resource: Some(&policy),
+            ..PolicySet::default()
+        },
+        PolicySet {
+            identity: &one,
+            boundary: Some(&policy),
+            resource: Some(&policy),
+            ..PolicySet::default()
+        },
     ];
     let deny_all = match Policy::parse_resource_policy(DENY_ALL) {
         Ok(p) => p,

@@ -1,0 +1,86 @@
+//! Group commit for object writes: concurrent PUTs queue their row here and one task commits
+//! whatever has queued up in a single transaction — one fsync for the batch instead of one per
+//! request. A lone request is committed at once (no waiting for a batch to fill).
+
+use crate::objects::{ObjectRow, Precondition, PutOutcome, check, upsert};
+use crate::{Meta, MetaError};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest batch committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+pub(crate) struct PutJob {
+    pub row: ObjectRow,
+    pub pre: Precondition,
+    pub reply: oneshot::Sender<Result<PutOutcome, MetaError>>,
+}
+
+/// Start the committer task; it ends when every sender is dropped.
+pub(crate) fn spawn(meta: Meta) -> mpsc::Sender<PutJob> {
+    let (tx, mut rx) = mpsc::channel::<PutJob>(1024);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            commit_batch(&meta, &mut batch).await;
+        }
+    });
+    tx
+}
+
+async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
+    let _g = meta.write_guard().await;
+    let result: Result<Vec<Result<PutOutcome, MetaError>>, sqlx::Error> = async {
+        let mut tx = meta.pool().begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for job in batch.iter() {
+            // Earlier rows of this batch are visible here, so preconditions between requests
+            // for the same key are decided in queue order.
+            let old =
+                sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")
+                    .bind(&job.row.bucket)
+                    .bind(job.row.key.as_bytes().to_vec())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (old_etag, old_layout) = match old {
+                Some(r) => (Some(r.get::<String, _>(0)), Some(r.get::<String, _>(1))),
+                None => (None, None),
+            };
+            match check(&job.pre, old_etag.as_deref()) {
+                Ok(()) => {
+                    upsert(&mut tx, &job.row).await.map_err(|e| match e {
+                        MetaError::Db(e) => e,
+                        other => sqlx::Error::Protocol(other.to_string()),
+                    })?;
+                    outcomes.push(Ok(PutOutcome {
+                        replaced_layout: old_layout,
+                    }));
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+    .await;
+    match result {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, size = batch.len(), "object batch commit failed");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(MetaError::Batch(e.to_string())));
+            }
+        }
+    }
+}
