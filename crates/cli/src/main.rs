@@ -1,5 +1,7 @@
 //! `cubby`: the command line. Thin: parses flags, sets up logging, calls the library crates.
 
+mod policy_cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -27,6 +29,9 @@ enum LogFormat {
 enum Command {
     /// Run the server: S3, identity pools, STS, IAM and user pools on one port.
     Serve(ServeArgs),
+    /// Check or simulate IAM policies offline, with the server's own policy engine.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -131,14 +136,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Policy(policy_cmd::PolicyCommand::Check { files }) => {
+            return Ok(policy_cmd::check(files));
+        }
+        Command::Policy(policy_cmd::PolicyCommand::Simulate(args)) => {
+            return Ok(policy_cmd::simulate(args));
+        }
+        Command::Serve(_) => {}
+    }
     init_logging(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => rt.block_on(serve(args)),
+        Command::Serve(args) => rt.block_on(serve(args))?,
+        Command::Policy(_) => {}
     }
+    Ok(std::process::ExitCode::SUCCESS)
 }
