@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Build cubby and the load generator in release, start cubby and s3s-fs on
+# free loopback ports (9400-9499) with fresh temp data dirs, run the same load
+# against both, print the table, clean up. Bounded: the load generator is
+# killed after BENCH_TIMEOUT seconds (default 420).
+#
+#   bench/run.sh                 # defaults: 10 s per small cell, 3 x 256 MiB
+#   BENCH_DURATION=5 bench/run.sh
+#   bench/run.sh --unsigned-payload   # extra args go to cubby-bench
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${BENCH_DURATION:-10}
+TIMEOUT=${BENCH_TIMEOUT:-420}
+S3S_ROOT=${S3S_FS_ROOT:-/tmp/s3s-fs}
+S3S_FS=$S3S_ROOT/bin/s3s-fs
+AK=cubbybenchaccesskey
+SK=cubbybenchsecretkey0123456789abcdefghij
+
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+
+echo "== build: cargo build --release -p cubby -p cubby-bench"
+SECONDS=0
+cargo build --release -p cubby -p cubby-bench
+echo "== build took ${SECONDS} s (including any wait for the cargo lock)"
+if [[ ! -x $S3S_FS ]]; then
+    echo "== install: cargo install s3s-fs@0.14.1 --features binary --locked --root $S3S_ROOT"
+    cargo install s3s-fs@0.14.1 --features binary --locked --root "$S3S_ROOT"
+fi
+
+WORK=$(mktemp -d /tmp/cubby-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port [EXCEPT]: a port in 9400-9499 that nothing listens on (random
+# start, so concurrent runs on the same machine rarely pick the same one).
+free_port() {
+    local start=$((RANDOM % 100)) i p
+    for i in $(seq 0 99); do
+        p=$((9400 + (start + i) % 100))
+        if [[ $p != "${1:-}" ]] && ! port_open "$p"; then
+            echo "$p"
+            return
+        fi
+    done
+    echo "no free port in 9400-9499" >&2
+    return 1
+}
+
+# wait_ready PID PORT NAME: up to 30 s for PID to accept connections on PORT.
+wait_ready() {
+    local i
+    for i in $(seq 1 300); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            echo "$3 exited during start-up; its log:" >&2
+            cat "$WORK/$3.log" >&2
+            return 1
+        fi
+        port_open "$2" && return 0
+        sleep 0.1
+    done
+    echo "$3 did not listen on 127.0.0.1:$2 within 30 s" >&2
+    return 1
+}
+
+CUBBY_PORT=$(free_port)
+S3S_PORT=$(free_port "$CUBBY_PORT")
+mkdir -p "$WORK/cubby-data" "$WORK/s3s-data"
+
+CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
+    "$TARGET_DIR/release/cubby" serve --listen "127.0.0.1:$CUBBY_PORT" \
+    --data-dir "$WORK/cubby-data" >"$WORK/cubby.log" 2>&1 &
+CUBBY_PID=$!
+PIDS+=("$CUBBY_PID")
+
+"$S3S_FS" --host 127.0.0.1 --port "$S3S_PORT" --access-key "$AK" --secret-key "$SK" \
+    "$WORK/s3s-data" >"$WORK/s3s-fs.log" 2>&1 &
+S3S_PID=$!
+PIDS+=("$S3S_PID")
+
+wait_ready "$CUBBY_PID" "$CUBBY_PORT" cubby
+wait_ready "$S3S_PID" "$S3S_PORT" s3s-fs
+sleep 1 # let both settle before the idle RSS reading
+
+echo "== cubby   pid $CUBBY_PID on 127.0.0.1:$CUBBY_PORT, data $WORK/cubby-data"
+echo "== s3s-fs  pid $S3S_PID on 127.0.0.1:$S3S_PORT, data $WORK/s3s-data"
+echo "== machine: $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== run: cubby-bench --duration $DURATION $*"
+SECONDS=0
+timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+    --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
+    --compare-endpoint "http://127.0.0.1:$S3S_PORT" --compare-pid "$S3S_PID" --compare-name s3s-fs \
+    --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
+echo "== load run took ${SECONDS} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
