@@ -77,4 +77,13 @@ impl Identity {
             .await
             .cloned()
     }
+
+    /// The public keys of the identity pools' own tokens (`iss`
+    /// `https://cognito-identity.amazonaws.com`, basic flow and developer identities) as a JWKS
+    /// document — what AWS publishes at `https://cognito-identity.amazonaws.com/.well-known/jwks_uri`,
+    /// so a backend can verify those tokens itself.
+    pub async fn pool_token_jwks(&self) -> Result<String, String> {
+        let signer = self.signer().await?;
+        serde_json::to_string(signer.jwks()).map_err(|e| e.to_string())
+    }
 }

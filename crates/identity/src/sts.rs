@@ -41,17 +41,21 @@ pub(crate) fn credentials_xml(x: &mut Xml, m: &Minted) {
 }
 
 fn check_session_name(name: &str) -> Result<(), ApiError> {
-    let ok = (2..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-    if ok {
-        Ok(())
+    let constraint = if name.len() < 2 {
+        "Member must have length greater than or equal to 2"
+    } else if name.len() > 64 {
+        "Member must have length less than or equal to 64"
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    {
+        "Member must satisfy regular expression pattern: [\\w+=,.@-]*"
     } else {
-        Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
-        )))
-    }
+        return Ok(());
+    };
+    Err(ApiError::validation(format!(
+        "1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: {constraint}"
+    )))
 }
 
 /// Session policy parameters: `Policy` and `PolicyArns.member.N.arn`.

@@ -19,7 +19,7 @@ mod objects;
 
 pub use buckets::BucketRow;
 pub use multipart::{PartRow, UploadRow};
-pub use objects::{ListedObject, ObjectRow, Precondition, PutOutcome};
+pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

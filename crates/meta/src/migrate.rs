@@ -10,9 +10,10 @@ struct Step {
 }
 
 /// Byte-string type for object keys: compares byte-wise on both engines.
-const STEPS: &[Step] = &[Step {
-    version: 1,
-    sqlite: r#"
+const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        sqlite: r#"
 CREATE TABLE buckets (
   name TEXT PRIMARY KEY,
   created_ms BIGINT NOT NULL,
@@ -57,7 +58,7 @@ CREATE TABLE kv (
   PRIMARY KEY (ns, k)
 );
 "#,
-    postgres: r#"
+        postgres: r#"
 CREATE TABLE buckets (
   name TEXT COLLATE "C" PRIMARY KEY,
   created_ms BIGINT NOT NULL,
@@ -102,7 +103,15 @@ CREATE TABLE kv (
   PRIMARY KEY (ns, k)
 );
 "#,
-}];
+    },
+    Step {
+        version: 2,
+        // A completed upload is remembered (with its result) so that a repeated
+        // CompleteMultipartUpload answers as the first did, as S3 does.
+        sqlite: "ALTER TABLE uploads ADD COLUMN completed TEXT",
+        postgres: "ALTER TABLE uploads ADD COLUMN completed TEXT",
+    },
+];
 
 pub(crate) async fn run(meta: &Meta) -> Result<(), MetaError> {
     let pool = meta.pool();

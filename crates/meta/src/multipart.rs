@@ -18,6 +18,8 @@ pub struct UploadRow {
     pub initiated_ms: Millis,
     /// JSON: headers, metadata, checksum algorithm/type, initiator.
     pub info: String,
+    /// Set once completed: the completion result (JSON), kept for repeated Completes.
+    pub completed: Option<String>,
 }
 
 /// One uploaded part.
@@ -47,6 +49,7 @@ fn row_to_upload(r: sqlx::any::AnyRow) -> Result<UploadRow, MetaError> {
         key: String::from_utf8(key).map_err(|_| MetaError::Corrupt("key not UTF-8".into()))?,
         initiated_ms: r.get(3),
         info: r.get(4),
+        completed: r.get(5),
     })
 }
 
@@ -84,7 +87,7 @@ impl Meta {
     /// Look an upload up.
     pub async fn get_upload(&self, upload_id: &str) -> Result<Option<UploadRow>, MetaError> {
         let row = sqlx::query(
-            "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads WHERE upload_id = $1",
+            "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads WHERE upload_id = $1",
         )
         .bind(upload_id)
         .fetch_optional(self.pool())
@@ -98,11 +101,12 @@ impl Meta {
     pub async fn put_part(&self, part: &PartRow) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
-            .bind(&part.upload_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let exists =
+            sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL")
+                .bind(&part.upload_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if !exists {
             return Err(MetaError::NotFound);
         }
@@ -159,14 +163,16 @@ impl Meta {
         object: &ObjectRow,
         pre: &Precondition,
         used_blobs: &[String],
+        result: &str,
     ) -> Result<(PutOutcome, Vec<String>), MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1")
-            .bind(upload_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
+        let exists =
+            sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL")
+                .bind(upload_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
         if !exists {
             return Err(MetaError::NotFound);
         }
@@ -188,8 +194,9 @@ impl Meta {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+        sqlx::query("UPDATE uploads SET completed = $2 WHERE upload_id = $1")
             .bind(upload_id)
+            .bind(result)
             .execute(&mut *tx)
             .await?;
         crate::objects::upsert(&mut tx, object).await?;
@@ -219,15 +226,20 @@ impl Meta {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        let r = sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
+        let completed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT completed FROM uploads WHERE upload_id = $1")
+                .bind(upload_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        if r.rows_affected() == 0 {
-            return Err(MetaError::NotFound);
-        }
         tx.commit().await?;
-        Ok(blobs)
+        match completed {
+            Some(None) => Ok(blobs),
+            _ => Err(MetaError::NotFound),
+        }
     }
 
     /// Unfinished uploads of a bucket with keys in `[from, to)`, ordered by (key, initiated,
@@ -241,12 +253,14 @@ impl Meta {
     ) -> Result<Vec<UploadRow>, MetaError> {
         let sql = match to {
             Some(_) => {
-                "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
-                 WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key, initiated_ms, upload_id LIMIT $4"
+                "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads \
+                 WHERE bucket = $1 AND key >= $2 AND key < $3 AND completed IS NULL \
+                 ORDER BY key, initiated_ms, upload_id LIMIT $4"
             }
             None => {
-                "SELECT upload_id, bucket, key, initiated_ms, info FROM uploads \
-                 WHERE bucket = $1 AND key >= $2 AND $3 = $3 ORDER BY key, initiated_ms, upload_id LIMIT $4"
+                "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads \
+                 WHERE bucket = $1 AND key >= $2 AND $3 = $3 AND completed IS NULL \
+                 ORDER BY key, initiated_ms, upload_id LIMIT $4"
             }
         };
         let rows = sqlx::query(sql)
@@ -257,5 +271,19 @@ impl Meta {
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(row_to_upload).collect()
+    }
+}
+
+impl Meta {
+    /// Forget completed uploads older than `before_ms` (their only use is answering a
+    /// repeated CompleteMultipartUpload).
+    pub async fn purge_completed_uploads(&self, before_ms: Millis) -> Result<u64, MetaError> {
+        let _g = self.write_guard().await;
+        let r =
+            sqlx::query("DELETE FROM uploads WHERE completed IS NOT NULL AND initiated_ms < $1")
+                .bind(before_ms)
+                .execute(self.pool())
+                .await?;
+        Ok(r.rows_affected())
     }
 }

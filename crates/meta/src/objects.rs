@@ -55,6 +55,18 @@ pub enum Precondition {
     EtagNotMatches(Vec<String>),
 }
 
+/// Conditions of a conditional delete (`If-Match`, `x-amz-if-match-size`,
+/// `x-amz-if-match-last-modified-time`); `None` fields are not checked.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteCondition {
+    /// Required ETag (`*` = any).
+    pub etag: Option<String>,
+    /// Required size.
+    pub size: Option<i64>,
+    /// Required Last-Modified, epoch seconds.
+    pub last_modified_s: Option<i64>,
+}
+
 /// Result of a successful put.
 #[derive(Debug)]
 pub struct PutOutcome {
@@ -167,23 +179,49 @@ impl Meta {
         bucket: &str,
         key: &str,
     ) -> Result<Option<String>, MetaError> {
+        self.delete_object_if(bucket, key, &DeleteCondition::default())
+            .await
+    }
+
+    /// Delete an object if it still matches `cond` (checked in the same transaction);
+    /// [`MetaError::PreconditionFailed`] if it does not. A missing key is not an error.
+    pub async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &DeleteCondition,
+    ) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let layout: Option<String> =
-            sqlx::query_scalar("SELECT layout FROM objects WHERE bucket = $1 AND key = $2")
-                .bind(bucket)
-                .bind(key.as_bytes().to_vec())
-                .fetch_optional(&mut *tx)
-                .await?;
-        if layout.is_some() {
-            sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
-                .bind(bucket)
-                .bind(key.as_bytes().to_vec())
-                .execute(&mut *tx)
-                .await?;
+        let row = sqlx::query(
+            "SELECT layout, etag, size, last_modified_ms FROM objects WHERE bucket = $1 AND key = $2",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let etag: String = row.get(1);
+        let size: i64 = row.get(2);
+        let modified_ms: i64 = row.get(3);
+        let ok = cond
+            .etag
+            .as_deref()
+            .is_none_or(|e| e == "*" || e.trim_matches('"') == etag)
+            && cond.size.is_none_or(|s| s == size)
+            && cond.last_modified_s.is_none_or(|t| t == modified_ms / 1000);
+        if !ok {
+            return Err(MetaError::PreconditionFailed);
         }
+        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(key.as_bytes().to_vec())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(layout)
+        Ok(Some(row.get(0)))
     }
 
     /// Objects of `bucket` with keys in `[from, to)` (byte order; `to = None` = unbounded),

@@ -70,6 +70,7 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
         key: ctx.key()?.to_owned(),
         initiated_ms: ctx.now_ms(),
         info: serde_json::to_string(&info).map_err(S3Error::internal)?,
+        completed: None,
     };
     svc.meta.create_upload(&row).await?;
     let mut x = start("InitiateMultipartUploadResult");
@@ -89,8 +90,17 @@ fn new_upload_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Load the upload named by `uploadId` and check it belongs to this bucket and key.
+/// Load the unfinished upload named by `uploadId` and check it belongs to this bucket and key.
 async fn load_upload(svc: &S3Service, ctx: &Ctx) -> S3Result<(UploadRow, UploadInfo)> {
+    let (row, info) = load_any_upload(svc, ctx).await?;
+    if row.completed.is_some() {
+        return Err(S3Error::no_such_upload(&row.upload_id));
+    }
+    Ok((row, info))
+}
+
+/// Like [`load_upload`], but also returns completed uploads.
+async fn load_any_upload(svc: &S3Service, ctx: &Ctx) -> S3Result<(UploadRow, UploadInfo)> {
     let id = ctx.route.q("uploadId").unwrap_or("");
     let row = svc
         .meta
@@ -215,9 +225,14 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
             let spec = r.trim().strip_prefix("bytes=").ok_or_else(|| {
                 S3Error::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
             })?;
-            let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-            let a: u64 = a.parse().map_err(|_| bad())?;
-            let b: u64 = b.parse().map_err(|_| bad())?;
+            let syntax = || {
+                S3Error::invalid_argument(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
+                )
+            };
+            let (a, b) = spec.split_once('-').ok_or_else(syntax)?;
+            let a: u64 = a.parse().map_err(|_| syntax())?;
+            let b: u64 = b.parse().map_err(|_| syntax())?;
             if a > b || b >= size {
                 return Err(bad());
             }
@@ -297,8 +312,12 @@ pub(crate) async fn complete(
     ctx: &Ctx,
     body: ReqBody,
 ) -> S3Result<Response<RespBody>> {
-    let (upload, info) = load_upload(svc, ctx).await?;
+    let (upload, info) = load_any_upload(svc, ctx).await?;
     let raw = read_small(body, 4 * 1024 * 1024).await?;
+    if let Some(result) = upload.completed {
+        // Completing again answers as the first Complete did (clients retry on timeouts).
+        return Ok(xml(result));
+    }
     let req: CompleteXml = crate::xml::parse(&raw)?;
     if req.parts.is_empty() {
         return Err(S3Error::new(
@@ -321,9 +340,20 @@ pub(crate) async fn complete(
             "The list of parts was not in ascending order. Parts list must be specified in order by part number.",
         ));
     }
-    let stored = svc.meta.list_parts(&upload.upload_id, 0, 10001).await?;
-    let mut chosen: Vec<&PartRow> = Vec::with_capacity(req.parts.len());
+    // A part number listed twice (a client that re-sent a part) counts once: the last entry.
+    let mut listed: Vec<&CompletePartXml> = Vec::with_capacity(req.parts.len());
     for p in &req.parts {
+        if listed
+            .last()
+            .is_some_and(|l| l.part_number == p.part_number)
+        {
+            listed.pop();
+        }
+        listed.push(p);
+    }
+    let stored = svc.meta.list_parts(&upload.upload_id, 0, 10001).await?;
+    let mut chosen: Vec<&PartRow> = Vec::with_capacity(listed.len());
+    for p in listed {
         let part = stored
             .iter()
             .find(|s| s.part_number == p.part_number)
@@ -443,10 +473,24 @@ pub(crate) async fn complete(
             .and_then(|c| serde_json::to_string(c).ok()),
         layout: layout.to_json(),
     };
+    let mut x = start("CompleteMultipartUploadResult");
+    elem(
+        &mut x,
+        "Location",
+        &format!("/{}/{}", upload.bucket, upload.key),
+    );
+    elem(&mut x, "Bucket", &upload.bucket);
+    elem(&mut x, "Key", &upload.key);
+    elem(&mut x, "ETag", &format!("\"{etag}\""));
+    if let Some(c) = &stored_ck {
+        elem(&mut x, c.algo.xml_name(), &c.value);
+        elem(&mut x, "ChecksumType", &c.kind);
+    }
+    let result = end(x, "CompleteMultipartUploadResult");
     let pre = crate::objects::write_precondition(ctx);
     match svc
         .meta
-        .complete_upload(&upload.upload_id, &row, &pre, &used)
+        .complete_upload(&upload.upload_id, &row, &pre, &used, &result)
         .await
     {
         Ok((outcome, unused)) => {
@@ -466,20 +510,7 @@ pub(crate) async fn complete(
         Err(MetaError::PreconditionFailed) => return Err(crate::objects::precondition_error(&pre)),
         Err(e) => return Err(e.into()),
     }
-    let mut x = start("CompleteMultipartUploadResult");
-    elem(
-        &mut x,
-        "Location",
-        &format!("/{}/{}", upload.bucket, upload.key),
-    );
-    elem(&mut x, "Bucket", &upload.bucket);
-    elem(&mut x, "Key", &upload.key);
-    elem(&mut x, "ETag", &format!("\"{etag}\""));
-    if let Some(c) = &stored_ck {
-        elem(&mut x, c.algo.xml_name(), &c.value);
-        elem(&mut x, "ChecksumType", &c.kind);
-    }
-    Ok(xml(end(x, "CompleteMultipartUploadResult")))
+    Ok(xml(result))
 }
 
 pub(crate) async fn abort(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {

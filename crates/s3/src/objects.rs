@@ -10,7 +10,7 @@ use crate::xml::{elem, end, http_date, iso8601, start};
 use crate::{S3Error, S3Result};
 use base64::Engine as _;
 use cubby_blob::BlobId;
-use cubby_meta::{MetaError, ObjectRow, Precondition};
+use cubby_meta::{DeleteCondition, MetaError, ObjectRow, Precondition};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
@@ -591,8 +591,34 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
 }
 
 pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
-    if let Some(layout) = svc.meta.delete_object(ctx.bucket()?, ctx.key()?).await? {
-        svc.discard_blobs(Layout::from_json(&layout)?.blob_ids());
+    let cond = DeleteCondition {
+        etag: ctx.header("if-match").map(str::to_owned),
+        size: ctx
+            .header("x-amz-if-match-size")
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| S3Error::invalid_argument("Invalid x-amz-if-match-size"))
+            })
+            .transpose()?,
+        last_modified_s: ctx
+            .header("x-amz-if-match-last-modified-time")
+            .map(|v| {
+                parse_http_date(v).ok_or_else(|| {
+                    S3Error::invalid_argument("Invalid x-amz-if-match-last-modified-time")
+                })
+            })
+            .transpose()?,
+    };
+    match svc
+        .meta
+        .delete_object_if(ctx.bucket()?, ctx.key()?, &cond)
+        .await
+    {
+        Ok(Some(layout)) => svc.discard_blobs(Layout::from_json(&layout)?.blob_ids()),
+        Ok(None) => {}
+        Err(MetaError::PreconditionFailed) => return Err(S3Error::precondition_failed("If-Match")),
+        Err(e) => return Err(e.into()),
     }
     Ok(response::status(StatusCode::NO_CONTENT))
 }
@@ -601,6 +627,7 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
 struct DeleteEntry {
     key: String,
     version_id: Option<String>,
+    cond: DeleteCondition,
 }
 
 /// Parse `<Delete><Quiet/><Object><Key/><VersionId/></Object>…</Delete>`, keeping keys verbatim.
@@ -620,7 +647,34 @@ fn parse_delete(raw: &[u8]) -> S3Result<(bool, Vec<DeleteEntry>)> {
             .text
             .clone();
         let version_id = o.child("VersionId").map(|v| v.text.trim().to_owned());
-        entries.push(DeleteEntry { key, version_id });
+        let cond = DeleteCondition {
+            etag: o.child("ETag").map(|v| v.text.trim().to_owned()),
+            size: o
+                .child("Size")
+                .map(|v| {
+                    v.text
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| S3Error::malformed_xml())
+                })
+                .transpose()?,
+            last_modified_s: o
+                .child("LastModifiedTime")
+                .map(|v| {
+                    time::OffsetDateTime::parse(
+                        v.text.trim(),
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .map(|t| t.unix_timestamp())
+                    .map_err(|_| S3Error::malformed_xml())
+                })
+                .transpose()?,
+        };
+        entries.push(DeleteEntry {
+            key,
+            version_id,
+            cond,
+        });
     }
     Ok((quiet, entries))
 }
@@ -675,7 +729,7 @@ pub(crate) async fn delete_objects(
             x.push_str("</Error>");
             continue;
         }
-        match svc.meta.delete_object(&bucket, &o.key).await {
+        match svc.meta.delete_object_if(&bucket, &o.key, &o.cond).await {
             Ok(layout) => {
                 if let Some(l) = layout {
                     svc.discard_blobs(Layout::from_json(&l)?.blob_ids());
@@ -688,6 +742,17 @@ pub(crate) async fn delete_objects(
                     }
                     x.push_str("</Deleted>");
                 }
+            }
+            Err(MetaError::PreconditionFailed) => {
+                x.push_str("<Error>");
+                elem(&mut x, "Key", &o.key);
+                elem(&mut x, "Code", "PreconditionFailed");
+                elem(
+                    &mut x,
+                    "Message",
+                    "At least one of the pre-conditions you specified did not hold",
+                );
+                x.push_str("</Error>");
             }
             Err(e) => {
                 tracing::error!(error = %e, "delete failed");
@@ -956,7 +1021,8 @@ pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Respo
             .unwrap_or(1000);
         let total = layout.parts.len();
         x.push_str("<ObjectParts>");
-        elem(&mut x, "TotalPartsCount", &total.to_string());
+        // The SDK models TotalPartsCount with the XML name PartsCount.
+        elem(&mut x, "PartsCount", &total.to_string());
         elem(&mut x, "PartNumberMarker", &marker.to_string());
         let shown: Vec<(usize, &PartInfo)> = layout
             .parts

@@ -113,6 +113,13 @@ impl S3Service {
     /// Delete temp files and blobs no metadata references (crash leftovers).
     async fn sweep(&self) -> S3Result<()> {
         let tmp = self.blobs.clear_tmp()?;
+        // Completed uploads are remembered for a day to answer repeated Completes.
+        let day_ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+            - 86_400_000;
+        self.meta.purge_completed_uploads(day_ago).await?;
         let (layouts, parts) = self.meta.all_blob_references().await?;
         let mut referenced: std::collections::HashSet<String> = parts.into_iter().collect();
         for l in layouts {
@@ -648,8 +655,10 @@ fn validate_key(key: &str) -> S3Result<()> {
         ));
     }
     if key.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
-        return Err(S3Error::invalid_argument(
-            "Object key contains a character that is not allowed.",
+        return Err(S3Error::new(
+            "InvalidURI",
+            StatusCode::BAD_REQUEST,
+            "Couldn't parse the specified URI.",
         ));
     }
     Ok(())

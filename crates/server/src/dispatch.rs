@@ -124,32 +124,77 @@ fn boxed(r: Response<Bytes>) -> Response<RespBody> {
 }
 
 /// Why a body could not be read.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Broken,
 }
 
-/// Read a whole body, at most `limit` bytes.
-async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(BodyError::TooLarge)
+/// A body over the API limit is still read, and thrown away, up to this many bytes: a client
+/// that is still writing its body when the server answers and closes gets a broken pipe instead
+/// of the error answer. Larger bodies are cut off.
+const MAX_DRAIN: usize = 16 * 1024 * 1024;
+/// How long draining an over-limit body may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read a whole body, at most `limit` bytes (an over-limit body is drained, see [`MAX_DRAIN`]).
+pub(crate) async fn read_limited(
+    mut body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(buf.freeze()),
+            Some(Err(_)) => return Err(BodyError::Broken),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    let seen = buf.len() + data.len();
+                    if seen > limit {
+                        drain(body, seen).await;
+                        return Err(BodyError::TooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
         }
-        Err(_) => Err(BodyError::Broken),
     }
 }
 
-fn declared_too_large(parts: &http::request::Parts) -> bool {
-    parts
+/// Read and discard the rest of a body (bounded in size and time).
+async fn drain(mut body: hyper::body::Incoming, mut seen: usize) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while seen <= MAX_DRAIN {
+            match body.frame().await {
+                Some(Ok(f)) => seen += f.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
+/// An over-limit body to refuse without reading any of it: the client waits for
+/// `100 Continue` (so it has sent nothing), or the body is too large to be worth draining.
+fn refuse_unread(parts: &http::request::Parts) -> bool {
+    refuse_unread_over(parts, MAX_API_BODY)
+}
+
+/// [`refuse_unread`] for an API whose body limit is `limit`.
+pub(crate) fn refuse_unread_over(parts: &http::request::Parts, limit: usize) -> bool {
+    let Some(len) = parts
         .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > MAX_API_BODY as u64)
+    else {
+        return false;
+    };
+    let expects_continue = parts
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    len > limit as u64 && (expects_continue || len > MAX_DRAIN as u64)
 }
 
 fn query_body_error(e: BodyError) -> Response<RespBody> {
@@ -192,7 +237,7 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let mut resp = match target {
-            Target::Own => self.own(&req),
+            Target::Own => self.own(&req).await,
             Target::CognitoIdentity => self.cognito(req, peer).await,
             Target::UserPools => crate::userpools::json_api(&self.user_pools, req, now()).await,
             Target::UserPoolDiscovery => {
@@ -254,7 +299,7 @@ impl App {
         peer: SocketAddr,
     ) -> Response<RespBody> {
         let (parts, body) = req.into_parts();
-        if declared_too_large(&parts) {
+        if refuse_unread(&parts) {
             return boxed(cubby_identity::cognito_error_response(
                 "InvalidParameterException",
                 "Request body must be at most 1048576 bytes.",
@@ -284,7 +329,7 @@ impl App {
         peer: SocketAddr,
     ) -> Response<RespBody> {
         let (parts, body) = req.into_parts();
-        if declared_too_large(&parts) {
+        if refuse_unread(&parts) {
             return query_body_error(BodyError::TooLarge);
         }
         let body = match read_limited(body, MAX_API_BODY).await {
@@ -320,13 +365,38 @@ impl App {
         }
     }
 
-    fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
+    async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         match req.uri().path() {
             "/_cubby/health" | "/_cubby/ready" => {
                 let mut r = Response::new(full("ok\n"));
                 r.headers_mut()
                     .insert("content-type", HeaderValue::from_static("text/plain"));
                 r
+            }
+            // The identity pools' token-signing keys (public), for backends that verify
+            // GetOpenIdToken / developer-identity tokens themselves.
+            "/_cubby/identity/jwks.json"
+                if req.method() == Method::GET || req.method() == Method::HEAD =>
+            {
+                match self.identity.pool_token_jwks().await {
+                    Ok(jwks) => {
+                        let mut r = Response::new(full(jwks));
+                        let h = r.headers_mut();
+                        h.insert("content-type", HeaderValue::from_static("application/json"));
+                        h.insert(
+                            "cache-control",
+                            HeaderValue::from_static("public, max-age=300"),
+                        );
+                        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+                        r
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "identity-pool signing key unavailable");
+                        let mut r = Response::new(full("signing key unavailable\n"));
+                        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        r
+                    }
+                }
             }
             _ => {
                 let mut r = Response::new(full("not found\n"));

@@ -32,19 +32,13 @@ pub(crate) async fn json_api(
         .and_then(|t| t.strip_prefix("AWSCognitoIdentityProviderService."))
         .unwrap_or_default()
         .to_owned();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if crate::dispatch::refuse_unread_over(&parts, MAX_BODY_BYTES) {
         return full(up.body_too_large());
     }
-    let body = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
+    // Over-limit bodies are drained before answering, so the client reads the error instead
+    // of a broken pipe.
+    let body = match crate::dispatch::read_limited(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
         Err(_) => return full(up.body_too_large()),
     };
     full(up.handle_json(&op, &parts, body, now).await)
