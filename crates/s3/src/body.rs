@@ -108,17 +108,34 @@ pub(crate) async fn ingest(
     let checksum_expected = checksum.and_then(|(_, v)| v);
 
     let writer = blobs.writer()?;
+    // Large signed bodies hash SHA-256 on a second thread, in parallel with MD5 and the write:
+    // one core cannot do both at disk speed.
+    let sha_side = (want_sha && declared_len.is_none_or(|l| l > 1024 * 1024)).then(|| {
+        let (side_tx, side_rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut h = sha2::Sha256::new();
+            while let Ok(b) = side_rx.recv() {
+                sha2::Digest::update(&mut h, &b);
+            }
+            <[u8; 32]>::from(sha2::Digest::finalize(h))
+        });
+        (side_tx, handle)
+    });
+    let (side_tx, side_handle) = match sha_side {
+        Some((t, h)) => (Some(t), Some(h)),
+        None => (None, None),
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     // The worker owns hashing, chunk decoding and file writes: CPU and blocking I/O stay off
     // the async runtime's threads, and the network read of the next chunk overlaps them.
     let worker = tokio::task::spawn_blocking(move || -> S3Result<WorkerResult> {
         let mut writer = writer;
         let mut md5 = md5::Md5::new();
-        let mut sha = want_sha.then(sha2::Sha256::new);
+        let mut sha = (want_sha && side_tx.is_none()).then(sha2::Sha256::new);
         let mut ck = checksum_algo.map(Hasher::new);
         let mut size: u64 = 0;
         let mut decoded = BytesMut::new();
-        let mut consume = |data: &[u8], size: &mut u64| -> S3Result<()> {
+        let mut consume = |data: Bytes, size: &mut u64| -> S3Result<()> {
             *size += data.len() as u64;
             if *size > max_len {
                 return Err(entity_too_large(max_len, *size));
@@ -128,14 +145,19 @@ pub(crate) async fn ingest(
             {
                 return Err(incomplete());
             }
-            md5.update(data);
+            md5.update(&data);
             if let Some(s) = sha.as_mut() {
-                sha2::Digest::update(s, data);
+                sha2::Digest::update(s, &data);
             }
             if let Some(c) = ck.as_mut() {
-                c.update(data);
+                c.update(&data);
             }
-            writer.write_all(data)?;
+            writer.write_all(&data)?;
+            if let Some(t) = &side_tx {
+                // A clone of `Bytes` is a reference count, not a copy.
+                t.send(data)
+                    .map_err(|_| S3Error::internal("sha-256 thread stopped"))?;
+            }
             Ok(())
         };
         while let Some(chunk) = rx.blocking_recv() {
@@ -143,11 +165,11 @@ pub(crate) async fn ingest(
                 Some(dec) => {
                     dec.feed(&chunk, &mut decoded)?;
                     if !decoded.is_empty() {
-                        let piece = decoded.split();
-                        consume(&piece, &mut size)?;
+                        let piece = decoded.split().freeze();
+                        consume(piece, &mut size)?;
                     }
                 }
-                None => consume(&chunk, &mut size)?,
+                None => consume(chunk, &mut size)?,
             }
         }
         let mut trailers = Vec::new();
@@ -188,9 +210,16 @@ pub(crate) async fn ingest(
         }
     }
     drop(tx);
-    let result = worker
+    let mut result = worker
         .await
         .map_err(|e| S3Error::internal(format!("ingest worker: {e}")))??;
+    if let Some(h) = side_handle {
+        // The worker dropped its sender when it finished, which ends the side thread.
+        result.sha256 = Some(
+            h.await
+                .map_err(|e| S3Error::internal(format!("sha-256 thread: {e}")))?,
+        );
+    }
     if let Some(e) = read_err {
         tracing::debug!(error = %e, "request body read failed");
         return Err(incomplete());
