@@ -309,8 +309,25 @@ impl Identity {
         resource_policy: Option<&Policy>,
         now: i64,
     ) -> Result<bool, StoreError> {
+        Ok(self
+            .decide_full(who, action, resource, keys, resource_policy, now)
+            .await?
+            .is_allowed())
+    }
+
+    /// Like [`Identity::decide`], but distinguishing explicit from implicit denials (an ACL
+    /// grant can turn only the latter into an allow).
+    pub(crate) async fn decide_full(
+        &self,
+        who: Option<&Who>,
+        action: &str,
+        resource: &str,
+        keys: &[(&str, String)],
+        resource_policy: Option<&Policy>,
+        now: i64,
+    ) -> Result<cubby_policy::Decision, StoreError> {
         if matches!(who, Some(Who::Root)) {
-            return Ok(true);
+            return Ok(cubby_policy::Decision::Allowed);
         }
         let ctx = self.request_context(who, action, resource, keys);
         let pols = match who {
@@ -323,7 +340,7 @@ impl Identity {
             },
         };
         if pols.broken {
-            return Ok(false);
+            return Ok(cubby_policy::Decision::ExplicitDeny);
         }
         let identity: Vec<&Policy> = pols.identity.iter().map(|p| p.as_ref()).collect();
         let session: Vec<&Policy> = pols.session.iter().map(|p| p.as_ref()).collect();
@@ -333,7 +350,7 @@ impl Identity {
             resource: resource_policy,
             boundary: None,
         };
-        Ok(decide(&set, &ctx).is_allowed())
+        Ok(decide(&set, &ctx))
     }
 }
 
@@ -422,16 +439,18 @@ impl Authority for IamAuthority {
         };
         if anonymous {
             let Some(p) = &bucket_policy else {
-                return Ok(false);
+                // Without a bucket policy nothing can deny: an ACL grant decides.
+                return Ok(req.acl_grant);
             };
             // RestrictPublicBuckets: public grants count only for the account's own principals.
             if req.restrict_public && p.is_public() {
-                return Ok(false);
+                return Ok(req.acl_grant);
             }
         }
         let now = epoch_now(req.keys);
-        self.id
-            .decide(
+        let decision = self
+            .id
+            .decide_full(
                 if anonymous { None } else { who.as_deref() },
                 req.action,
                 req.resource,
@@ -440,7 +459,13 @@ impl Authority for IamAuthority {
                 now,
             )
             .await
-            .map_err(S3Error::internal)
+            .map_err(S3Error::internal)?;
+        // An ACL grant allows what no policy explicitly denies.
+        Ok(match decision {
+            cubby_policy::Decision::Allowed => true,
+            cubby_policy::Decision::ExplicitDeny => false,
+            cubby_policy::Decision::ImplicitDeny => req.acl_grant,
+        })
     }
 
     fn check_bucket_policy(&self, _bucket: &str, policy: &str) -> S3Result<bool> {

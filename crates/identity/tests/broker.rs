@@ -136,6 +136,7 @@ async fn decide(
             keys: &keys,
             bucket_policy: None,
             restrict_public: false,
+            acl_grant: false,
         },
     )
     .await

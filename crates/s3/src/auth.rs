@@ -81,6 +81,10 @@ pub struct AccessRequest<'a> {
     pub bucket_policy: Option<&'a str>,
     /// The bucket's public-access-block settings (restrict public buckets / ignore public ACLs).
     pub restrict_public: bool,
+    /// A (canned) ACL of the bucket or object grants this action to this caller. It allows
+    /// what no policy explicitly denies; S3 has already applied `IgnorePublicAcls` and
+    /// `BucketOwnerEnforced`.
+    pub acl_grant: bool,
 }
 
 /// The seam to identity and IAM: key lookup and policy decisions.

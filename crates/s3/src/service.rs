@@ -301,6 +301,16 @@ impl S3Service {
                 .clone()
                 .ok_or_else(|| S3Error::invalid_request("no bucket"))
         };
+        if matches!(
+            ctx.route.op,
+            PutObject | CopyObject | CreateMultipartUpload | PutObjectAcl | PutBucketAcl
+        ) && let Some(b) = &bucket
+        {
+            crate::acl::check_request_acl(
+                &BucketConfig::from_json(&b.config),
+                ctx.header("x-amz-acl"),
+            )?;
+        }
         match ctx.route.op {
             ListBuckets => crate::buckets::list_buckets(self, ctx).await,
             CreateBucket => crate::buckets::create_bucket(self, ctx, body).await,
@@ -401,8 +411,32 @@ impl S3Service {
             return Ok(());
         }
         if !self.allowed(ctx, op.action(), &arn, bucket).await? {
-            // A missing bucket answers 404 to callers who could otherwise list it; to
-            // everyone else the answer does not reveal whether it exists.
+            // An object's own ACL may grant the read (public-read objects in private buckets),
+            // and a missing key is 404 for callers who may list the bucket, 403 otherwise.
+            if matches!(op, Op::GetObject | Op::HeadObject)
+                && let (Some(b), Some(k)) = (&ctx.route.bucket, &ctx.route.key)
+            {
+                match self.meta.get_object(b, k).await? {
+                    Some(obj) => {
+                        let acl = crate::objects::StoredHeaders::from_json(&obj.headers).acl;
+                        if acl.is_some()
+                            && self
+                                .allowed_with_acl(ctx, op.action(), &arn, bucket, acl.as_deref())
+                                .await?
+                        {
+                            return Ok(());
+                        }
+                    }
+                    None => {
+                        if self
+                            .allowed(ctx, "s3:ListBucket", &format!("arn:aws:s3:::{b}"), bucket)
+                            .await?
+                        {
+                            return Err(S3Error::no_such_key(k));
+                        }
+                    }
+                }
+            }
             return Err(crate::auth::deny());
         }
         Ok(())
@@ -416,10 +450,26 @@ impl S3Service {
         resource: &str,
         bucket: Option<&BucketRow>,
     ) -> S3Result<bool> {
+        self.allowed_with_acl(ctx, action, resource, bucket, None)
+            .await
+    }
+
+    /// Ask the authority, also weighing the bucket's canned ACL and, when given, the object's.
+    pub(crate) async fn allowed_with_acl(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        resource: &str,
+        bucket: Option<&BucketRow>,
+        object_acl: Option<&str>,
+    ) -> S3Result<bool> {
         if ctx.caller.kind == CallerKind::Root {
             return Ok(true);
         }
         let cfg = bucket.map(|b| BucketConfig::from_json(&b.config));
+        let acl_grant = cfg
+            .as_ref()
+            .is_some_and(|c| crate::acl::grants(c, object_acl, action, &ctx.caller));
         let keys = self.condition_keys(ctx);
         let req = AccessRequest {
             action,
@@ -430,6 +480,7 @@ impl S3Service {
                 .as_ref()
                 .and_then(|c| c.public_access_block)
                 .is_some_and(|p| p.restrict_public_buckets),
+            acl_grant,
         };
         self.authority.authorize(&ctx.caller, &req).await
     }
