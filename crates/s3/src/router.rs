@@ -184,7 +184,8 @@ impl Route {
         match (&self.bucket, &self.key) {
             (Some(b), Some(k)) if self.op.is_object_op() => format!("arn:aws:s3:::{b}/{k}"),
             (Some(b), _) => format!("arn:aws:s3:::{b}"),
-            _ => "*".to_owned(),
+            // ListAllMyBuckets: AWS matches it against `arn:aws:s3:::*` (and `*`).
+            _ => "arn:aws:s3:::*".to_owned(),
         }
     }
     /// The `Resource` element of error documents: the request path.
@@ -422,7 +423,7 @@ mod tests {
     fn routing_table() {
         use Op::*;
         let table: &[(&str, &str, bool, Op, &str, &str)] = &[
-            ("GET", "/", false, ListBuckets, "s3:ListAllMyBuckets", "*"),
+            ("GET", "/", false, ListBuckets, "s3:ListAllMyBuckets", "arn:aws:s3:::*"),
             (
                 "PUT",
                 "/b",
