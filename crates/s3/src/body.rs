@@ -295,9 +295,16 @@ pub(crate) async fn ingest(
     })
 }
 
-/// InvalidRequest for a checksum value that is not valid base64 of the right length.
+/// A checksum value that is not valid base64 of the right length cannot match: BadDigest.
 pub(crate) fn invalid_checksum(algo: Algo) -> S3Error {
-    S3Error::invalid_request(format!("Value for {} header is invalid.", algo.header()))
+    S3Error::new(
+        "BadDigest",
+        StatusCode::BAD_REQUEST,
+        format!(
+            "The {} you specified did not match the calculated checksum.",
+            algo.name()
+        ),
+    )
 }
 
 /// Read a small request body (XML configuration, DeleteObjects) fully, up to `limit` bytes.

@@ -332,7 +332,7 @@ pub(crate) async fn complete(
     if req
         .parts
         .windows(2)
-        .any(|w| w[0].part_number >= w[1].part_number)
+        .any(|w| w[0].part_number > w[1].part_number)
     {
         return Err(S3Error::new(
             "InvalidPartOrder",

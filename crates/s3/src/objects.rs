@@ -466,10 +466,11 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
                     "Part number must be an integer between 1 and 10000, inclusive",
                 )
             })?;
+        // A part number past the object's parts: 400 InvalidPart, as the S3 suites expect.
         let invalid_part = || {
             S3Error::new(
-                "InvalidPartNumber",
-                StatusCode::RANGE_NOT_SATISFIABLE,
+                "InvalidPart",
+                StatusCode::BAD_REQUEST,
                 "The requested partnumber is not satisfiable",
             )
         };

@@ -423,7 +423,14 @@ mod tests {
     fn routing_table() {
         use Op::*;
         let table: &[(&str, &str, bool, Op, &str, &str)] = &[
-            ("GET", "/", false, ListBuckets, "s3:ListAllMyBuckets", "arn:aws:s3:::*"),
+            (
+                "GET",
+                "/",
+                false,
+                ListBuckets,
+                "s3:ListAllMyBuckets",
+                "arn:aws:s3:::*",
+            ),
             (
                 "PUT",
                 "/b",
