@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Build cubby and the load generator in release, start cubby and s3s-fs on
-# free loopback ports (9400-9499) with fresh temp data dirs, run the same load
-# against both, print the table, clean up. Bounded: the load generator is
-# killed after BENCH_TIMEOUT seconds (default 420).
+# free loopback ports (BENCH_PORT_BASE..+99, default 9400-9499) with fresh temp
+# data dirs, run the same load against both, print the table, clean up.
+# Bounded: the load generator is killed after BENCH_TIMEOUT seconds (default 420).
 #
 #   bench/run.sh                 # defaults: 10 s per small cell, 3 x 256 MiB
 #   BENCH_DURATION=5 bench/run.sh
 #   bench/run.sh --unsigned-payload   # extra args go to cubby-bench
+#   bench/run.sh --userpool      # user pools: SRP sign-ins/s, ID-token verifications/s,
+#                                # 4 KiB PUT latency alone and with 50 sign-ins/s (cubby only)
+#   BENCH_PORT_BASE=9600 bench/run.sh --idpool   # identity pools: GetCredentialsForIdentity
+#                                # (returning guest) and GetId+GetCredentialsForIdentity
+#                                # pairs/s at c=1,16,64 (cubby only)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,6 +21,12 @@ S3S_ROOT=${S3S_FS_ROOT:-/tmp/s3s-fs}
 S3S_FS=$S3S_ROOT/bin/s3s-fs
 AK=cubbybenchaccesskey
 SK=cubbybenchsecretkey0123456789abcdefghij
+PORT_BASE=${BENCH_PORT_BASE:-9400}
+USERPOOL=0
+for arg in "$@"; do
+    # Both measure cubby alone (no s3s-fs).
+    [[ $arg == --userpool || $arg == --idpool ]] && USERPOOL=1
+done
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
@@ -24,7 +35,7 @@ echo "== build: cargo build --release -p cubby -p cubby-bench"
 SECONDS=0
 cargo build --release -p cubby -p cubby-bench
 echo "== build took ${SECONDS} s (including any wait for the cargo lock)"
-if [[ ! -x $S3S_FS ]]; then
+if [[ $USERPOOL == 0 && ! -x $S3S_FS ]]; then
     echo "== install: cargo install s3s-fs@0.14.1 --features binary --locked --root $S3S_ROOT"
     cargo install s3s-fs@0.14.1 --features binary --locked --root "$S3S_ROOT"
 fi
@@ -44,18 +55,18 @@ trap cleanup EXIT INT TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port [EXCEPT]: a port in 9400-9499 that nothing listens on (random
+# free_port [EXCEPT]: a port in PORT_BASE..+99 that nothing listens on (random
 # start, so concurrent runs on the same machine rarely pick the same one).
 free_port() {
     local start=$((RANDOM % 100)) i p
     for i in $(seq 0 99); do
-        p=$((9400 + (start + i) % 100))
+        p=$((PORT_BASE + (start + i) % 100))
         if [[ $p != "${1:-}" ]] && ! port_open "$p"; then
             echo "$p"
             return
         fi
     done
-    echo "no free port in 9400-9499" >&2
+    echo "no free port in $PORT_BASE-$((PORT_BASE + 99))" >&2
     return 1
 }
 
@@ -76,7 +87,6 @@ wait_ready() {
 }
 
 CUBBY_PORT=$(free_port)
-S3S_PORT=$(free_port "$CUBBY_PORT")
 mkdir -p "$WORK/cubby-data" "$WORK/s3s-data"
 
 CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
@@ -85,6 +95,20 @@ CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
 CUBBY_PID=$!
 PIDS+=("$CUBBY_PID")
 
+if [[ $USERPOOL == 1 ]]; then
+    wait_ready "$CUBBY_PID" "$CUBBY_PORT" cubby
+    echo "== cubby   pid $CUBBY_PID on 127.0.0.1:$CUBBY_PORT, data $WORK/cubby-data"
+    echo "== machine: $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== run: cubby-bench --duration $DURATION $*"
+    SECONDS=0
+    timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+        --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
+        --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
+    echo "== load run took ${SECONDS} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    exit 0
+fi
+
+S3S_PORT=$(free_port "$CUBBY_PORT")
 "$S3S_FS" --host 127.0.0.1 --port "$S3S_PORT" --access-key "$AK" --secret-key "$SK" \
     "$WORK/s3s-data" >"$WORK/s3s-fs.log" 2>&1 &
 S3S_PID=$!

@@ -73,6 +73,76 @@ impl S3Client {
         })
     }
 
+    /// The endpoint URL (`http://127.0.0.1:PORT`, no trailing slash).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// POST a JSON 1.1 request (`X-Amz-Target: {target}`) to `/`, SigV4-signed for `service`
+    /// with these keys when `sign` (the admin APIs), unsigned otherwise (the end-user
+    /// Cognito operations). The parsed answer on 2xx; else an error `__type: message`.
+    pub async fn json(
+        &self,
+        service: &str,
+        target: &str,
+        body: &serde_json::Value,
+        sign: bool,
+    ) -> Result<serde_json::Value> {
+        let body = Bytes::from(serde_json::to_vec(body)?);
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/", self.endpoint))
+            .header(header::CONTENT_TYPE, "application/x-amz-json-1.1")
+            .header("x-amz-target", target)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Full::new(body.clone()))?;
+        let (mut parts, req_body) = req.into_parts();
+        if sign {
+            let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
+            cubby_auth::sigv4::sign_request(
+                &mut parts,
+                &self.access_key,
+                &self.secret,
+                None,
+                &self.region,
+                service,
+                &hex::encode(Sha256::digest(&body)),
+                now,
+            );
+        }
+        let resp = self
+            .http
+            .request(Request::from_parts(parts, req_body))
+            .await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{target}: HTTP {status}: not JSON"))?;
+        if !status.is_success() {
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+            let message = match field("message") {
+                "" => field("Message"),
+                m => m,
+            };
+            bail!("{target}: HTTP {status}: {}: {message}", field("__type"));
+        }
+        Ok(v)
+    }
+
+    /// An unsigned GET of `/{path}` (discovery documents); the body on 2xx.
+    pub async fn get_unsigned(&self, path: &str) -> Result<Bytes> {
+        let req = Request::builder()
+            .uri(format!("{}/{path}", self.endpoint))
+            .body(Full::new(Bytes::new()))?;
+        let resp = self.http.request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("GET /{path}: HTTP {status}");
+        }
+        Ok(bytes)
+    }
+
     /// Send a signed request for `/{path}` and return the response with its
     /// body still unread.
     async fn send(

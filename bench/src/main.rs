@@ -3,11 +3,17 @@
 //! prints MB/s for single-stream large transfers, ops/s with p50/p99 for
 //! small requests at several concurrencies, server RSS, and the ratios
 //! first/second. `bench/run.sh` starts cubby and s3s-fs and runs it.
+//! `--userpool` measures the user pools instead (see [`userpool`]):
+//! `bench/run.sh --userpool` starts only cubby.
+//! `--idpool` measures the identity-pool credential broker (see [`idpool`]):
+//! `bench/run.sh --idpool` starts only cubby.
 
 #![forbid(unsafe_code)]
 
 mod client;
+mod idpool;
 mod report;
+mod userpool;
 mod workload;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -78,6 +84,30 @@ struct Args {
     unsigned_payload: bool,
     #[arg(long, default_value = "us-east-1")]
     region: String,
+
+    /// Measure the user pools instead of the S3 table: SRP sign-ins/s, ID-token
+    /// verifications/s, and --small-kib PUT latency (at each --concurrency) alone and while
+    /// --signin-rate sign-ins/s run. One endpoint only.
+    #[arg(long)]
+    userpool: bool,
+    /// Concurrencies of the sign-in cells (--userpool).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4, 16])]
+    signin_concurrency: Vec<usize>,
+    /// Background sign-ins per second while PUTs are timed (--userpool).
+    #[arg(long, default_value_t = 50.0)]
+    signin_rate: f64,
+    /// Users signed up and signed in round-robin (--userpool).
+    #[arg(long, default_value_t = 32)]
+    users: usize,
+
+    /// Measure the identity-pool broker instead of the S3 table: GetCredentialsForIdentity for
+    /// returning guests, and GetId + GetCredentialsForIdentity pairs for new guests, at each
+    /// --concurrency (see `idpool.rs`). One endpoint only.
+    #[arg(long)]
+    idpool: bool,
+    /// The --idpool cells to run: returning (guest), new-guest, signed-in.
+    #[arg(long, value_delimiter = ',', default_values_t = ["returning".to_owned(), "new-guest".to_owned(), "signed-in".to_owned()])]
+    idpool_cells: Vec<String>,
 }
 
 /// One endpoint and what was seen of its server's memory.
@@ -130,9 +160,55 @@ fn rss_row(targets: &[Target], label: &str, f: impl Fn(&Target) -> Option<u64>) 
     }
 }
 
+/// `--userpool`: one endpoint, a bucket for the PUTs, then [`userpool::run`].
+async fn userpool_main(a: Args) -> Result<()> {
+    if a.compare_endpoint.is_some() {
+        anyhow::bail!("--userpool measures one endpoint; drop --compare-endpoint");
+    }
+    if a.signin_rate.is_nan() || a.signin_rate <= 0.0 {
+        anyhow::bail!("--signin-rate must be > 0");
+    }
+    let client = S3Client::new(&a.endpoint, &a.access_key, &a.secret, &a.region)?;
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let bucket = format!("cubby-bench-up-{secs}");
+    client
+        .create_bucket(&bucket)
+        .await
+        .with_context(|| format!("creating bucket {bucket}"))?;
+    let params = userpool::Params {
+        duration: Duration::from_secs(a.duration),
+        signin_concurrency: a.signin_concurrency,
+        put_concurrency: a.concurrency,
+        signin_rate: a.signin_rate,
+        users: a.users,
+        small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
+        pid: a.pid,
+    };
+    userpool::run(&client, &bucket, params).await
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let a = Args::parse();
+    if a.userpool {
+        return userpool_main(a).await;
+    }
+    if a.idpool {
+        if a.compare_endpoint.is_some() {
+            anyhow::bail!("--idpool measures one endpoint; drop --compare-endpoint");
+        }
+        return idpool::run(idpool::Params {
+            endpoint: a.endpoint,
+            access_key: a.access_key,
+            secret: a.secret,
+            region: a.region,
+            duration: Duration::from_secs(a.duration),
+            concurrency: a.concurrency,
+            cells: a.idpool_cells,
+            pid: a.pid,
+        })
+        .await;
+    }
     let mut targets = vec![Target::new(
         &a.name,
         &a.endpoint,

@@ -244,7 +244,7 @@ pub async fn small_cell(
 }
 
 /// Nearest-rank percentile of sorted samples (zero when there are none).
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

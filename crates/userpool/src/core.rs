@@ -768,14 +768,21 @@ impl UserPools {
         access.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
         access.insert("username".into(), json!(u.username));
 
+        // Two RSA signatures (~1.5 ms each): on the bounded blocking pool, like the SRP and
+        // Argon2 work, so sign-ins never hold up the async workers that serve uploads.
+        let (access_jwt, id_jwt) = self
+            .hasher_run(move || {
+                Ok::<_, Error>((
+                    tokens::sign(&access, &kid, &key)?,
+                    tokens::sign(&id, &kid, &key)?,
+                ))
+            })
+            .await??;
         let mut result = Map::new();
-        result.insert(
-            "AccessToken".into(),
-            json!(tokens::sign(&access, &kid, &key)?),
-        );
+        result.insert("AccessToken".into(), json!(access_jwt));
         result.insert("ExpiresIn".into(), json!(client.access_validity));
         result.insert("TokenType".into(), json!("Bearer"));
-        result.insert("IdToken".into(), json!(tokens::sign(&id, &kid, &key)?));
+        result.insert("IdToken".into(), json!(id_jwt));
         if new_sign_in {
             let rc = RefreshClaims {
                 p: pool.id.clone(),

@@ -36,6 +36,10 @@ struct SecretBlock {
     b: String,
     /// Client public `A` (hex).
     a: String,
+    /// Server public `B` (hex), so checking the answer saves one modular exponentiation.
+    /// Empty in blocks sealed before it was kept: then `B` is recomputed from `b` and `v`.
+    #[serde(default)]
+    bp: String,
     /// Issued at.
     t: i64,
     /// Started by AdminInitiateAuth.
@@ -269,6 +273,7 @@ async fn srp_start(
         d: decoy,
         b: srp::to_hex(&b),
         a: srp::to_hex(&a_pub),
+        bp: srp::to_hex(&b_pub),
         t: now,
         adm: admin,
     };
@@ -369,13 +374,14 @@ async fn password_verifier(
         (Some(a), Some(b)) => (a, b),
         _ => return Err(wrong()),
     };
+    let b_pub = srp::parse_hex(&block.bp);
     let block_bytes = STANDARD.decode(block_b64.trim()).map_err(|_| wrong())?;
     let pool_name = srp::pool_name(&pool.id).to_owned();
     let user_id = block.u.clone();
     let ts = timestamp.to_owned();
     let expected = up
         .hasher_run(move || {
-            let b_pub = srp::server_public(&v, &b);
+            let b_pub = b_pub.unwrap_or_else(|| srp::server_public(&v, &b));
             srp::server_key(&a_pub, &b_pub, &b, &v)
                 .map(|k| srp::claim_signature(&k, &pool_name, &user_id, &block_bytes, &ts))
         })
@@ -509,4 +515,28 @@ pub(crate) async fn get_tokens_from_refresh_token(
     up.check_client_secret(&client, req.opt_str("ClientSecret")?)?;
     let result = refresh(up, &pool, &client, token, now).await?;
     Ok(json!({ "AuthenticationResult": result }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A challenge issued by a server that did not yet keep `B` in the block (a rolling
+    /// upgrade, or an answer in flight across a restart) is still answerable: `B` is recomputed.
+    #[test]
+    fn secret_blocks_without_b_still_open() {
+        let old = r#"{"id":"x","p":"us-east-1_Ab","c":"c","u":"u","d":false,"b":"ff","a":"ee","t":1,"adm":false}"#;
+        let block: SecretBlock = serde_json::from_str(old).unwrap();
+        assert!(srp::parse_hex(&block.bp).is_none());
+        let v = srp::verifier("Ab", "u", "pw", &srp::new_salt([1; 16]));
+        let b = srp::parse_hex(&block.b).unwrap();
+        let kept = SecretBlock {
+            bp: srp::to_hex(&srp::server_public(&v, &b)),
+            ..block
+        };
+        let round: SecretBlock =
+            serde_json::from_slice(&serde_json::to_vec(&kept).unwrap()).unwrap();
+        assert_eq!(srp::parse_hex(&round.bp), Some(srp::server_public(&v, &b)));
+    }
 }
