@@ -97,22 +97,6 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-#[allow(dead_code)] // for JSON APIs without a renderer of their own
-fn json_error(code: &str, message: &str, status: StatusCode) -> Response<RespBody> {
-    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    let hv = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
-    r.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
-    r.headers_mut()
-        .insert("x-amzn-errortype", hv(&format!("{code}:")));
-    r.headers_mut().insert("x-amzn-errormessage", hv(message));
-    r
-}
-
 fn full(b: impl Into<Bytes>) -> RespBody {
     http_body_util::Full::new(b.into())
         .map_err(|never| match never {})
