@@ -736,9 +736,6 @@ pub(crate) fn error_response(
     for (k, v) in &e.headers {
         response::set(&mut r, k, v);
     }
-    if e.code == "RequestTimeTooSkewed" || e.code == "MethodNotAllowed" {
-        // Nothing extra; kept explicit for SDK clock-skew correction (Date is set by the server).
-    }
     r
 }
 
