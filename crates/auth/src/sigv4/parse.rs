@@ -296,12 +296,16 @@ fn parse_query(parts: &Parts, q: PresignParams) -> Result<SignedRequest, AuthErr
         .parse()
         .map_err(|_| AuthError::query_error("X-Amz-Expires should be a number"))?;
     if expires < 0 {
-        return Err(AuthError::query_error("X-Amz-Expires must be non-negative"));
+        return Err(AuthError::ExpiresOutOfRange {
+            message: "X-Amz-Expires must be non-negative".into(),
+        });
     }
     let expires = u32::try_from(expires)
         .ok()
         .filter(|e| *e <= MAX_PRESIGNED_EXPIRES)
-        .ok_or_else(|| AuthError::query_error("X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"))?;
+        .ok_or_else(|| AuthError::ExpiresOutOfRange {
+            message: "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds".into(),
+        })?;
     let signed_headers = split_signed_headers(&signed);
     if signed_headers.is_empty() {
         return Err(AuthError::query_error(QUERY_PARAMS_REQUIRED));
