@@ -18,6 +18,8 @@ mod error;
 mod list;
 mod multipart;
 mod objects;
+mod post_object;
+mod post_policy;
 mod response;
 pub mod router;
 mod service;

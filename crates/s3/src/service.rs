@@ -236,7 +236,8 @@ impl S3Service {
             return crate::buckets::preflight(self, &route, &parts).await;
         }
         if route.op == Op::PostObject {
-            return Err(S3Error::not_implemented("POST Object"));
+            // Form uploads carry their credentials in the form, not in the request head.
+            return crate::post_object::post_object(self, route, parts, body, peer, now).await;
         }
 
         // Authenticate.
@@ -515,6 +516,9 @@ impl S3Service {
                 ((ctx.now - s.timestamp).max(0) * 1000).to_string(),
             ));
         }
+        if ctx.route.op == Op::PostObject && ctx.caller.kind != CallerKind::Anonymous {
+            keys.push(("s3:authType", "POST".into()));
+        }
         if let Some(v) = ctx.header("x-amz-content-sha256") {
             keys.push(("s3:x-amz-content-sha256", v.to_owned()));
         }
@@ -697,7 +701,7 @@ fn payload_hash_for_signature(parts: &Parts, signed: &SignedRequest) -> String {
 }
 
 /// Keys: ≤ 1024 bytes UTF-8, no C1 control characters (S3 rejects them).
-fn validate_key(key: &str) -> S3Result<()> {
+pub(crate) fn validate_key(key: &str) -> S3Result<()> {
     if key.len() > 1024 {
         return Err(S3Error::new(
             "KeyTooLongError",
