@@ -77,7 +77,10 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        let port = free_port();
+        self.spawn_on(free_port());
+    }
+
+    fn spawn_on(&mut self, port: u16) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -154,6 +157,16 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// Start again on the same data dir and the same port (so URLs and token issuers that
+    /// name the address stay valid) with new extra `serve` arguments — for settings that
+    /// name resources created through the API.
+    pub fn restart_with_args(&mut self, args: &[&str]) {
+        self.kill9();
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+        let port = self.port;
+        self.spawn_on(port);
     }
 }
 

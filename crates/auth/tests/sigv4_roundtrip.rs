@@ -655,3 +655,33 @@ fn presigned_parameter_errors() {
     assert_eq!(e.code(), "AuthorizationQueryParametersError");
     assert_eq!(e.extra_fields(), vec![("Region", "us-east-1".to_owned())]);
 }
+
+#[test]
+fn presigned_url_binds_extra_signed_headers() {
+    let url = sigv4::presign_url_with_headers(
+        "PUT",
+        "http://localhost:9000/bucket/key.png",
+        AK,
+        SECRET,
+        None,
+        "us-east-1",
+        300,
+        NOW,
+        &[("Content-Type", "image/png")],
+    );
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-type%3Bhost"),
+        "{url}"
+    );
+    let verify = |extra: &[(&str, &str)]| {
+        let p = presigned_parts(&url, extra);
+        let req = sigv4::parse(&p).unwrap().unwrap();
+        sigv4::verify(&req, &p, SECRET, "UNSIGNED-PAYLOAD", NOW + 10, "us-east-1")
+    };
+    verify(&[("content-type", "image/png")]).unwrap();
+    assert_eq!(
+        verify(&[("content-type", "text/html")]).unwrap_err().code(),
+        "SignatureDoesNotMatch"
+    );
+    assert_eq!(verify(&[]).unwrap_err().code(), "SignatureDoesNotMatch");
+}

@@ -61,6 +61,16 @@ struct ServeArgs {
     /// `http://<listen address>`.
     #[arg(long, env = "CUBBY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Bucket that `/_cubby/upload-url` issues presigned PUTs for (unset: endpoint disabled).
+    #[arg(long, env = "CUBBY_UPLOAD_URL_BUCKET")]
+    upload_url_bucket: Option<String>,
+    /// Identity pool that verifies `Authorization: Bearer <ID token>` at `/_cubby/upload-url`
+    /// and maps the token to its identity (unset: only SigV4 callers).
+    #[arg(long, env = "CUBBY_UPLOAD_URL_IDENTITY_POOL")]
+    upload_url_identity_pool: Option<String>,
+    /// Largest upload an upload URL allows, bytes (clients must then send `contentLength`).
+    #[arg(long, env = "CUBBY_UPLOAD_URL_MAX_SIZE")]
+    upload_url_max_size: Option<u64>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -126,6 +136,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root: root.clone(),
         master_key: master,
         public_url: args.public_url.clone(),
+        upload_url: cubby_server::UploadUrlSettings {
+            bucket: args.upload_url_bucket.clone(),
+            identity_pool: args.upload_url_identity_pool.clone(),
+            max_size: args.upload_url_max_size,
+        },
     };
     let akid = root.access_key_id.clone();
     cubby_server::run(cfg, shutdown_signal(), move |addr| {

@@ -228,6 +228,18 @@ impl Identity {
                 }
                 _ => out.broken = true,
             },
+            // A server-minted service session (upload URLs) has no role: its sealed session
+            // policy is its whole permission set.
+            Who::Session(c) if c.role_id == crate::upload_url::SERVICE_ROLE_ID => {
+                match c
+                    .session_policy
+                    .as_deref()
+                    .map(|text| self.compiled.get(text, PolicyKind::Identity))
+                {
+                    Some(Ok(p)) => out.identity.push(p),
+                    _ => out.broken = true,
+                }
+            }
             Who::Session(c) => {
                 match self.role_by_arn(&c.role_arn, now).await? {
                     // A role deleted and re-created under the same name is another role.

@@ -48,6 +48,7 @@ pub mod session;
 mod signing;
 mod store;
 mod sts;
+mod upload_url;
 mod util;
 mod xml;
 
@@ -56,6 +57,7 @@ pub use cognito::cognito_error_response;
 pub use issuers::{LocalIssuer, LocalIssuers, NoLocalIssuers};
 pub use query::{QueryService, parse_form, query_error_response, query_service};
 pub use store::StoreError;
+pub use upload_url::{UploadAuthError, UploadCaller};
 
 use cubby_auth::session::MasterKey;
 use cubby_meta::Meta;

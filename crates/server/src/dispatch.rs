@@ -88,6 +88,9 @@ pub(crate) struct App {
     identity: Arc<Identity>,
     user_pools: Arc<cubby_userpool::UserPools>,
     domain: Option<String>,
+    region: String,
+    public_url: Option<String>,
+    upload_url: crate::upload_url::UploadUrlSettings,
 }
 
 fn now() -> i64 {
@@ -201,13 +204,16 @@ impl App {
         s3: S3Service,
         identity: Arc<Identity>,
         user_pools: Arc<cubby_userpool::UserPools>,
-        domain: Option<String>,
+        cfg: &crate::ServerConfig,
     ) -> Self {
         App {
             s3,
             identity,
             user_pools,
-            domain,
+            domain: cfg.domain.clone(),
+            region: cfg.region.clone(),
+            public_url: cfg.public_url.clone(),
+            upload_url: cfg.upload_url.clone(),
         }
     }
 
@@ -221,6 +227,16 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let mut resp = match target {
+            Target::Own if path == "/_cubby/upload-url" => {
+                crate::upload_url::UploadUrl {
+                    identity: &self.identity,
+                    settings: &self.upload_url,
+                    region: &self.region,
+                    public_url: self.public_url.as_deref(),
+                }
+                .handle(req, now())
+                .await
+            }
             Target::Own => self.own(&req).await,
             Target::CognitoIdentity => self.cognito(req, peer).await,
             Target::UserPools => crate::userpools::json_api(&self.user_pools, req, now()).await,

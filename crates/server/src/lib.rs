@@ -10,8 +10,10 @@ mod dispatch;
 mod keys;
 mod root;
 mod serve;
+mod upload_url;
 mod userpools;
 
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;
 pub use serve::{ServerConfig, run};
+pub use upload_url::{UPLOAD_URL_SECONDS, UploadUrlSettings, sanitize_filename};

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub master_key: MasterKey,
     /// Public base URL (`--public-url`); default `http://<listen address>`.
     pub public_url: Option<String>,
+    /// The upload-URL endpoint (`/_cubby/upload-url`).
+    pub upload_url: crate::UploadUrlSettings,
 }
 
 /// Errors starting the server.
@@ -117,7 +119,7 @@ pub async fn run(
         ..S3Config::default()
     };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
-    let app = Arc::new(App::new(s3, identity, user_pools, cfg.domain.clone()));
+    let app = Arc::new(App::new(s3, identity, user_pools, &cfg));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;

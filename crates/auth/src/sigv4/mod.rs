@@ -7,7 +7,7 @@ mod sign;
 mod verify;
 
 pub use parse::parse;
-pub use sign::{presign_url, sign_request};
+pub use sign::{presign_url, presign_url_with_headers, sign_request};
 pub use verify::{check_scope, check_time, signing_key, verify};
 
 /// The only algorithm accepted (SigV2 and SigV4a are refused).

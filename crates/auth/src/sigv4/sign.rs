@@ -117,6 +117,34 @@ pub fn presign_url(
     expires: u32,
     now: i64,
 ) -> String {
+    presign_url_with_headers(
+        method,
+        url,
+        access_key,
+        secret,
+        session_token,
+        region,
+        expires,
+        now,
+        &[],
+    )
+}
+
+/// [`presign_url`] that also signs `headers` (name, value): the request made
+/// with the URL must then carry exactly these values (e.g. `content-type`, so
+/// an upload URL accepts only the type it was issued for).
+#[allow(clippy::too_many_arguments)] // mirrors the SigV4 inputs one to one
+pub fn presign_url_with_headers(
+    method: &str,
+    url: &str,
+    access_key: &str,
+    secret: &str,
+    session_token: Option<&str>,
+    region: &str,
+    expires: u32,
+    now: i64,
+    headers: &[(&str, &str)],
+) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, rest) = rest.split_at_checked(auth_end).unwrap_or((rest, ""));
@@ -141,23 +169,36 @@ pub fn presign_url(
     add("X-Amz-Credential", &format!("{access_key}/{scope}"));
     add("X-Amz-Date", &amz_date);
     add("X-Amz-Expires", &expires.to_string());
-    add("X-Amz-SignedHeaders", "host");
+    let mut signed: Vec<String> = std::iter::once("host".to_owned())
+        .chain(headers.iter().map(|(n, _)| n.to_ascii_lowercase()))
+        .collect();
+    signed.sort();
+    signed.dedup();
+    add("X-Amz-SignedHeaders", &signed.join(";"));
     if let Some(t) = session_token {
         add("X-Amz-Security-Token", t);
     }
-    let mut headers = HeaderMap::new();
-    set(&mut headers, "host", authority);
+    let mut header_map = HeaderMap::new();
+    set(&mut header_map, "host", authority);
+    for (n, v) in headers {
+        if let (Ok(n), Ok(v)) = (
+            http::header::HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            header_map.append(n, v);
+        }
+    }
     let input = CanonicalInput {
         method,
         path,
         query: &q,
         service,
         presigned: true,
-        headers: &headers,
+        headers: &header_map,
         authority: Some(authority),
         payload_hash: UNSIGNED_PAYLOAD,
     };
-    let creq = canonical_request(&input, &["host".to_owned()]);
+    let creq = canonical_request(&input, &signed);
     let sts = string_to_sign(&amz_date, &scope, &creq);
     let key = signing_key(secret, date, region, service);
     let sig = hex::encode(hmac_sha256(&key, sts.as_bytes()));

@@ -8,6 +8,8 @@ mod logins;
 mod pools;
 pub(crate) mod roles;
 
+pub(crate) use logins::LoginKind;
+
 use crate::Identity;
 use crate::authority::Who;
 use crate::query::AuthFailure;

@@ -1,0 +1,539 @@
+//! The upload-URL endpoint (issue 7): `POST /_cubby/upload-url` authenticated by the caller's
+//! own identity-pool credentials (SigV4) or a user-pool ID token (Bearer), answering a 300 s
+//! presigned PUT for `<identityId>/<collectionId>/<uuid>-<filename>` that can write only that
+//! key with only that content type, signed by a single-purpose session.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod idhelp;
+
+use common::*;
+use idhelp::*;
+use serde_json::{Value, json};
+
+const BUCKET: &str = "uploads";
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    Reply {
+        status,
+        headers,
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// `POST /_cubby/upload-url`, SigV4-signed (service `execute-api`, as API clients sign) with
+/// `keys` when given, else with `extra` headers only.
+async fn upload_url(
+    server: &Server,
+    keys: Option<&Keys>,
+    extra: &[(&str, &str)],
+    body: &Value,
+) -> Reply {
+    let body = body.to_string();
+    let url = format!("{}/_cubby/upload-url", server.endpoint);
+    let mut b = http::Request::builder()
+        .method("POST")
+        .uri(&url)
+        .header("content-type", "application/json");
+    for (k, v) in extra {
+        b = b.header(*k, *v);
+    }
+    let (mut parts, ()) = b.body(()).unwrap().into_parts();
+    if let Some(k) = keys {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        cubby_auth::sigv4::sign_request(
+            &mut parts,
+            &k.ak,
+            &k.sk,
+            k.token.as_deref(),
+            "us-east-1",
+            "execute-api",
+            &hash,
+            now(),
+        );
+    }
+    let mut req = reqwest::Client::new().post(&url).body(body);
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    send(req).await
+}
+
+async fn put(url: &str, content_type: &str, data: &[u8]) -> Reply {
+    send(
+        reqwest::Client::new()
+            .put(url)
+            .header("content-type", content_type)
+            .body(data.to_vec()),
+    )
+    .await
+}
+
+/// A pool with guests whose role may do nothing at all in S3: the upload URL's power must come
+/// from the endpoint, not from the caller's role.
+async fn guest_pool(server: &Server) -> String {
+    let pool = cognito(server)
+        .create_identity_pool()
+        .identity_pool_name("uploads_app")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id()
+        .to_owned();
+    let guest = role(
+        server,
+        "NoS3Guest",
+        &cognito_trust(&pool, "unauthenticated"),
+        None,
+    )
+    .await;
+    cognito(server)
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("unauthenticated", guest)
+        .send()
+        .await
+        .unwrap();
+    pool
+}
+
+async fn guest(server: &Server, pool: &str) -> (String, Keys) {
+    let anon = cognito_anon(server);
+    let id = anon
+        .get_id()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let out = anon
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    (id, Keys::from(out.credentials().unwrap()))
+}
+
+async fn setup(args: &[&str]) -> Server {
+    let mut a = vec!["--upload-url-bucket", BUCKET];
+    a.extend_from_slice(args);
+    let server = Server::start_full(&[], &a);
+    root(&server)
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    server
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    let q = url.split_once('?').unwrap().1;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .map(|v| {
+            v.replace("%2F", "/")
+                .replace("%3A", ":")
+                .replace("%2B", "+")
+                .replace("%3D", "=")
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn guest_credentials_get_a_url_for_their_own_folder_only() {
+    let server = setup(&[]).await;
+    let pool = guest_pool(&server).await;
+    let (identity_id, keys) = guest(&server, &pool).await;
+
+    // The body names another identity: it is not a field the endpoint knows.
+    let r = upload_url(
+        &server,
+        Some(&keys),
+        &[],
+        &json!({"collectionId": "trip", "filename": "x.png", "contentType": "image/png",
+                "identityId": "us-east-1:00000000-0000-0000-0000-000000000000"}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    let r = upload_url(
+        &server,
+        Some(&keys),
+        &[],
+        &json!({"collectionId": "trip-2026", "filename": "../../Beach Day*.png", "contentType": "image/png"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["access-control-allow-origin"], "*");
+    let v = r.json();
+    let key = v["key"].as_str().unwrap().to_owned();
+    let url = v["url"].as_str().unwrap().to_owned();
+    assert_eq!(v["expiresIn"], 300);
+    let prefix = format!("{identity_id}/trip-2026/");
+    assert!(key.starts_with(&prefix), "{key}");
+    let rest = &key[prefix.len()..];
+    // `<uuid>-<sanitized filename>`.
+    assert_eq!(rest.len(), 36 + 1 + "Beach Day_.png".len(), "{rest}");
+    assert!(rest.ends_with("-Beach Day_.png"), "{rest}");
+    assert!(url.contains("X-Amz-Expires=300"), "{url}");
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-type%3Bhost"),
+        "{url}"
+    );
+
+    // The URL writes that key with that content type.
+    let data = data(70_000, 3);
+    let r = put(&url, "image/png", &data).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = root(&server)
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("image/png"));
+    assert_eq!(got.body.collect().await.unwrap().into_bytes(), data);
+
+    // Another content type, or another key with the same signature: refused.
+    let r = put(&url, "text/html", b"<script>").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("SignatureDoesNotMatch"), "{}", r.body);
+    let query = url.split_once('?').unwrap().1;
+    let other = format!(
+        "{}/{BUCKET}/{}/trip-2026/evil.png?{query}",
+        server.endpoint,
+        identity_id.replace(':', "%3A")
+    );
+    let r = put(&other, "image/png", b"x").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The signing credentials themselves (the server derives session secrets from the master
+    // key; a test can too) may write only that one key, and read nothing.
+    let master = std::fs::read_to_string(server.data_dir.join("master.key")).unwrap();
+    let master = cubby_auth::session::MasterKey::from_hex(master.trim()).unwrap();
+    let akid = query_param(&url, "X-Amz-Credential")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = query_param(&url, "X-Amz-Security-Token");
+    let secret = cubby_auth::session::derive_secret(&master, &akid);
+    let signer = s3(&server.endpoint, &akid, &secret, Some(&token));
+    signer
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(b"same key".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    for other_key in [format!("{identity_id}/trip-2026/other.png"), "x".to_owned()] {
+        let e = signer
+            .put_object()
+            .bucket(BUCKET)
+            .key(&other_key)
+            .body(b"no".to_vec().into())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(e.as_service_error().unwrap()), "AccessDenied");
+    }
+    let e = signer
+        .get_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 403);
+    // Nor does it unlock the endpoint itself.
+    let url_keys = Keys {
+        ak: akid,
+        sk: secret,
+        token: Some(token),
+    };
+    let r = upload_url(
+        &server,
+        Some(&url_keys),
+        &[],
+        &json!({"collectionId": "c", "filename": "f", "contentType": "image/png"}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
+
+#[tokio::test]
+async fn refusals_are_json_errors() {
+    let server = setup(&["--upload-url-max-size", "1000"]).await;
+    let body = json!({"collectionId": "c", "filename": "f.txt", "contentType": "text/plain", "contentLength": 10});
+    // No credentials.
+    let r = upload_url(&server, None, &[], &body).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["__type"], "AccessDeniedException");
+    // Root and IAM users have no identity id.
+    let root_keys = Keys {
+        ak: ROOT_KEY.into(),
+        sk: ROOT_SECRET.into(),
+        token: None,
+    };
+    let r = upload_url(&server, Some(&root_keys), &[], &body).await;
+    assert_eq!(
+        (r.status, r.json()["__type"].as_str()),
+        (403, Some("AccessDeniedException"))
+    );
+    // A bad signature.
+    let pool = guest_pool(&server).await;
+    let (_, keys) = guest(&server, &pool).await;
+    let forged = Keys {
+        sk: "wrong".into(),
+        ..keys.clone()
+    };
+    let r = upload_url(&server, Some(&forged), &[], &body).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Bearer tokens without a configured pool.
+    let r = upload_url(
+        &server,
+        None,
+        &[("authorization", "Bearer abc.def.ghi")],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Bad input.
+    for bad in [
+        json!({"collectionId": "a/b", "filename": "f", "contentType": "text/plain", "contentLength": 1}),
+        json!({"collectionId": "..", "filename": "f", "contentType": "text/plain", "contentLength": 1}),
+        json!({"collectionId": "c", "filename": "f", "contentType": "nonsense", "contentLength": 1}),
+        json!({"collectionId": "c", "filename": "f", "contentType": "text/plain"}),
+        json!({"filename": "f", "contentType": "text/plain", "contentLength": 1}),
+    ] {
+        let r = upload_url(&server, Some(&keys), &[], &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(r.json()["__type"], "InvalidParameterException", "{bad}");
+    }
+    let too_big = json!({"collectionId": "c", "filename": "f", "contentType": "text/plain", "contentLength": 1001});
+    let r = upload_url(&server, Some(&keys), &[], &too_big).await;
+    assert_eq!(
+        (r.status, r.json()["__type"].as_str()),
+        (400, Some("EntityTooLarge"))
+    );
+
+    // With a maximum size, the URL binds the stated length.
+    let r = upload_url(&server, Some(&keys), &[], &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let url = r.json()["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.contains("content-length%3Bcontent-type%3Bhost"),
+        "{url}"
+    );
+    assert_eq!(put(&url, "text/plain", &[1u8; 11]).await.status, 403);
+    assert_eq!(put(&url, "text/plain", &[1u8; 10]).await.status, 200);
+
+    // A browser preflight is answered for any origin.
+    let r = send(
+        reqwest::Client::new()
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/_cubby/upload-url", server.endpoint),
+            )
+            .header("origin", "http://app.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,x-amz-date,x-amz-security-token",
+            ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "http://app.example"
+    );
+    assert_eq!(
+        r.headers["access-control-allow-headers"],
+        "authorization,content-type,x-amz-date,x-amz-security-token"
+    );
+}
+
+/// Call the user-pool JSON API (signed with root keys when `signed`).
+async fn idp(server: &Server, op: &str, body: Value, signed: bool) -> Value {
+    let body = body.to_string();
+    let url = format!("{}/", server.endpoint);
+    let (mut parts, ()) = http::Request::builder()
+        .method("POST")
+        .uri(&url)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{op}"),
+        )
+        .body(())
+        .unwrap()
+        .into_parts();
+    if signed {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        cubby_auth::sigv4::sign_request(
+            &mut parts,
+            ROOT_KEY,
+            ROOT_SECRET,
+            None,
+            "us-east-1",
+            "cognito-idp",
+            &hash,
+            now(),
+        );
+    }
+    let mut req = reqwest::Client::new().post(&url).body(body);
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    let r = send(req).await;
+    assert_eq!(r.status, 200, "{op}: {}", r.body);
+    r.json()
+}
+
+#[tokio::test]
+async fn bearer_id_token_maps_to_the_identity_getid_gives() {
+    let mut server = setup(&[]).await;
+    let up = idp(&server, "CreateUserPool", json!({"PoolName": "app"}), true).await;
+    let up_id = up["UserPool"]["Id"].as_str().unwrap().to_owned();
+    let client = idp(
+        &server,
+        "CreateUserPoolClient",
+        json!({"UserPoolId": up_id, "ClientName": "web",
+               "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]}),
+        true,
+    )
+    .await;
+    let client_id = client["UserPoolClient"]["ClientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    idp(
+        &server,
+        "AdminCreateUser",
+        json!({"UserPoolId": up_id, "Username": "alice", "MessageAction": "SUPPRESS",
+               "TemporaryPassword": "Temp-passw0rd!"}),
+        true,
+    )
+    .await;
+    idp(
+        &server,
+        "AdminSetUserPassword",
+        json!({"UserPoolId": up_id, "Username": "alice", "Password": "Corr3ct-horse!", "Permanent": true}),
+        true,
+    )
+    .await;
+    let provider = format!("127.0.0.1:{}/{up_id}", server.port);
+    let pool = cognito(&server)
+        .create_identity_pool()
+        .identity_pool_name("members")
+        .allow_unauthenticated_identities(false)
+        .cognito_identity_providers(
+            aws_sdk_cognitoidentity::types::CognitoIdentityProvider::builder()
+                .provider_name(&provider)
+                .client_id(&client_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id()
+        .to_owned();
+    // The endpoint's identity pool is a deployment setting: restart with it (same port, so
+    // the tokens' issuer stays the same).
+    server.restart_with_args(&[
+        "--upload-url-bucket",
+        BUCKET,
+        "--upload-url-identity-pool",
+        &pool,
+    ]);
+
+    let auth = idp(
+        &server,
+        "InitiateAuth",
+        json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+               "AuthParameters": {"USERNAME": "alice", "PASSWORD": "Corr3ct-horse!"}}),
+        false,
+    )
+    .await;
+    let id_token = auth["AuthenticationResult"]["IdToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let access_token = auth["AuthenticationResult"]["AccessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The identity the pool gives this login.
+    let identity_id = cognito_anon(&server)
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(&provider, &id_token)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+
+    let body = json!({"collectionId": "album", "filename": "me.jpg", "contentType": "image/jpeg"});
+    let bearer = format!("Bearer {id_token}");
+    let r = upload_url(&server, None, &[("authorization", &bearer)], &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key = r.json()["key"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with(&format!("{identity_id}/album/")),
+        "{key} vs {identity_id}"
+    );
+    let r = put(
+        r.json()["url"].as_str().unwrap(),
+        "image/jpeg",
+        b"jpeg bytes",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        root(&server)
+            .head_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // An access token, a tampered token and garbage are refused.
+    for bad in [
+        access_token.clone(),
+        format!("{}x", &id_token[..id_token.len() - 1]),
+        "not-a-jwt".to_owned(),
+    ] {
+        let h = format!("Bearer {bad}");
+        let r = upload_url(&server, None, &[("authorization", &h)], &body).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(r.json()["__type"].is_string(), "{}", r.body);
+    }
+}
