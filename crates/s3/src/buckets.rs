@@ -411,6 +411,21 @@ fn validate_cors(rules: Vec<CorsRuleXml>) -> S3Result<Vec<CorsRule>> {
                 )));
             }
         }
+        for h in &r.expose {
+            if h.contains('*') {
+                return Err(S3Error::invalid_request(format!(
+                    "ExposeHeader \"{h}\" contains wildcard. We currently do not support wildcard for ExposeHeader."
+                )));
+            }
+        }
+        if r.id.as_ref().is_some_and(|id| id.len() > 255) {
+            return Err(S3Error::invalid_argument(
+                "The ID of a CORS rule must be at most 255 characters long.",
+            ));
+        }
+        if r.max_age.is_some_and(|m| m < 0) {
+            return Err(S3Error::malformed_xml());
+        }
         out.push(CorsRule {
             id: r.id,
             allowed_origins: r.origins,
@@ -846,11 +861,6 @@ pub(crate) async fn preflight(
     };
     let mut r = response::status(StatusCode::OK);
     crate::cors::apply(&mut r, rule, origin);
-    set(
-        &mut r,
-        "access-control-allow-methods",
-        &rule.allowed_methods.join(", "),
-    );
     if !req_headers.is_empty() {
         set(
             &mut r,
@@ -858,13 +868,5 @@ pub(crate) async fn preflight(
             &req_headers.join(", "),
         );
     }
-    if let Some(m) = rule.max_age_seconds {
-        set(&mut r, "access-control-max-age", &m.to_string());
-    }
-    set(
-        &mut r,
-        "vary",
-        "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
-    );
     Ok(r)
 }

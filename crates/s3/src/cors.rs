@@ -34,7 +34,9 @@ pub(crate) fn find_rule<'a>(
     })
 }
 
-/// Add the allow-origin / credentials / expose headers of a matched rule.
+/// Add the headers of a matched rule, as S3 sends them on preflights and actual responses
+/// alike: allow-origin (plus credentials unless the rule allows any origin), allow-methods,
+/// expose-headers, max-age and `Vary`.
 pub(crate) fn apply(r: &mut Response<RespBody>, rule: &CorsRule, origin: &str) {
     if rule.allowed_origins.iter().any(|o| o == "*") {
         set(r, "access-control-allow-origin", "*");
@@ -42,6 +44,11 @@ pub(crate) fn apply(r: &mut Response<RespBody>, rule: &CorsRule, origin: &str) {
         set(r, "access-control-allow-origin", origin);
         set(r, "access-control-allow-credentials", "true");
     }
+    set(
+        r,
+        "access-control-allow-methods",
+        &rule.allowed_methods.join(", "),
+    );
     if !rule.expose_headers.is_empty() {
         set(
             r,
@@ -49,6 +56,16 @@ pub(crate) fn apply(r: &mut Response<RespBody>, rule: &CorsRule, origin: &str) {
             &rule.expose_headers.join(", "),
         );
     }
+    if let Some(m) = rule.max_age_seconds {
+        set(r, "access-control-max-age", &m.to_string());
+    }
+    // Responses differ by origin (and, for preflights, by what was requested): caches must
+    // not serve one origin's answer to another.
+    set(
+        r,
+        "vary",
+        "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+    );
 }
 
 #[cfg(test)]

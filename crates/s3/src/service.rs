@@ -282,11 +282,6 @@ impl S3Service {
             && let Some(rule) = crate::cors::find_rule(rules, origin, method, &[])
         {
             crate::cors::apply(resp, rule, origin);
-            response::set(
-                resp,
-                "vary",
-                "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
-            );
         }
     }
 
