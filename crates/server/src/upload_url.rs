@@ -39,8 +39,10 @@ pub struct UploadUrlSettings {
     pub max_size: Option<u64>,
 }
 
+/// The request body. Other fields are ignored — notably `identityId`, which the seeds'
+/// frontend sends and their Lambda trusted: here the identity comes from the credentials.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct UploadRequest {
     collection_id: String,
     filename: String,
@@ -64,10 +66,8 @@ fn json(status: StatusCode, body: String) -> Response<RespBody> {
             .boxed_unsync(),
     );
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/x-amz-json-1.1"),
-    );
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     r
 }
 
