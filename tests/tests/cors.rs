@@ -381,6 +381,16 @@ async fn actual_responses_carry_the_matching_rules_headers() {
     // No Origin, no CORS headers.
     let r = send(client().get(&url)).await;
     assert!(r.no_cors());
+    // An actual request naming Access-Control-Request-Method is matched on that method.
+    let r = send(
+        client()
+            .delete(&url)
+            .header("origin", "https://elsewhere.test")
+            .header("access-control-request-method", "GET"),
+    )
+    .await;
+    assert_eq!(r.h("access-control-allow-origin"), Some("*"));
+    assert_eq!(r.h("access-control-allow-methods"), Some("GET"));
 
     // A signed GET (presigned) from an allowed origin.
     let signed = cubby_auth::sigv4::presign_url(

@@ -206,6 +206,8 @@ async fn sigv4_form_with_filename_metadata_and_201() {
         "\"{}\"",
         hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
     );
+    // As S3: no XML namespace on PostResponse.
+    assert!(r.body.contains("\n<PostResponse><Location>"), "{}", r.body);
     assert_eq!(tag(&r.body, "Key"), "uploads/photo.png");
     assert_eq!(tag(&r.body, "Bucket"), BUCKET);
     assert_eq!(tag(&r.body, "ETag"), etag);

@@ -359,7 +359,9 @@ fn success_response(
         match form.get("success_action_status") {
             Some("200") => response::status(StatusCode::OK),
             Some("201") => {
-                let mut x = crate::xml::start("PostResponse");
+                // S3's PostResponse carries no XML namespace (clients look up bare `Key`).
+                let mut x =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse>");
                 crate::xml::elem(&mut x, "Location", &location);
                 crate::xml::elem(&mut x, "Bucket", bucket);
                 crate::xml::elem(&mut x, "Key", key);

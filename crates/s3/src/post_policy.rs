@@ -34,13 +34,16 @@ pub(crate) struct PostPolicy {
     pub conditions: Vec<Condition>,
 }
 
-/// Fields that need no condition: the signature itself, the policy, the file, and (legacy
-/// signatures) the access key id; `x-ignore-*` fields are ignored altogether.
+/// Fields that need no condition: the signature itself, the policy, the file, (legacy
+/// signatures) the access key id, and `x-amz-checksum-*` (they only constrain the file's
+/// content, which is verified against them; S3 accepts them uncovered). `x-ignore-*` fields
+/// are ignored altogether.
 fn exempt(field: &str) -> bool {
     matches!(
         field,
         "x-amz-signature" | "signature" | "awsaccesskeyid" | "policy" | "file"
     ) || field.starts_with("x-ignore-")
+        || field.starts_with("x-amz-checksum-")
 }
 
 /// Fields whose condition must be an exact match (S3 refuses `starts-with` on them).
@@ -204,7 +207,11 @@ impl PostPolicy {
 }
 
 /// ISO-8601 with a zone (`2026-01-01T12:00:00Z`, `…:00.000Z`, `…+00:00`) → epoch seconds.
+/// RFC 3339 also allows a space for the `T`; ISO 8601 (and S3) do not.
 fn parse_expiration(s: &str) -> Option<i64> {
+    if s.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
@@ -328,6 +335,7 @@ mod tests {
             json!({"conditions": [{"bucket": "b"}]}),
             json!({"expiration": "tomorrow", "conditions": [{"bucket": "b"}]}),
             json!({"expiration": "2026-01-01", "conditions": [{"bucket": "b"}]}),
+            json!({"expiration": "2026-01-01 13:00:00+00:00", "conditions": [{"bucket": "b"}]}),
             json!({"EXPIRATION": "2026-01-01T13:00:00Z", "conditions": [{"bucket": "b"}]}),
             json!({"expiration": "2026-01-01T13:00:00Z", "CONDITIONS": [{"bucket": "b"}]}),
             json!({"expiration": "2026-01-01T13:00:00Z"}),
@@ -444,6 +452,7 @@ mod tests {
             ("policy", "…"),
             ("x-amz-signature", "…"),
             ("x-ignore-me", "1"),
+            ("x-amz-checksum-sha256", "verified against the file instead"),
             ("file", ""),
         ]);
         p.check(&f, "b", NOW).unwrap();
