@@ -44,6 +44,19 @@ async fn upload_url(
     extra: &[(&str, &str)],
     body: &Value,
 ) -> Reply {
+    upload_url_as(server, keys, "execute-api", None, extra, body).await
+}
+
+/// [`upload_url`] signed for `service`, with `payload` as the signed payload hash (default:
+/// the body's SHA-256).
+async fn upload_url_as(
+    server: &Server,
+    keys: Option<&Keys>,
+    service: &str,
+    payload: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &Value,
+) -> Reply {
     let body = body.to_string();
     let url = format!("{}/_cubby/upload-url", server.endpoint);
     let mut b = http::Request::builder()
@@ -55,14 +68,17 @@ async fn upload_url(
     }
     let (mut parts, ()) = b.body(()).unwrap().into_parts();
     if let Some(k) = keys {
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        let hash = match payload {
+            Some(p) => p.to_owned(),
+            None => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes())),
+        };
         cubby_auth::sigv4::sign_request(
             &mut parts,
             &k.ak,
             &k.sk,
             k.token.as_deref(),
             "us-east-1",
-            "execute-api",
+            service,
             &hash,
             now(),
         );
@@ -314,6 +330,23 @@ async fn refusals_are_json_errors() {
         ..keys.clone()
     };
     let r = upload_url(&server, Some(&forged), &[], &body).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Signed as S3 would be, the body's hash included: accepted; with an unsigned body: refused
+    // (the body names the key, so the signature must cover it).
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        body.to_string().as_bytes(),
+    ));
+    let r = upload_url_as(&server, Some(&keys), "s3", Some(&hash), &[], &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = upload_url_as(
+        &server,
+        Some(&keys),
+        "s3",
+        Some("UNSIGNED-PAYLOAD"),
+        &[],
+        &body,
+    )
+    .await;
     assert_eq!(r.status, 403, "{}", r.body);
     // Bearer tokens without a configured pool.
     let r = upload_url(

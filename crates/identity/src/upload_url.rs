@@ -103,10 +103,8 @@ impl Identity {
                     "The security token included in the request is invalid.",
                 ),
             })?;
-        let hash = match &signed.content_sha256 {
-            Some(h) => h.clone(),
-            None => hex::encode(crate::util::sha256(body)),
-        };
+        // The body is always covered by the signature (no UNSIGNED-PAYLOAD): it names the key.
+        let hash = hex::encode(crate::util::sha256(body));
         let region = signed.region.clone();
         cubby_auth::sigv4::verify(&signed, parts, &secret, &hash, now, &region)
             .map_err(|e| UploadAuthError::denied(e.message()))?;
