@@ -570,6 +570,7 @@ async fn api_routes_answer_preflights_for_any_origin() {
                 .unwrap()
                 .contains("POST")
         );
+        assert!(r.h("vary").unwrap().contains("Origin"));
     }
     // Actual answers (errors included) are readable from any origin.
     let target = |t: &str| {

@@ -417,6 +417,13 @@ fn preflight_any(req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         .cloned()
         .unwrap_or(HeaderValue::from_static("*"));
     h.insert("access-control-allow-origin", origin);
+    // The answer echoes the origin and requested headers: caches must key on them.
+    h.insert(
+        "vary",
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    );
     if let Some(v) = req.headers().get("access-control-request-headers") {
         h.insert("access-control-allow-headers", v.clone());
     }
