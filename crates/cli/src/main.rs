@@ -126,6 +126,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         root: root.clone(),
         master_key: master,
         public_url: args.public_url.clone(),
+        console: cubby_server::ConsoleConfig::default(),
     };
     let akid = root.access_key_id.clone();
     cubby_server::run(cfg, shutdown_signal(), move |addr| {

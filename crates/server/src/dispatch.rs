@@ -24,6 +24,8 @@ pub(crate) enum Target {
     ApiPreflight,
     /// `/_cubby/…`
     Own,
+    /// A browser opening `/`: redirected to the console.
+    BrowserRoot,
     /// `Action=…&Version=…` in the query string (STS/IAM via GET or POST).
     QueryInUrl,
     /// `POST /` with a form body: STS/IAM when the form names an Action+Version.
@@ -46,6 +48,9 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>, domain: Option<&str
     let path = req.uri().path();
     if path.starts_with("/_cubby/") {
         return Target::Own;
+    }
+    if crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
+        return Target::BrowserRoot;
     }
     if req.method() == Method::GET && cubby_userpool::UserPools::is_well_known_path(path) {
         return Target::UserPoolDiscovery;
@@ -88,6 +93,8 @@ pub(crate) struct App {
     identity: Arc<Identity>,
     user_pools: Arc<cubby_userpool::UserPools>,
     domain: Option<String>,
+    console: crate::console::ConsoleConfig,
+    region: String,
 }
 
 fn now() -> i64 {
@@ -202,12 +209,16 @@ impl App {
         identity: Arc<Identity>,
         user_pools: Arc<cubby_userpool::UserPools>,
         domain: Option<String>,
+        console: crate::console::ConsoleConfig,
+        region: String,
     ) -> Self {
         App {
             s3,
             identity,
             user_pools,
             domain,
+            console,
+            region,
         }
     }
 
@@ -222,6 +233,7 @@ impl App {
         let path = req.uri().path().to_owned();
         let mut resp = match target {
             Target::Own => self.own(&req).await,
+            Target::BrowserRoot => boxed(crate::console::redirect(crate::console::PREFIX)),
             Target::CognitoIdentity => self.cognito(req, peer).await,
             Target::UserPools => crate::userpools::json_api(&self.user_pools, req, now()).await,
             Target::UserPoolDiscovery => {
@@ -351,6 +363,9 @@ impl App {
 
     async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         match req.uri().path() {
+            p if p == "/_cubby/console" || p.starts_with(crate::console::PREFIX) => boxed(
+                crate::console::serve(req.method(), p, req.headers(), &self.console, &self.region),
+            ),
             "/_cubby/health" | "/_cubby/ready" => {
                 let mut r = Response::new(full("ok\n"));
                 r.headers_mut()

@@ -1,5 +1,6 @@
 //! Listener, connection handling and graceful shutdown.
 
+use crate::console::ConsoleConfig;
 use crate::dispatch::App;
 use crate::keys::RootKeys;
 use cubby_auth::session::MasterKey;
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub master_key: MasterKey,
     /// Public base URL (`--public-url`); default `http://<listen address>`.
     pub public_url: Option<String>,
+    /// What the web console's `config.json` tells the page (updatable while running).
+    pub console: ConsoleConfig,
 }
 
 /// Errors starting the server.
@@ -117,7 +120,14 @@ pub async fn run(
         ..S3Config::default()
     };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
-    let app = Arc::new(App::new(s3, identity, user_pools, cfg.domain.clone()));
+    let app = Arc::new(App::new(
+        s3,
+        identity,
+        user_pools,
+        cfg.domain.clone(),
+        cfg.console.clone(),
+        cfg.region.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;
