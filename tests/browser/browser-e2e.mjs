@@ -313,6 +313,35 @@ await check('console: a browser opening / is redirected to /_cubby/console/, ass
   return 'redirect + CSP ok';
 });
 
+await check('console: the JS SHA-256 / HMAC used on non-secure origins (no WebCrypto) agree with WebCrypto', async () => {
+  const page = await newPage(`${ENDPOINT}/_cubby/console/`);
+  const bad = await page.evaluate(async () => {
+    const c = await import('/_cubby/console/crypto.js');
+    const rnd = (n) => {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+      return b;
+    };
+    const out = [];
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 300001]) {
+      const d = rnd(n);
+      const want = c.toHex(await crypto.subtle.digest('SHA-256', d));
+      if (c.toHex(c.sha256js(d)) !== want) out.push(`sha256 len ${n}`);
+    }
+    for (const n of [0, 16, 32, 64, 65, 200]) {
+      const k = rnd(n), d = rnd(77);
+      const ck = await crypto.subtle.importKey('raw', k.length ? k : new Uint8Array(0), { name: 'HMAC', hash: 'SHA-256', length: Math.max(8, n * 8) }, false, ['sign']).catch(() => null);
+      if (!ck) continue;
+      const want = c.toHex(await crypto.subtle.sign('HMAC', ck, d));
+      if (c.toHex(c.hmacjs(k, d)) !== want) out.push(`hmac key len ${n}`);
+    }
+    return out;
+  });
+  await page.context().close();
+  assert(bad.length === 0, `mismatch: ${bad.join(', ')}`);
+  return '11 digests, HMAC keys of 0-200 bytes';
+});
+
 await check('console: guest upload (identity-pool guest credentials, progress bar)', async () => {
   consolePage = await newPage(`${ENDPOINT}/_cubby/console/?${consoleQuery()}#upload`);
   await consolePage.waitForSelector('body[data-ready="true"]');

@@ -57,9 +57,14 @@ export async function hmac(key, data) {
     const ck = await subtle.importKey('raw', k, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
     return new Uint8Array(await subtle.sign('HMAC', ck, d));
   }
-  let kb = k.length > 64 ? sha256js(k) : k;
+  return hmacjs(k, d);
+}
+
+/** HMAC-SHA256 in JS (RFC 2104), used only where WebCrypto is unavailable. */
+export function hmacjs(key, data) {
+  const kb = key.length > 64 ? sha256js(key) : key;
   const pad = (x) => { const p = new Uint8Array(64).fill(x); kb.forEach((b, i) => { p[i] ^= b; }); return p; };
-  return sha256js(concat(pad(0x5c), sha256js(concat(pad(0x36), d))));
+  return sha256js(concat(pad(0x5c), sha256js(concat(pad(0x36), data))));
 }
 
 // FIPS 180-4 SHA-256, used only where WebCrypto is unavailable.
