@@ -210,3 +210,29 @@ async fn config_json_carries_the_settings() {
         assert_eq!(v[k], "", "{k}");
     }
 }
+
+#[tokio::test]
+async fn virtual_hosted_bucket_root_is_not_redirected() {
+    let server = Server::start_full(&[], &["--domain", "s3.test"]);
+    let c = http();
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    // The endpoint's own host: a browser is sent to the console.
+    let r = c
+        .get(&url)
+        .header("host", "s3.test")
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    // A bucket's host: `/` is that bucket's listing (S3 answers), even for a browser.
+    let r = c
+        .get(&url)
+        .header("host", "photos.s3.test")
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 302);
+    assert!(r.text().await.unwrap().contains("<Error>"));
+}

@@ -49,26 +49,25 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>, domain: Option<&str
     if path.starts_with("/_cubby/") {
         return Target::Own;
     }
-    if crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
-        return Target::BrowserRoot;
-    }
     if req.method() == Method::GET && cubby_userpool::UserPools::is_well_known_path(path) {
         return Target::UserPoolDiscovery;
     }
     if path == "/" {
-        if req.method() == Method::OPTIONS {
-            // No bucket in the path; with --domain a virtual-hosted bucket may be in Host.
-            let bucket_host = domain.is_some_and(|d| {
-                h("host").is_some_and(|host| {
-                    let host = host.split(':').next().unwrap_or(host);
-                    host.len() > d.len() + 1
-                        && host.ends_with(d)
-                        && host[..host.len() - d.len()].ends_with('.')
-                })
-            });
-            if !bucket_host {
-                return Target::ApiPreflight;
-            }
+        // No bucket in the path; with --domain a virtual-hosted bucket may be in Host.
+        let bucket_host = domain.is_some_and(|d| {
+            h("host").is_some_and(|host| {
+                let host = host.split(':').next().unwrap_or(host);
+                host.len() > d.len() + 1
+                    && host.ends_with(d)
+                    && host[..host.len() - d.len()].ends_with('.')
+            })
+        });
+        if req.method() == Method::OPTIONS && !bucket_host {
+            return Target::ApiPreflight;
+        }
+        // A browser opening the endpoint itself (not a virtual-hosted bucket's listing).
+        if !bucket_host && crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
+            return Target::BrowserRoot;
         }
         if let Some(q) = req.uri().query()
             && cubby_identity::query_service(&cubby_identity::parse_form(q.as_bytes())).is_some()
