@@ -6,6 +6,7 @@ import { CognitoIdentityClient } from '@aws-sdk/client-cognito-identity';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-provider-cognito-identity';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 
 /** The seed's client set-up: guest credentials from the identity pool, an S3 client on them. */
 export function clients({ endpoint, region, identityPoolId, checksumWhenRequired = false }) {
@@ -54,4 +55,24 @@ export async function presignedPut(cfg, key, text) {
   const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: cfg.bucket, Key: fullKey }), { expiresIn: 300 });
   const res = await fetch(url, { method: 'PUT', body: text });
   return { key: fullKey, status: res.status, etag: res.headers.get('etag'), body: await res.text() };
+}
+
+/**
+ * Seed-style POST-form upload: createPresignedPost with the page's credentials, then a
+ * multipart/form-data POST (a CORS-simple request) with the file field last.
+ */
+export async function postForm(cfg, key, text, { maxSize = 1024 * 1024 } = {}) {
+  const { credentials, s3 } = clients(cfg);
+  const { identityId } = await credentials();
+  const fullKey = key.replaceAll('{identityId}', identityId);
+  const { url, fields } = await createPresignedPost(s3, {
+    Bucket: cfg.bucket, Key: fullKey, Expires: 300,
+    Conditions: [['content-length-range', 1, maxSize], ['starts-with', '$Content-Type', 'text/']],
+    Fields: { 'Content-Type': 'text/plain' },
+  });
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append('file', new Blob([text], { type: 'text/plain' }), 'note.txt');
+  const res = await fetch(url, { method: 'POST', body: form });
+  return { key: fullKey, status: res.status, body: await res.text() };
 }
