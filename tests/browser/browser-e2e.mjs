@@ -468,6 +468,24 @@ await check('console: operator view with the root keys lists buckets, pools and 
   return 'buckets, identity pools, user pools, roles, recent uploads';
 });
 
+await check('console: every control is labelled, images have alt text, views switch from the keyboard', async () => {
+  const page = need(consolePage, 'console page');
+  await page.goto(`${ENDPOINT}/_cubby/console/#upload`);
+  await page.waitForSelector('body[data-ready="true"]');
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, button, progress')]
+    .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.textContent.trim()))
+    .map((el) => el.id || el.outerHTML.slice(0, 60)));
+  assert(unlabelled.length === 0, `unlabelled: ${unlabelled.join(', ')}`);
+  assert(await page.locator('img:not([alt])').count() === 0, 'an image without alt');
+  // Keyboard: focus the "Account" link and press Enter.
+  await page.locator('a[data-nav="account"]').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => !document.getElementById('view-account').hidden);
+  assert(await page.locator('#view-upload').isHidden(), 'upload view still shown');
+  assert(await page.locator('a[data-nav="account"]').getAttribute('aria-current') === 'page', 'aria-current not set');
+  return 'labels, alt, keyboard navigation';
+});
+
 await check('no uncaught errors in the pages', async () => {
   assert(consoleErrors.length === 0, consoleErrors.join('; '));
 });
