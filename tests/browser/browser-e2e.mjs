@@ -30,7 +30,9 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { S3Client, CreateBucketCommand, PutBucketCorsCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client, CreateBucketCommand, PutBucketCorsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3';
 import { CognitoIdentityClient, CreateIdentityPoolCommand, SetIdentityPoolRolesCommand } from '@aws-sdk/client-cognito-identity';
 import {
   CognitoIdentityProviderClient, CreateUserPoolCommand, CreateUserPoolClientCommand, AdminConfirmSignUpCommand,
@@ -427,6 +429,45 @@ await check('console: signed-in upload (image + 20 MiB multipart) into private/<
   const etag = (await s3Admin.send(new HeadObjectCommand({ Bucket: bucket, Key: `private/${identityId}/big.bin` }))).ETag;
   assert(/-3"$/.test(etag), `big.bin ETag ${etag} is not a 3-part multipart ETag`);
   return `photo.png + big.bin (ETag ${etag})`;
+});
+
+await check('console: the progress bar moves during a throttled multipart upload, and Cancel aborts it', async () => {
+  const page = need(consolePage, 'console page');
+  const identityId = need(ctx.identityId, 'signed-in identity');
+  await page.goto(`${ENDPOINT}/_cubby/console/#upload`);
+  await page.waitForSelector('body[data-ready="true"]');
+  // Chromium's own network throttling: 4 MiB/s up, so the upload takes seconds.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * MiB });
+  try {
+    await page.setInputFiles('#file-input', { name: 'cancelled.bin', mimeType: 'application/octet-stream', buffer: randomBytes(40 * MiB) });
+    const row = page.locator('#uploads li').first();
+    // Some progress, not yet all of it.
+    await page.waitForFunction(() => {
+      const p = document.querySelector('#uploads li progress');
+      return p && p.value > 0 && p.value < p.max;
+    }, null, { timeout: 30000 });
+    const mid = await row.locator('progress').evaluate((p) => [p.value, p.max]);
+    await row.getByRole('button', { name: /Cancel/ }).click();
+    await page.waitForSelector('#uploads li .state.error', { timeout: 30000 });
+    const text = await row.locator('.state').textContent();
+    assert(/Aborted/.test(text), text);
+    const key = `private/${identityId}/cancelled.bin`;
+    assert(!(await exists(key)), `${key} exists after Cancel`);
+    // The multipart upload was aborted, not left behind.
+    let left = 1;
+    for (let i = 0; i < 50 && left; i++) {
+      const ups = await s3Admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+      left = (ups.Uploads || []).length;
+      if (left) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert(left === 0, `${left} multipart upload(s) left for ${key}`);
+    return `cancelled at ${Math.round((100 * mid[0]) / mid[1])}%, upload aborted`;
+  } finally {
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+  }
 });
 
 await check('console: "My files" lists the uploads with a thumbnail fetched with the user\'s credentials', async () => {

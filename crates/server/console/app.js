@@ -247,14 +247,20 @@ export function safeName(name) {
 async function uploadFile(file) {
   const progress = h('progress', { max: String(file.size || 1), value: '0', 'aria-label': `Upload progress of ${file.name}` });
   const state = h('span', { class: 'state', text: 'Starting…' });
-  $('uploads').prepend(h('li', {}, h('span', { text: `${file.name} (${fmtSize(file.size)})` }), progress, state));
+  const abort = new AbortController();
+  const cancel = h('button', { type: 'button', class: 'cancel', 'aria-label': `Cancel the upload of ${file.name}`,
+    onclick: () => abort.abort() }, 'Cancel');
+  const row = h('li', {}, h('span', { text: `${file.name} (${fmtSize(file.size)})` }), progress, state, cancel);
+  $('uploads').prepend(row);
   try {
     if (!settings.bucket) throw new Error('No bucket configured (Settings).');
     const signedIn = !!user;
-    const credentials = signedIn ? await userCredentials() : await guestCredentials();
+    const getCredentials = signedIn ? userCredentials : guestCredentials;
+    const { identityId } = await getCredentials();
     const folder = signedIn ? 'private' : 'guest';
-    const key = `${folder}/${credentials.identityId}/${safeName(file.name)}`;
-    const s3 = new S3({ ...api(), credentials });
+    const key = `${folder}/${identityId}/${safeName(file.name)}`;
+    // Credentials are asked for per request: a long upload outlives one set of session keys.
+    const s3 = new S3({ ...api(), credentials: getCredentials });
     const onProgress = (n) => {
       progress.value = n;
       state.textContent = `${fmtSize(n)} of ${fmtSize(file.size)}`;
@@ -262,9 +268,9 @@ async function uploadFile(file) {
     let etag;
     if (file.size > MULTIPART_THRESHOLD) {
       state.textContent = `Multipart upload in ${Math.ceil(file.size / PART_SIZE)} parts…`;
-      etag = await s3.multipartUpload(settings.bucket, key, file, { partSize: PART_SIZE, onProgress });
+      etag = await s3.multipartUpload(settings.bucket, key, file, { partSize: PART_SIZE, onProgress, signal: abort.signal });
     } else {
-      etag = await s3.putObject(settings.bucket, key, file, { onProgress });
+      etag = await s3.putObject(settings.bucket, key, file, { onProgress, signal: abort.signal });
     }
     progress.value = file.size || 1;
     state.textContent = `Uploaded to ${key}${etag ? ` (ETag ${etag})` : ''}`;
@@ -275,6 +281,8 @@ async function uploadFile(file) {
     state.textContent = `Failed: ${describe(e)}`;
     state.classList.add('error');
     throw e;
+  } finally {
+    cancel.remove();
   }
 }
 

@@ -75,7 +75,11 @@ function xmlError(doc, status) {
 /** Text of the direct child `name` of `el`. */
 export const child = (el, name) => [...el.children].find((c) => c.localName === name)?.textContent ?? '';
 
-/** A small S3 client: path-style URLs under `endpoint`, SigV4 with `credentials`. */
+/**
+ * A small S3 client: path-style URLs under `endpoint`, SigV4 with `credentials` — an object, or
+ * an async function returning one (asked before every request, so a long multipart upload
+ * picks up refreshed session credentials).
+ */
 export class S3 {
   constructor({ endpoint, region, credentials }) {
     this.endpoint = trimSlash(endpoint);
@@ -90,7 +94,8 @@ export class S3 {
   }
 
   async sign(method, url, { body, payloadHash, headers = {} } = {}) {
-    return signHeaders({ method, url, headers, body, payloadHash, region: this.region, service: 's3', credentials: this.credentials });
+    const credentials = typeof this.credentials === 'function' ? await this.credentials() : this.credentials;
+    return signHeaders({ method, url, headers, body, payloadHash, region: this.region, service: 's3', credentials });
   }
 
   /** A signed fetch; throws AwsError from S3's error XML. */
@@ -152,6 +157,7 @@ export class S3 {
       };
       xhr.onerror = () => reject(new AwsError('NetworkError', 'The upload failed (network or CORS).', 0));
       xhr.onabort = () => reject(new AwsError('Aborted', 'The upload was cancelled.', 0));
+      if (signal?.aborted) { reject(new AwsError('Aborted', 'The upload was cancelled.', 0)); return; }
       signal?.addEventListener('abort', () => xhr.abort());
       xhr.send(body);
     });
@@ -175,13 +181,19 @@ export class S3 {
     const loaded = new Array(count).fill(0);
     const etags = new Array(count);
     let next = 0;
+    let failed = false;
     const report = () => onProgress?.(loaded.reduce((a, b) => a + b, 0));
     const worker = async () => {
-      while (next < count) {
+      while (next < count && !failed) {
         const i = next++;
         const part = blob.slice(i * partSize, Math.min(blob.size, (i + 1) * partSize));
         const url = this.url(bucket, key, { partNumber: String(i + 1), uploadId });
-        etags[i] = await this.putXhr(url, part, { signal, onProgress: (n) => { loaded[i] = n; report(); } });
+        try {
+          etags[i] = await this.putXhr(url, part, { signal, onProgress: (n) => { loaded[i] = n; report(); } });
+        } catch (e) {
+          failed = true; // the other workers stop taking parts
+          throw e;
+        }
         if (!etags[i]) throw new AwsError('MissingETag', 'UploadPart answered without a readable ETag (is ETag in the CORS ExposeHeaders?)', 0);
       }
     };
