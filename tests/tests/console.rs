@@ -65,6 +65,16 @@ async fn browser_root_redirects_api_clients_do_not() {
         .unwrap();
     assert_ne!(r.status(), 302);
 
+    // An STS/IAM query in the URL is that API's, whatever the browser accepts.
+    let r = c
+        .get(format!("{url}?Action=GetCallerIdentity&Version=2011-06-15"))
+        .header(ACCEPT, BROWSER_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 302);
+    assert!(r.text().await.unwrap().contains("ErrorResponse"));
+
     // The SDK's ListBuckets at `/` keeps working.
     let root = root(&server);
     root.create_bucket().bucket("site").send().await.unwrap();

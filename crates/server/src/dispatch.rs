@@ -65,14 +65,14 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>, domain: Option<&str
         if req.method() == Method::OPTIONS && !bucket_host {
             return Target::ApiPreflight;
         }
-        // A browser opening the endpoint itself (not a virtual-hosted bucket's listing).
-        if !bucket_host && crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
-            return Target::BrowserRoot;
-        }
         if let Some(q) = req.uri().query()
             && cubby_identity::query_service(&cubby_identity::parse_form(q.as_bytes())).is_some()
         {
             return Target::QueryInUrl;
+        }
+        // A browser opening the endpoint itself (not a virtual-hosted bucket's listing).
+        if !bucket_host && crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
+            return Target::BrowserRoot;
         }
         if req.method() == Method::POST
             && h("content-type").is_some_and(|c| {
