@@ -363,7 +363,7 @@ await check('console: the JS SHA-256 / HMAC used on non-secure origins (no WebCr
   return '11 digests, HMAC keys of 0-200 bytes';
 });
 
-await check('console: guest upload (identity-pool guest credentials, progress bar)', async () => {
+await check('console: guest upload (identity-pool guest credentials, progress bar, file picker and drag and drop)', async () => {
   consolePage = await newPage(`${ENDPOINT}/_cubby/console/?${consoleQuery()}#upload`);
   await consolePage.waitForSelector('body[data-ready="true"]');
   const png = await pngFrom(consolePage, 'guest');
@@ -378,7 +378,20 @@ await check('console: guest upload (identity-pool guest credentials, progress ba
   assert(back.equals(png), 'object differs from the file');
   const value = await consolePage.locator('#uploads li progress').first().evaluate((p) => [p.value, p.max]);
   assert(value[0] === value[1] && value[1] === png.length, `progress ${value}`);
-  return key;
+  // Drag and drop: a file dropped on the drop zone goes up the same way.
+  const dataTransfer = await consolePage.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped in the drop zone\n'], 'dropped.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await consolePage.dispatchEvent('#drop', 'dragenter', { dataTransfer });
+  await consolePage.dispatchEvent('#drop', 'drop', { dataTransfer });
+  await consolePage.waitForFunction(() => document.querySelectorAll('#uploads li .state.ok, #uploads li .state.error').length === 2, null, { timeout: 30000 });
+  const dropped = consolePage.locator('#uploads li .state').first();
+  const droppedKey = await dropped.getAttribute('data-key');
+  assert(droppedKey?.endsWith('/dropped.txt'), `drop: ${await dropped.textContent()}`);
+  assert((await readBack(droppedKey)).toString() === 'dropped in the drop zone\n', 'dropped file differs');
+  return `${key}, ${droppedKey}`;
 });
 
 await check('console: sign-up → confirm (code from the server log, or AdminConfirmSignUp) → sign-in (SRP in the page)', async () => {
@@ -507,6 +520,25 @@ await check('console: operator view with the root keys lists buckets, pools and 
   assert(stored[0] && stored[1] === null, 'root keys must be in sessionStorage only');
   await page.screenshot({ path: join(shotDir, 'console-operator.png'), fullPage: true });
   return 'buckets, identity pools, user pools, roles, recent uploads';
+});
+
+await check('console: settings from query parameters persist; the settings form saves to localStorage', async () => {
+  const page = need(consolePage, 'console page');
+  await page.goto(`${ENDPOINT}/_cubby/console/#settings`);
+  await page.waitForSelector('body[data-ready="true"]');
+  assert(await page.getByLabel('Bucket').inputValue() === bucket, 'bucket from the earlier query parameters not kept');
+  assert(await page.getByLabel('Identity pool id').inputValue() === ctx.identityPoolId, 'identity pool not kept');
+  await page.getByLabel('Bucket').fill('another-bucket');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert(await page.getByLabel('Bucket').inputValue() === 'another-bucket', 'saved bucket not restored after reload');
+  await page.getByLabel('Bucket').fill(bucket);
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction(() => /Settings saved/.test(document.getElementById('status').textContent));
+  const saved = await page.evaluate(() => JSON.parse(localStorage.getItem('cubby.console.settings')));
+  assert(saved.bucket === bucket, `localStorage has ${JSON.stringify(saved)}`);
+  return 'query → localStorage → form → reload';
 });
 
 await check('console: every control is labelled, images have alt text, views switch from the keyboard', async () => {
