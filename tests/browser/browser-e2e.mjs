@@ -282,17 +282,18 @@ await check('an origin not in the bucket\'s CORS rules is blocked by the browser
 // ---------------------------------------------------------------------------------------------
 // The web console
 // ---------------------------------------------------------------------------------------------
-async function loggedCode(username) {
+/** The `nth` (1-based) sign-up code the server logged for `username` (its default delivery). */
+async function loggedCode(username, nth = 1) {
   for (let i = 0; i < 60; i++) {
     // eslint-disable-next-line no-control-regex
     const log = readFileSync(SERVER_LOG, 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
-    const line = log.split('\n').reverse().find((l) => l.includes('user-pool code')
-      && l.includes(`username=${username} `) && l.includes('kind=SignUp'));
-    const code = line?.match(/\bcode=(\S+)/)?.[1];
-    if (code) return code;
+    const codes = log.split('\n').filter((l) => l.includes('user-pool code')
+      && l.includes(`username=${username} `) && l.includes('kind=SignUp'))
+      .map((l) => l.match(/\bcode=(\S+)/)?.[1]).filter(Boolean);
+    if (codes.length >= nth) return codes[nth - 1];
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no sign-up code for ${username} in ${SERVER_LOG}`);
+  throw new Error(`no sign-up code #${nth} for ${username} in ${SERVER_LOG}`);
 }
 
 /** A real PNG drawn by the browser (so the thumbnail shows something). */
@@ -311,6 +312,7 @@ async function pngFrom(page, label) {
 
 /** Status line text after an action. */
 async function statusAfter(page, action, pattern) {
+  await page.evaluate(() => { document.getElementById('status').textContent = ''; });
   await action();
   await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('status').textContent),
     pattern.source, { timeout: 30000 }).catch(() => {});
@@ -394,7 +396,7 @@ await check('console: guest upload (identity-pool guest credentials, progress ba
   return `${key}, ${droppedKey}`;
 });
 
-await check('console: sign-up → confirm (code from the server log, or AdminConfirmSignUp) → sign-in (SRP in the page)', async () => {
+await check('console: sign-up → sign-in refused until confirmed → new code → confirm (code from the server log, or AdminConfirmSignUp) → sign-in (SRP in the page)', async () => {
   const page = need(consolePage, 'console page');
   await page.goto(`${ENDPOINT}/_cubby/console/#account`);
   await page.waitForSelector('body[data-ready="true"]');
@@ -403,8 +405,17 @@ await check('console: sign-up → confirm (code from the server log, or AdminCon
   await page.locator('#sign-up-password').fill(password);
   let s = await statusAfter(page, () => page.getByRole('button', { name: 'Sign up' }).click(), /Account created|Exception|Error/);
   assert(/Account created/.test(s), `sign-up: ${s}`);
+  // Signing in before confirming points at the confirmation form.
+  await page.locator('#sign-in-username').fill(username);
+  await page.locator('#sign-in-password').fill(password);
+  s = await statusAfter(page, () => page.getByRole('button', { name: 'Sign in' }).click(), /Exception|Error|Signed in/);
+  assert(/UserNotConfirmedException/.test(s), `sign-in before confirmation: ${s}`);
+  assert(await page.evaluate(() => document.activeElement?.id) === 'confirm-code', 'focus not on the code field');
   if (SERVER_LOG) {
-    const code = await loggedCode(username);
+    // A fresh code (ResendConfirmationCode) replaces the first one.
+    s = await statusAfter(page, () => page.getByRole('button', { name: 'Send a new code' }).click(), /new code|Exception|Error/);
+    assert(/A new code was sent/.test(s), `resend: ${s}`);
+    const code = await loggedCode(username, 2);
     assert(await page.locator('#confirm-username').inputValue() === username, 'confirm form not pre-filled');
     await page.getByLabel('Code').fill(code);
     s = await statusAfter(page, () => page.getByRole('button', { name: 'Confirm' }).click(), /confirmed|Exception|Error/);

@@ -204,16 +204,36 @@ onSubmit($('confirm-form'), async (f) => {
   return 'Account confirmed. Sign in now.';
 });
 
+$('resend-code').addEventListener('click', async () => {
+  try {
+    needUserPool();
+    const username = $('confirm-username').value.trim();
+    if (!username) throw new Error('Enter the username first.');
+    const r = await userPoolCall(api(), 'ResendConfirmationCode', { ClientId: settings.clientId, Username: username });
+    const d = r.CodeDeliveryDetails;
+    status(`A new code was sent${d?.Destination ? ` to ${d.Destination}` : ''}.`);
+  } catch (e) { status(describe(e), true); }
+});
+
 onSubmit($('sign-in-form'), async (f) => {
   needUserPool();
   const username = f.get('username').trim();
   const ephemeral = newEphemeral();
-  const init = await userPoolCall(api(), 'InitiateAuth', { ClientId: settings.clientId, AuthFlow: 'USER_SRP_AUTH',
-    AuthParameters: { USERNAME: username, SRP_A: ephemeral.srpA } });
-  if (init.ChallengeName !== 'PASSWORD_VERIFIER') throw new Error(`Unsupported challenge ${init.ChallengeName}`);
-  const responses = await passwordVerifier({ userPoolId: settings.userPoolId, password: f.get('password'), ephemeral, challenge: init.ChallengeParameters });
-  const r = await userPoolCall(api(), 'RespondToAuthChallenge', { ClientId: settings.clientId, ChallengeName: 'PASSWORD_VERIFIER',
-    ChallengeResponses: responses, ...(init.Session ? { Session: init.Session } : {}) });
+  let init, r;
+  try {
+    init = await userPoolCall(api(), 'InitiateAuth', { ClientId: settings.clientId, AuthFlow: 'USER_SRP_AUTH',
+      AuthParameters: { USERNAME: username, SRP_A: ephemeral.srpA } });
+    if (init.ChallengeName !== 'PASSWORD_VERIFIER') throw new Error(`Unsupported challenge ${init.ChallengeName}`);
+    const responses = await passwordVerifier({ userPoolId: settings.userPoolId, password: f.get('password'), ephemeral, challenge: init.ChallengeParameters });
+    r = await userPoolCall(api(), 'RespondToAuthChallenge', { ClientId: settings.clientId, ChallengeName: 'PASSWORD_VERIFIER',
+      ChallengeResponses: responses, ...(init.Session ? { Session: init.Session } : {}) });
+  } catch (e) {
+    if (e.name !== 'UserNotConfirmedException') throw e;
+    // Point the user at the confirmation form.
+    $('confirm-username').value = username;
+    $('confirm-code').focus();
+    throw new AwsError(e.name, `${e.message} Enter the confirmation code (or send a new one).`, e.status);
+  }
   if (!r.AuthenticationResult) throw new Error(`Sign-in needs a further step (${r.ChallengeName}), which the console does not support.`);
   // The identity pool knows the user pool by its issuer without the scheme.
   const provider = jwtClaims(r.AuthenticationResult.IdToken).iss.replace(/^\w+:\/\//, '');
