@@ -141,6 +141,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             identity_pool: args.upload_url_identity_pool.clone(),
             max_size: args.upload_url_max_size,
         },
+        console: cubby_server::ConsoleConfig::default(),
     };
     let akid = root.access_key_id.clone();
     cubby_server::run(cfg, shutdown_signal(), move |addr| {

@@ -24,6 +24,8 @@ pub(crate) enum Target {
     ApiPreflight,
     /// `/_cubby/…`
     Own,
+    /// A browser opening `/`: redirected to the console.
+    BrowserRoot,
     /// `Action=…&Version=…` in the query string (STS/IAM via GET or POST).
     QueryInUrl,
     /// `POST /` with a form body: STS/IAM when the form names an Action+Version.
@@ -51,24 +53,26 @@ pub(crate) fn classify(req: &Request<hyper::body::Incoming>, domain: Option<&str
         return Target::UserPoolDiscovery;
     }
     if path == "/" {
-        if req.method() == Method::OPTIONS {
-            // No bucket in the path; with --domain a virtual-hosted bucket may be in Host.
-            let bucket_host = domain.is_some_and(|d| {
-                h("host").is_some_and(|host| {
-                    let host = host.split(':').next().unwrap_or(host);
-                    host.len() > d.len() + 1
-                        && host.ends_with(d)
-                        && host[..host.len() - d.len()].ends_with('.')
-                })
-            });
-            if !bucket_host {
-                return Target::ApiPreflight;
-            }
+        // No bucket in the path; with --domain a virtual-hosted bucket may be in Host.
+        let bucket_host = domain.is_some_and(|d| {
+            h("host").is_some_and(|host| {
+                let host = host.split(':').next().unwrap_or(host);
+                host.len() > d.len() + 1
+                    && host.ends_with(d)
+                    && host[..host.len() - d.len()].ends_with('.')
+            })
+        });
+        if req.method() == Method::OPTIONS && !bucket_host {
+            return Target::ApiPreflight;
         }
         if let Some(q) = req.uri().query()
             && cubby_identity::query_service(&cubby_identity::parse_form(q.as_bytes())).is_some()
         {
             return Target::QueryInUrl;
+        }
+        // A browser opening the endpoint itself (not a virtual-hosted bucket's listing).
+        if !bucket_host && crate::console::is_browser_root(req.method(), req.uri(), req.headers()) {
+            return Target::BrowserRoot;
         }
         if req.method() == Method::POST
             && h("content-type").is_some_and(|c| {
@@ -91,6 +95,7 @@ pub(crate) struct App {
     region: String,
     public_url: Option<String>,
     upload_url: crate::upload_url::UploadUrlSettings,
+    console: crate::console::ConsoleConfig,
 }
 
 fn now() -> i64 {
@@ -214,6 +219,7 @@ impl App {
             region: cfg.region.clone(),
             public_url: cfg.public_url.clone(),
             upload_url: cfg.upload_url.clone(),
+            console: cfg.console.clone(),
         }
     }
 
@@ -238,6 +244,7 @@ impl App {
                 .await
             }
             Target::Own => self.own(&req).await,
+            Target::BrowserRoot => boxed(crate::console::redirect(crate::console::PREFIX)),
             Target::CognitoIdentity => self.cognito(req, peer).await,
             Target::UserPools => crate::userpools::json_api(&self.user_pools, req, now()).await,
             Target::UserPoolDiscovery => {
@@ -367,6 +374,9 @@ impl App {
 
     async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         match req.uri().path() {
+            p if p == "/_cubby/console" || p.starts_with(crate::console::PREFIX) => boxed(
+                crate::console::serve(req.method(), p, req.headers(), &self.console, &self.region),
+            ),
             "/_cubby/health" | "/_cubby/ready" => {
                 let mut r = Response::new(full("ok\n"));
                 r.headers_mut()

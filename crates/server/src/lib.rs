@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod console;
 mod dispatch;
 mod keys;
 mod root;
@@ -13,6 +14,7 @@ mod serve;
 mod upload_url;
 mod userpools;
 
+pub use console::{ConsoleConfig, ConsoleSettings};
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;
 pub use serve::{ServerConfig, run};

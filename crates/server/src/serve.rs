@@ -1,5 +1,6 @@
 //! Listener, connection handling and graceful shutdown.
 
+use crate::console::ConsoleConfig;
 use crate::dispatch::App;
 use crate::keys::RootKeys;
 use cubby_auth::session::MasterKey;
@@ -41,6 +42,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// The upload-URL endpoint (`/_cubby/upload-url`).
     pub upload_url: crate::UploadUrlSettings,
+    /// What the web console's `config.json` tells the page (updatable while running).
+    pub console: ConsoleConfig,
 }
 
 /// Errors starting the server.
