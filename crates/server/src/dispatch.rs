@@ -88,6 +88,7 @@ pub(crate) struct App {
     identity: Arc<Identity>,
     user_pools: Arc<cubby_userpool::UserPools>,
     domain: Option<String>,
+    events_admin: Option<crate::events::EventsAdmin>,
 }
 
 fn now() -> i64 {
@@ -208,7 +209,14 @@ impl App {
             identity,
             user_pools,
             domain,
+            events_admin: None,
         }
+    }
+
+    /// Serve `/_cubby/admin/events` (root only).
+    pub(crate) fn with_events_admin(mut self, admin: crate::events::EventsAdmin) -> Self {
+        self.events_admin = Some(admin);
+        self
     }
 
     pub(crate) async fn handle(
@@ -351,6 +359,14 @@ impl App {
 
     async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         match req.uri().path() {
+            "/_cubby/admin/events" if req.method() == Method::GET => match &self.events_admin {
+                Some(a) => boxed(a.handle(req, now()).await),
+                None => {
+                    let mut r = Response::new(full("not found\n"));
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r
+                }
+            },
             "/_cubby/health" | "/_cubby/ready" => {
                 let mut r = Response::new(full("ok\n"));
                 r.headers_mut()

@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod dispatch;
+mod events;
 mod keys;
 mod root;
 mod serve;
