@@ -67,6 +67,9 @@ impl std::fmt::Debug for TargetSpec {
     }
 }
 
+/// Dispatcher settings that share the prefix (see `DispatchConfig::from_env`).
+const SETTINGS: &[&str] = &["MAX_ATTEMPTS", "RETRY_BASE_MS", "RETRY_MAX_MS"];
+
 /// Parse the targets declared in `vars` (pass `std::env::vars()`). Anything malformed is an
 /// error, so a typo stops the server at start rather than silently dropping events.
 pub fn from_env(
@@ -78,6 +81,9 @@ pub fn from_env(
         let Some(rest) = name.strip_prefix("CUBBY_NOTIFY_") else {
             continue;
         };
+        if SETTINGS.contains(&rest) {
+            continue;
+        }
         let bad = |why: &str| EventsError::Config(format!("{name}: {why}"));
         let Some((kind, id)) = rest.split_once('_') else {
             return Err(bad("expected CUBBY_NOTIFY_<KIND>_<ID>"));
