@@ -224,6 +224,7 @@ impl S3Service {
         resp
     }
 
+    #[allow(clippy::too_many_arguments)] // the request's parts plus two out-parameters
     async fn handle_inner(
         &self,
         parts: Parts,

@@ -32,18 +32,18 @@ fn denied(msg: &str) -> Response<Bytes> {
 
 impl EventsAdmin {
     /// Only the account root may look (SigV4, header or presigned, any service name).
-    fn is_root<B>(&self, req: &Request<B>, now: i64) -> Result<(), Response<Bytes>> {
+    fn is_root<B>(&self, req: &Request<B>, now: i64) -> Result<(), &'static str> {
         let (parts, ()) = Request::builder()
             .method(req.method())
             .uri(req.uri())
             .body(())
-            .map_err(|_| denied("bad request"))?
+            .map_err(|_| "bad request")?
             .into_parts();
         let mut parts = parts;
         parts.headers = req.headers().clone();
         let signed = match cubby_auth::sigv4::parse(&parts) {
             Ok(Some(s)) => s,
-            _ => return Err(denied("sign this request with the root keys")),
+            _ => return Err("sign this request with the root keys"),
         };
         let is_root: bool = signed
             .access_key_id
@@ -51,7 +51,7 @@ impl EventsAdmin {
             .ct_eq(self.root_access_key_id.as_bytes())
             .into();
         if !is_root || self.root_access_key_id.is_empty() {
-            return Err(denied("only the account root may read the event outbox"));
+            return Err("only the account root may read the event outbox");
         }
         let payload = if signed.presigned_expires.is_some() {
             "UNSIGNED-PAYLOAD".to_owned()
@@ -72,12 +72,12 @@ impl EventsAdmin {
             &self.region,
         )
         .map(|_| ())
-        .map_err(|_| denied("signature does not match"))
+        .map_err(|_| "signature does not match")
     }
 
     pub(crate) async fn handle<B>(&self, req: &Request<B>, now: i64) -> Response<Bytes> {
-        if let Err(r) = self.is_root(req, now) {
-            return r;
+        if let Err(why) = self.is_root(req, now) {
+            return denied(why);
         }
         let limit = 100;
         let result = async {
