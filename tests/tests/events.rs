@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod idhelp;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Event, FilterRule, FilterRuleName,
@@ -457,6 +458,76 @@ async fn webhook_gets_signed_s3_events_for_put_copy_multipart_and_delete() {
     assert!(
         recs[3]["s3"]["object"]["sequencer"].as_str()
             > recs[1]["s3"]["object"]["sequencer"].as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_upload_event_names_the_session_and_the_cognito_identity() {
+    let hook = Hook::start().await;
+    let server = Server::start_with(&[("CUBBY_NOTIFY_WEBHOOK_THUMBS", &hook.url())]);
+    let c = root(&server);
+    c.create_bucket().bucket("photos").send().await.unwrap();
+    configure(
+        &c,
+        "photos",
+        vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
+    )
+    .await;
+    let pool = idhelp::cognito(&server)
+        .create_identity_pool()
+        .identity_pool_name("guests")
+        .allow_unauthenticated_identities(true)
+        .send()
+        .await
+        .unwrap()
+        .identity_pool_id()
+        .to_owned();
+    let role = idhelp::role(
+        &server,
+        "GuestUpload",
+        &idhelp::cognito_trust(&pool, "unauthenticated"),
+        Some(&idhelp::policy(serde_json::json!([idhelp::allow(
+            &["s3:PutObject"],
+            &["arn:aws:s3:::photos/uploads/*"]
+        )]))),
+    )
+    .await;
+    idhelp::cognito(&server)
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("unauthenticated", &role)
+        .send()
+        .await
+        .unwrap();
+    let anon = idhelp::cognito_anon(&server);
+    let gid = anon
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let out = anon
+        .get_credentials_for_identity()
+        .identity_id(&gid)
+        .send()
+        .await
+        .unwrap();
+    let guest = idhelp::Keys::from(out.credentials().unwrap()).s3(&server);
+    put(&guest, "photos", &format!("uploads/{gid}/pic.jpg"), b"img").await;
+    wait_until("the guest's event", 20, || {
+        !records(&hook.bodies()).is_empty()
+    })
+    .await;
+    let r = &records(&hook.bodies())[0];
+    assert_eq!(r["userIdentity"]["cognitoIdentityId"], gid.as_str());
+    let principal = r["userIdentity"]["principalId"].as_str().unwrap();
+    assert!(principal.starts_with("AWS:AROA"), "{principal}");
+    assert_eq!(
+        r["s3"]["object"]["key"],
+        format!("uploads%2F{}%2Fpic.jpg", gid.replace(':', "%3A"))
     );
 }
 
