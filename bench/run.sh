@@ -9,6 +9,9 @@
 #   bench/run.sh --unsigned-payload   # extra args go to cubby-bench
 #   bench/run.sh --userpool      # user pools: SRP sign-ins/s, ID-token verifications/s,
 #                                # 4 KiB PUT latency alone and with 50 sign-ins/s (cubby only)
+#   bench/run.sh --events       # upload events: 4 KiB PUT ops/s with vs without a notification
+#                                # configuration, and the dispatcher's drain rate to NATS
+#                                # JetStream (private nats-server instances; cubby only)
 #   BENCH_PORT_BASE=9600 bench/run.sh --idpool   # identity pools: GetCredentialsForIdentity
 #                                # (returning guest) and GetId+GetCredentialsForIdentity
 #                                # pairs/s at c=1,16,64 (cubby only)
@@ -23,9 +26,11 @@ AK=cubbybenchaccesskey
 SK=cubbybenchsecretkey0123456789abcdefghij
 PORT_BASE=${BENCH_PORT_BASE:-9400}
 USERPOOL=0
+EVENTS=0
 for arg in "$@"; do
-    # Both measure cubby alone (no s3s-fs).
-    [[ $arg == --userpool || $arg == --idpool ]] && USERPOOL=1
+    # These measure cubby alone (no s3s-fs).
+    [[ $arg == --userpool || $arg == --idpool || $arg == --events ]] && USERPOOL=1
+    [[ $arg == --events ]] && EVENTS=1
 done
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
@@ -89,7 +94,21 @@ wait_ready() {
 CUBBY_PORT=$(free_port)
 mkdir -p "$WORK/cubby-data" "$WORK/s3s-data"
 
-CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
+EVENT_ENV=()
+if [[ $EVENTS == 1 ]]; then
+    # Two private NATS JetStream servers: `bench` (up) receives the events of the overhead
+    # cells; `drain` starts only after the backlog is written (see bench/src/events.rs).
+    command -v nats-server >/dev/null || { echo "--events needs nats-server (apt-get install nats-server)" >&2; exit 1; }
+    NATS_A=$(free_port "$CUBBY_PORT")
+    nats-server -js -a 127.0.0.1 -p "$NATS_A" -sd "$WORK/nats-a" >"$WORK/nats-a.log" 2>&1 &
+    PIDS+=("$!")
+    NATS_B=$(free_port "$NATS_A")
+    EVENT_ENV=(CUBBY_NOTIFY_NATS_BENCH="nats://127.0.0.1:$NATS_A/cubby.bench"
+        CUBBY_NOTIFY_NATS_DRAIN="nats://127.0.0.1:$NATS_B/cubby.drain"
+        CUBBY_NOTIFY_RETRY_MAX_MS=200)
+fi
+
+env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
     "$TARGET_DIR/release/cubby" serve --listen "127.0.0.1:$CUBBY_PORT" \
     --data-dir "$WORK/cubby-data" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
@@ -101,9 +120,25 @@ if [[ $USERPOOL == 1 ]]; then
     echo "== machine: $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "== run: cubby-bench --duration $DURATION $*"
     SECONDS=0
-    timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
-        --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
-        --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
+    if [[ $EVENTS == 1 ]]; then
+        timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+            --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
+            --access-key "$AK" --secret "$SK" --duration "$DURATION" \
+            --drain-ready "$WORK/drain-ready" "$@" | tee "$WORK/bench.out" &
+        BENCH=$!
+        until grep -q "waiting for bench/run.sh" "$WORK/bench.out" 2>/dev/null; do
+            kill -0 "$BENCH" 2>/dev/null || break
+            sleep 0.2
+        done
+        nats-server -js -a 127.0.0.1 -p "$NATS_B" -sd "$WORK/nats-b" >"$WORK/nats-b.log" 2>&1 &
+        PIDS+=("$!")
+        wait_ready "$!" "$NATS_B" nats-b && touch "$WORK/drain-ready"
+        wait "$BENCH"
+    else
+        timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+            --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
+            --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
+    fi
     echo "== load run took ${SECONDS} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     exit 0
 fi

@@ -210,6 +210,22 @@ impl S3Client {
         Self::finish(resp, "PutObject").await.map(drop)
     }
 
+    /// A signed request whose answer must be 2xx; returns the body (bucket subresources such
+    /// as `bucket?notification`, cubby's own `/_cubby/admin/events`).
+    pub async fn request(&self, method: Method, path: &str, body: Bytes) -> Result<Bytes> {
+        let payload = Payload::new(body, false);
+        let resp = self.send(method.clone(), path, &payload).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!(
+                "{method} /{path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(bytes)
+    }
+
     /// GET an object and return how many bytes its body had.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<u64> {
         let resp = self

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod events;
 mod idpool;
 mod report;
 mod userpool;
@@ -108,6 +109,18 @@ struct Args {
     /// The --idpool cells to run: returning (guest), new-guest, signed-in.
     #[arg(long, value_delimiter = ',', default_values_t = ["returning".to_owned(), "new-guest".to_owned(), "signed-in".to_owned()])]
     idpool_cells: Vec<String>,
+
+    /// Measure upload events instead of the S3 table: 4 KiB PUT ops/s with and without a
+    /// notification configuration (NATS target `bench`), then the dispatcher's drain rate of
+    /// a backlog for the NATS target `drain` (see `events.rs`; `bench/run.sh --events`).
+    #[arg(long)]
+    events: bool,
+    /// Events piled up for the drain measurement (--events).
+    #[arg(long, default_value_t = 20000)]
+    backlog: usize,
+    /// File whose appearance says the `drain` NATS server is up (--events).
+    #[arg(long)]
+    drain_ready: Option<std::path::PathBuf>,
 }
 
 /// One endpoint and what was seen of its server's memory.
@@ -192,6 +205,24 @@ async fn main() -> Result<()> {
     let a = Args::parse();
     if a.userpool {
         return userpool_main(a).await;
+    }
+    if a.events {
+        if a.compare_endpoint.is_some() {
+            anyhow::bail!("--events measures one endpoint; drop --compare-endpoint");
+        }
+        let client = S3Client::new(&a.endpoint, &a.access_key, &a.secret, &a.region)?;
+        return events::run(
+            &client,
+            events::Params {
+                duration: Duration::from_secs(a.duration),
+                concurrency: a.concurrency,
+                runs: a.runs,
+                small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
+                backlog: a.backlog,
+                drain_ready: a.drain_ready,
+            },
+        )
+        .await;
     }
     if a.idpool {
         if a.compare_endpoint.is_some() {

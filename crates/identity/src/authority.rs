@@ -490,4 +490,11 @@ impl Authority for IamAuthority {
         }
         Ok(p.is_public())
     }
+
+    fn cognito_identity_id(&self, caller: &Caller) -> Option<String> {
+        match who_of(caller)?.as_ref() {
+            Who::Session(claims) => claims.identity_id.clone(),
+            _ => None,
+        }
+    }
 }

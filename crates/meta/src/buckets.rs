@@ -66,14 +66,33 @@ impl Meta {
 
     /// Replace a bucket's configuration document.
     pub async fn set_bucket_config(&self, name: &str, config: &str) -> Result<(), MetaError> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query("UPDATE buckets SET config = $2 WHERE name = $1")
-            .bind(name)
-            .bind(config)
-            .execute(self.pool())
-            .await?;
-        if r.rows_affected() == 0 {
-            return Err(MetaError::NotFound);
+        self.set_bucket_config_with_events(name, config, &[]).await
+    }
+
+    /// Replace a bucket's configuration document and enqueue `events` (the `s3:TestEvent`
+    /// of a new notification configuration) in the same transaction.
+    pub async fn set_bucket_config_with_events(
+        &self,
+        name: &str,
+        config: &str,
+        events: &[crate::NewEvent],
+    ) -> Result<(), MetaError> {
+        {
+            let _g = self.write_guard().await;
+            let mut tx = self.pool().begin().await?;
+            let r = sqlx::query("UPDATE buckets SET config = $2 WHERE name = $1")
+                .bind(name)
+                .bind(config)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(MetaError::NotFound);
+            }
+            crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
+            tx.commit().await?;
+        }
+        if !events.is_empty() {
+            self.signal_outbox();
         }
         Ok(())
     }

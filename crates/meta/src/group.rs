@@ -13,6 +13,8 @@ const MAX_BATCH: usize = 256;
 pub(crate) struct PutJob {
     pub row: ObjectRow,
     pub pre: Precondition,
+    /// Outbox events committed with the row (only if the precondition holds).
+    pub events: Vec<crate::NewEvent>,
     pub reply: oneshot::Sender<Result<PutOutcome, MetaError>>,
 }
 
@@ -37,6 +39,8 @@ pub(crate) fn spawn(meta: Meta) -> mpsc::Sender<PutJob> {
 
 async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
     let _g = meta.write_guard().await;
+    let mut any_events = false;
+    let now_ms = crate::outbox::now_ms();
     let result: Result<Vec<Result<PutOutcome, MetaError>>, sqlx::Error> = async {
         let mut tx = meta.pool().begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -59,6 +63,12 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
                         MetaError::Db(e) => e,
                         other => sqlx::Error::Protocol(other.to_string()),
                     })?;
+                    // The events ride in the same transaction: committed with the object or
+                    // not at all.
+                    if !job.events.is_empty() {
+                        crate::outbox::insert(&mut tx, &job.events, now_ms).await?;
+                        any_events = true;
+                    }
                     outcomes.push(Ok(PutOutcome {
                         replaced_layout: old_layout,
                     }));
@@ -72,6 +82,10 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
     .await;
     match result {
         Ok(outcomes) => {
+            drop(_g);
+            if any_events {
+                meta.signal_outbox();
+            }
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }

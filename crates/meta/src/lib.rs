@@ -16,10 +16,12 @@ mod kv;
 mod migrate;
 mod multipart;
 mod objects;
+mod outbox;
 
 pub use buckets::BucketRow;
 pub use multipart::{PartRow, UploadRow};
 pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
+pub use outbox::{ClaimedEvent, DeadEvent, NewEvent};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -67,6 +69,8 @@ pub struct Meta {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Queue of the group-commit task for object writes (None inside that task).
     committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
+    /// Bumped after every commit that enqueued events (wakes the dispatcher).
+    outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Meta {
@@ -105,6 +109,7 @@ impl Meta {
             engine,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             committer: None,
+            outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
         };
         migrate::run(&meta).await?;
         meta.committer = Some(group::spawn(meta.clone()));

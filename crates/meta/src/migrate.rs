@@ -111,6 +111,39 @@ CREATE TABLE kv (
         sqlite: "ALTER TABLE uploads ADD COLUMN completed TEXT",
         postgres: "ALTER TABLE uploads ADD COLUMN completed TEXT",
     },
+    Step {
+        version: 3,
+        // The event outbox: rows are written in the same transaction as the object change
+        // and deleted once delivered; `dead` rows stay for the operator.
+        sqlite: r#"
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  target TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts BIGINT NOT NULL DEFAULT 0,
+  dead BIGINT NOT NULL DEFAULT 0,
+  claimed_until BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX outbox_by_target ON outbox (target, dead, id);
+"#,
+        postgres: r#"
+CREATE TABLE outbox (
+  id BIGSERIAL PRIMARY KEY,
+  target TEXT COLLATE "C" NOT NULL,
+  payload TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts BIGINT NOT NULL DEFAULT 0,
+  dead BIGINT NOT NULL DEFAULT 0,
+  claimed_until BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX outbox_by_target ON outbox (target, dead, id);
+"#,
+    },
 ];
 
 pub(crate) async fn run(meta: &Meta) -> Result<(), MetaError> {

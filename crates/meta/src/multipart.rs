@@ -155,7 +155,8 @@ impl Meta {
         Ok(rows.into_iter().map(row_to_part).collect())
     }
 
-    /// Complete: in one transaction remove the upload and its parts and write the object.
+    /// Complete: in one transaction remove the upload and its parts, write the object and
+    /// enqueue `events`.
     /// Returns the put outcome and the blob ids of parts that are not in `used_blobs`.
     pub async fn complete_upload(
         &self,
@@ -164,6 +165,7 @@ impl Meta {
         pre: &Precondition,
         used_blobs: &[String],
         result: &str,
+        events: &[crate::NewEvent],
     ) -> Result<(PutOutcome, Vec<String>), MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
@@ -200,7 +202,12 @@ impl Meta {
             .execute(&mut *tx)
             .await?;
         crate::objects::upsert(&mut tx, object).await?;
+        crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
         tx.commit().await?;
+        drop(_g);
+        if !events.is_empty() {
+            self.signal_outbox();
+        }
         let unused = all
             .into_iter()
             .filter(|b| !used_blobs.contains(b))

@@ -141,17 +141,33 @@ impl Meta {
         row: &ObjectRow,
         pre: &Precondition,
     ) -> Result<PutOutcome, MetaError> {
+        self.put_object_with_events(row, pre, Vec::new()).await
+    }
+
+    /// [`Meta::put_object`], also enqueueing `events` in the same transaction (they are
+    /// committed exactly when the object is).
+    pub async fn put_object_with_events(
+        &self,
+        row: &ObjectRow,
+        pre: &Precondition,
+        mut events: Vec<crate::NewEvent>,
+    ) -> Result<PutOutcome, MetaError> {
         if let Some(q) = &self.committer {
             let (reply, rx) = tokio::sync::oneshot::channel();
             let job = crate::group::PutJob {
                 row: row.clone(),
                 pre: pre.clone(),
+                events,
                 reply,
             };
-            if q.send(job).await.is_ok() {
-                return rx
-                    .await
-                    .unwrap_or_else(|_| Err(MetaError::Batch("committer stopped".into())));
+            match q.send(job).await {
+                Ok(()) => {
+                    return rx
+                        .await
+                        .unwrap_or_else(|_| Err(MetaError::Batch("committer stopped".into())));
+                }
+                // The committer is gone: commit here, events included.
+                Err(back) => events = back.0.events,
             }
         }
         let _g = self.write_guard().await;
@@ -167,7 +183,12 @@ impl Meta {
         };
         check(pre, old_etag.as_deref())?;
         upsert(&mut tx, row).await?;
+        crate::outbox::insert(&mut tx, &events, crate::outbox::now_ms()).await?;
         tx.commit().await?;
+        drop(_g);
+        if !events.is_empty() {
+            self.signal_outbox();
+        }
         Ok(PutOutcome {
             replaced_layout: old_layout,
         })
@@ -190,6 +211,18 @@ impl Meta {
         bucket: &str,
         key: &str,
         cond: &DeleteCondition,
+    ) -> Result<Option<String>, MetaError> {
+        self.delete_object_with_events(bucket, key, cond, &[]).await
+    }
+
+    /// [`Meta::delete_object_if`], enqueueing `events` in the same transaction when an object
+    /// was deleted.
+    pub async fn delete_object_with_events(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &DeleteCondition,
+        events: &[crate::NewEvent],
     ) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
@@ -220,7 +253,12 @@ impl Meta {
             .bind(key.as_bytes().to_vec())
             .execute(&mut *tx)
             .await?;
+        crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
         tx.commit().await?;
+        drop(_g);
+        if !events.is_empty() {
+            self.signal_outbox();
+        }
         Ok(Some(row.get(0)))
     }
 

@@ -105,6 +105,13 @@ pub trait Authority: Send + Sync + 'static {
     /// Validate a bucket policy document (S3 `MalformedPolicy` on error) and say whether it
     /// grants public access.
     fn check_bucket_policy(&self, bucket: &str, policy: &str) -> S3Result<bool>;
+
+    /// The caller's Cognito identity id, when its credentials came from an identity pool
+    /// (event bodies carry it).
+    fn cognito_identity_id(&self, caller: &Caller) -> Option<String> {
+        let _ = caller;
+        None
+    }
 }
 
 /// Map an authorization refusal to S3's error.

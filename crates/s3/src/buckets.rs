@@ -711,9 +711,21 @@ pub(crate) async fn subresource(
                 }
             }
         }
-        PutBucketEncryption
-        | PutBucketNotificationConfiguration
-        | PutBucketLifecycleConfiguration => {
+        PutBucketNotificationConfiguration => {
+            let raw = read(body).await?;
+            let rules = crate::notify::parse(&raw, &svc.cfg.event_targets)?;
+            // S3 sends an s3:TestEvent to each destination of a saved configuration; it is
+            // committed with the configuration.
+            let tests = crate::notify::test_events(ctx, &name, &rules);
+            cfg.notification = None;
+            cfg.notify = (!rules.is_empty()).then_some(rules);
+            svc.meta
+                .set_bucket_config_with_events(&name, &cfg.to_json(), &tests)
+                .await?;
+            changed = false;
+            response::status(StatusCode::OK)
+        }
+        PutBucketEncryption | PutBucketLifecycleConfiguration => {
             let raw = read(body).await?;
             let text = std::str::from_utf8(&raw).map_err(|_| S3Error::malformed_xml())?;
             // Well-formedness only for now: these documents take effect in later features.
@@ -723,7 +735,6 @@ pub(crate) async fn subresource(
             let stored = Some(text.to_owned());
             match op {
                 PutBucketEncryption => cfg.encryption = stored,
-                PutBucketNotificationConfiguration => cfg.notification = stored,
                 _ => cfg.lifecycle = stored,
             }
             response::status(StatusCode::OK)
@@ -734,9 +745,10 @@ pub(crate) async fn subresource(
         }
         GetBucketNotificationConfiguration => {
             changed = false;
-            match &cfg.notification {
-                Some(n) => xml(n.clone()),
-                None => xml(end(
+            match (&cfg.notify, &cfg.notification) {
+                (Some(rules), _) => xml(crate::notify::to_xml(rules)),
+                (None, Some(n)) => xml(n.clone()),
+                (None, None) => xml(end(
                     start("NotificationConfiguration"),
                     "NotificationConfiguration",
                 )),

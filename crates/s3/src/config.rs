@@ -62,9 +62,12 @@ pub struct BucketConfig {
     /// Raw ServerSideEncryptionConfiguration XML.
     #[serde(default)]
     pub encryption: Option<String>,
-    /// Raw NotificationConfiguration XML.
+    /// Raw NotificationConfiguration XML (documents stored before notifications took effect).
     #[serde(default)]
     pub notification: Option<String>,
+    /// Notification configurations (PutBucketNotificationConfiguration).
+    #[serde(default)]
+    pub notify: Option<Vec<crate::notify::NotifyRule>>,
     /// Raw LifecycleConfiguration XML.
     #[serde(default)]
     pub lifecycle: Option<String>,

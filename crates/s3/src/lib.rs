@@ -17,6 +17,7 @@ mod cors;
 mod error;
 mod list;
 mod multipart;
+mod notify;
 mod objects;
 mod post_object;
 mod post_policy;

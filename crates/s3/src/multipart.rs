@@ -488,9 +488,20 @@ pub(crate) async fn complete(
     }
     let result = end(x, "CompleteMultipartUploadResult");
     let pre = crate::objects::write_precondition(ctx);
+    let events = crate::notify::events_for(
+        svc,
+        ctx,
+        &crate::notify::Change {
+            name: "ObjectCreated:CompleteMultipartUpload",
+            bucket: &row.bucket,
+            key: &row.key,
+            size: Some(row.size),
+            etag: Some(&row.etag),
+        },
+    );
     match svc
         .meta
-        .complete_upload(&upload.upload_id, &row, &pre, &used, &result)
+        .complete_upload(&upload.upload_id, &row, &pre, &used, &result, &events)
         .await
     {
         Ok((outcome, unused)) => {

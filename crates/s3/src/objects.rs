@@ -239,7 +239,15 @@ pub(crate) async fn put_object(
             .and_then(|c| serde_json::to_string(c).ok()),
         layout: Layout::single(&got.blob, got.size).to_json(),
     };
-    commit_object(svc, &row, &pre, &[got.blob.to_string()]).await?;
+    commit_object(
+        svc,
+        ctx,
+        &row,
+        &pre,
+        &[got.blob.to_string()],
+        "ObjectCreated:Put",
+    )
+    .await?;
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{etag}\""));
     if let Some(c) = &stored_ck {
@@ -249,15 +257,29 @@ pub(crate) async fn put_object(
     Ok(r)
 }
 
-/// Write an object row; on failure the new blobs are deleted, on success the replaced ones
-/// are scheduled for deletion.
+/// Write an object row together with the `event` (name without `s3:`, e.g.
+/// `ObjectCreated:Post`) for every matching notification configuration of the bucket; on
+/// failure the new blobs are deleted, on success the replaced ones are scheduled for deletion.
 pub(crate) async fn commit_object(
     svc: &S3Service,
+    ctx: &Ctx,
     row: &ObjectRow,
     pre: &Precondition,
     new_blobs: &[String],
+    event: &str,
 ) -> S3Result<()> {
-    match svc.meta.put_object(row, pre).await {
+    let events = crate::notify::events_for(
+        svc,
+        ctx,
+        &crate::notify::Change {
+            name: event,
+            bucket: &row.bucket,
+            key: &row.key,
+            size: Some(row.size),
+            etag: Some(&row.etag),
+        },
+    );
+    match svc.meta.put_object_with_events(row, pre, events).await {
         Ok(outcome) => {
             if let Some(old) = outcome.replaced_layout {
                 svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
@@ -611,9 +633,11 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
             })
             .transpose()?,
     };
+    let (bucket, key) = (ctx.bucket()?, ctx.key()?);
+    let events = deleted_events(svc, ctx, bucket, key);
     match svc
         .meta
-        .delete_object_if(ctx.bucket()?, ctx.key()?, &cond)
+        .delete_object_with_events(bucket, key, &cond, &events)
         .await
     {
         Ok(Some(layout)) => svc.discard_blobs(Layout::from_json(&layout)?.blob_ids()),
@@ -622,6 +646,26 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
         Err(e) => return Err(e.into()),
     }
     Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+/// Events for a delete of `key` (committed only if an object was actually removed).
+fn deleted_events(
+    svc: &S3Service,
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+) -> Vec<cubby_meta::NewEvent> {
+    crate::notify::events_for(
+        svc,
+        ctx,
+        &crate::notify::Change {
+            name: "ObjectRemoved:Delete",
+            bucket,
+            key,
+            size: None,
+            etag: None,
+        },
+    )
 }
 
 /// One entry of a DeleteObjects request.
@@ -730,7 +774,12 @@ pub(crate) async fn delete_objects(
             x.push_str("</Error>");
             continue;
         }
-        match svc.meta.delete_object_if(&bucket, &o.key, &o.cond).await {
+        let events = deleted_events(svc, ctx, &bucket, &o.key);
+        match svc
+            .meta
+            .delete_object_with_events(&bucket, &o.key, &o.cond, &events)
+            .await
+        {
             Ok(layout) => {
                 if let Some(l) = layout {
                     svc.discard_blobs(Layout::from_json(&l)?.blob_ids());
@@ -967,7 +1016,15 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         layout: Layout::single(&blob, src.size as u64).to_json(),
     };
     let pre = write_precondition(ctx);
-    commit_object(svc, &row, &pre, &[blob.to_string()]).await?;
+    commit_object(
+        svc,
+        ctx,
+        &row,
+        &pre,
+        &[blob.to_string()],
+        "ObjectCreated:Copy",
+    )
+    .await?;
     let mut x = start("CopyObjectResult");
     elem(&mut x, "LastModified", &iso8601(row.last_modified_ms));
     elem(&mut x, "ETag", &format!("\"{etag}\""));

@@ -116,6 +116,7 @@ pub(crate) async fn post_object(
     body: ReqBody,
     peer: SocketAddr,
     now: i64,
+    request_id: &str,
 ) -> S3Result<Response<RespBody>> {
     let bucket = route
         .bucket
@@ -256,6 +257,8 @@ pub(crate) async fn post_object(
         verified: None,
         peer,
         now,
+        request_id: request_id.to_owned(),
+        events: crate::notify::EventScope::of(&bucket_row),
     };
     let arn = format!("arn:aws:s3:::{bucket}/{key}");
     if !svc
@@ -324,7 +327,15 @@ pub(crate) async fn post_object(
         layout: crate::objects::Layout::single(&got.blob, got.size).to_json(),
     };
     // The same commit point as PutObject (durable row, replaced blobs collected).
-    crate::objects::commit_object(svc, &row, &Precondition::None, &[got.blob.to_string()]).await?;
+    crate::objects::commit_object(
+        svc,
+        &ctx,
+        &row,
+        &Precondition::None,
+        &[got.blob.to_string()],
+        "ObjectCreated:Post",
+    )
+    .await?;
     Ok(success_response(&form, &ctx, &bucket, &key, &etag))
 }
 

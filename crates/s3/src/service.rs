@@ -30,6 +30,9 @@ pub struct S3Config {
     pub max_object_size: u64,
     /// How long replaced blobs are kept for readers still streaming them.
     pub gc_grace: Duration,
+    /// Ids of the declared event targets (`CUBBY_NOTIFY_<KIND>_<ID>`), which notification
+    /// configurations may name.
+    pub event_targets: Vec<String>,
 }
 
 impl Default for S3Config {
@@ -41,6 +44,7 @@ impl Default for S3Config {
             legacy_bucket_defaults: false,
             max_object_size: 5 * 1024 * 1024 * 1024,
             gc_grace: Duration::from_secs(600),
+            event_targets: Vec::new(),
         }
     }
 }
@@ -63,6 +67,10 @@ pub(crate) struct Ctx {
     pub verified: Option<cubby_auth::sigv4::Verified>,
     pub peer: SocketAddr,
     pub now: i64,
+    /// `x-amz-request-id` of this request (also in event bodies).
+    pub request_id: String,
+    /// Notification rules of the bucket, for operations that can produce events.
+    pub events: Option<Arc<crate::notify::EventScope>>,
 }
 
 impl Ctx {
@@ -194,7 +202,15 @@ impl S3Service {
         let mut resource = parts.uri.path().to_owned();
         let mut bucket = None;
         let result = self
-            .handle_inner(parts, body, peer, now, &mut resource, &mut bucket)
+            .handle_inner(
+                parts,
+                body,
+                peer,
+                now,
+                &request_id,
+                &mut resource,
+                &mut bucket,
+            )
             .await;
         let mut resp = match result {
             Ok(r) => r,
@@ -215,12 +231,14 @@ impl S3Service {
         resp
     }
 
+    #[allow(clippy::too_many_arguments)] // the request's parts plus two out-parameters
     async fn handle_inner(
         &self,
         parts: Parts,
         body: ReqBody,
         peer: SocketAddr,
         now: i64,
+        request_id: &str,
         resource: &mut String,
         bucket_name: &mut Option<String>,
     ) -> S3Result<Response<RespBody>> {
@@ -244,7 +262,8 @@ impl S3Service {
         }
         if route.op == Op::PostObject {
             // Form uploads carry their credentials in the form, not in the request head.
-            return crate::post_object::post_object(self, route, parts, body, peer, now).await;
+            return crate::post_object::post_object(self, route, parts, body, peer, now, request_id)
+                .await;
         }
 
         // Authenticate.
@@ -257,6 +276,8 @@ impl S3Service {
             verified,
             peer,
             now,
+            request_id: request_id.to_owned(),
+            events: None,
         };
 
         // Authorize before touching storage or reading the body.
@@ -269,6 +290,17 @@ impl S3Service {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
         self.authorize_op(&ctx, bucket_row.as_ref()).await?;
+        if matches!(
+            ctx.route.op,
+            Op::PutObject
+                | Op::PostObject
+                | Op::CopyObject
+                | Op::CompleteMultipartUpload
+                | Op::DeleteObject
+                | Op::DeleteObjects
+        ) {
+            ctx.events = bucket_row.as_ref().and_then(crate::notify::EventScope::of);
+        }
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
     }

@@ -96,6 +96,7 @@ pub(crate) struct App {
     public_url: Option<String>,
     upload_url: crate::upload_url::UploadUrlSettings,
     console: crate::console::ConsoleConfig,
+    events_admin: Option<crate::events::EventsAdmin>,
 }
 
 fn now() -> i64 {
@@ -220,7 +221,14 @@ impl App {
             public_url: cfg.public_url.clone(),
             upload_url: cfg.upload_url.clone(),
             console: cfg.console.clone(),
+            events_admin: None,
         }
+    }
+
+    /// Serve `/_cubby/admin/events` (root only).
+    pub(crate) fn with_events_admin(mut self, admin: crate::events::EventsAdmin) -> Self {
+        self.events_admin = Some(admin);
+        self
     }
 
     pub(crate) async fn handle(
@@ -377,6 +385,14 @@ impl App {
             p if p == "/_cubby/console" || p.starts_with(crate::console::PREFIX) => boxed(
                 crate::console::serve(req.method(), p, req.headers(), &self.console, &self.region),
             ),
+            "/_cubby/admin/events" if req.method() == Method::GET => match &self.events_admin {
+                Some(a) => boxed(a.handle(req, now()).await),
+                None => {
+                    let mut r = Response::new(full("not found\n"));
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r
+                }
+            },
             "/_cubby/health" | "/_cubby/ready" => {
                 let mut r = Response::new(full("ok\n"));
                 r.headers_mut()

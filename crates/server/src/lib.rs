@@ -8,6 +8,7 @@
 
 mod console;
 mod dispatch;
+mod events;
 mod keys;
 mod root;
 mod serve;

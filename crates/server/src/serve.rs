@@ -67,6 +67,9 @@ pub enum ServeError {
     /// Identity / IAM start-up.
     #[error("{0}")]
     Identity(#[from] cubby_identity::IdentityError),
+    /// Event target declarations (`CUBBY_NOTIFY_*`).
+    #[error("{0}")]
+    Events(#[from] cubby_events::EventsError),
 }
 
 /// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
@@ -114,7 +117,10 @@ pub async fn run(
         },
     )?;
     let authority = identity.authority();
+    // Event targets are declared in the environment (the fixed outside, DESIGN.md §2).
+    let targets = cubby_events::targets::from_env(std::env::vars())?;
     let s3_cfg = S3Config {
+        event_targets: targets.iter().map(|t| t.id.clone()).collect(),
         region: cfg.region.clone(),
         account_id: cfg.account_id.clone(),
         domain: cfg.domain.clone(),
@@ -122,7 +128,22 @@ pub async fn run(
         ..S3Config::default()
     };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
-    let app = Arc::new(App::new(s3, identity, user_pools, &cfg));
+    cubby_events::spawn(
+        meta.clone(),
+        targets,
+        cubby_events::DispatchConfig::from_env(std::env::vars()),
+    )
+    .await;
+    let app = Arc::new(
+        App::new(s3, identity, user_pools, &cfg).with_events_admin(
+            crate::events::EventsAdmin {
+                meta: meta.clone(),
+                root_access_key_id: cfg.root.access_key_id.clone(),
+                root_secret: cfg.root.secret_access_key.clone(),
+                region: cfg.region.clone(),
+            },
+        ),
+    );
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;

@@ -1,0 +1,181 @@
+//! `--events`: what upload events cost and how fast the dispatcher drains them.
+//!
+//! 1. **PUT overhead.** 4 KiB PUTs into a bucket without a notification configuration and
+//!    into one whose `s3:ObjectCreated:*` configuration names the NATS target `bench`
+//!    (delivered live while the PUTs run). Cells alternate plain / notified, `runs` times
+//!    per concurrency, and the medians are compared.
+//! 2. **Dispatcher throughput.** PUTs into a bucket whose configuration names the NATS
+//!    target `drain`, whose server is *not running* (bench/run.sh starts it later): the
+//!    events pile up in the outbox. Then run.sh starts that NATS server (`--drain-ready`
+//!    file appears) and we time how long the dispatcher takes to empty the backlog,
+//!    reading the root-only `/_cubby/admin/events` report.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http::Method;
+
+use crate::client::{Payload, S3Client};
+use crate::workload::{self, Op};
+
+/// What `--events` needs.
+pub struct Params {
+    pub duration: Duration,
+    pub concurrency: Vec<usize>,
+    pub runs: usize,
+    pub small: Payload,
+    /// Events to pile up for the drain measurement.
+    pub backlog: usize,
+    /// File that bench/run.sh creates once the `drain` NATS server is up.
+    pub drain_ready: Option<PathBuf>,
+}
+
+fn config(target: &str) -> Bytes {
+    Bytes::from(format!(
+        "<NotificationConfiguration><QueueConfiguration><Id>bench</Id>\
+         <Queue>arn:cubby:sqs:us-east-1:000000000000:{target}</Queue>\
+         <Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>"
+    ))
+}
+
+async fn report(c: &S3Client) -> Result<serde_json::Value> {
+    let b = c
+        .request(Method::GET, "_cubby/admin/events", Bytes::new())
+        .await?;
+    Ok(serde_json::from_slice(&b)?)
+}
+
+pub async fn run(c: &S3Client, p: Params) -> Result<()> {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let plain = format!("ev-plain-{secs}");
+    let notified = format!("ev-notified-{secs}");
+    let backlog = format!("ev-backlog-{secs}");
+    for b in [&plain, &notified, &backlog] {
+        c.create_bucket(b).await?;
+    }
+    c.request(
+        Method::PUT,
+        &format!("{notified}?notification"),
+        config("bench"),
+    )
+    .await
+    .context("configuring the notified bucket (is CUBBY_NOTIFY_NATS_BENCH set?)")?;
+    c.request(
+        Method::PUT,
+        &format!("{backlog}?notification"),
+        config("drain"),
+    )
+    .await
+    .context("configuring the backlog bucket (is CUBBY_NOTIFY_NATS_DRAIN set?)")?;
+
+    println!(
+        "\n4 KiB PUT with and without a notification configuration (medians of {} runs)",
+        p.runs
+    );
+    println!(
+        "{:<8} {:>12} {:>12} {:>9}",
+        "c", "plain/s", "notified/s", "cost"
+    );
+    for &conc in &p.concurrency {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for run in 0..p.runs {
+            for (bucket, out) in [(&plain, &mut a), (&notified, &mut b)] {
+                let s = workload::small_cell(
+                    c,
+                    bucket,
+                    Op::Put,
+                    conc,
+                    p.duration,
+                    &p.small,
+                    0,
+                    &format!("c{conc}r{run}"),
+                )
+                .await?;
+                if s.errors > 0 {
+                    bail!("{bucket}: {} errors: {:?}", s.errors, s.first_error);
+                }
+                eprintln!(
+                    "  {bucket} c={conc} run {}: {:.0} ops/s",
+                    run + 1,
+                    s.ops_per_s
+                );
+                out.push(s.ops_per_s);
+            }
+        }
+        let (pa, pb) = (workload::median(a), workload::median(b));
+        println!(
+            "{:<8} {:>12.0} {:>12.0} {:>8.1}%",
+            conc,
+            pa,
+            pb,
+            (pa - pb) / pa * 100.0
+        );
+    }
+
+    // Backlog for the drain target (its NATS server is down, so nothing is delivered yet).
+    let conc = 64;
+    let per = p.backlog.div_ceil(conc);
+    let mut set = tokio::task::JoinSet::new();
+    let t = Instant::now();
+    for w in 0..conc {
+        let (c, bucket, small) = (c.clone(), backlog.clone(), p.small.clone());
+        set.spawn(async move {
+            for i in 0..per {
+                c.put(&bucket, &format!("b/{w:02}/{i:06}"), &small).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let before = report(c).await?;
+    let pending = before["pending"].as_i64().unwrap_or(0);
+    println!(
+        "\nbacklog: {} PUTs in {:.1} s; {pending} events pending",
+        per * conc,
+        t.elapsed().as_secs_f64()
+    );
+    let Some(ready) = p.drain_ready else {
+        println!("(no --drain-ready file: dispatcher throughput not measured)");
+        return Ok(());
+    };
+    println!("waiting for bench/run.sh to start the drain NATS server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready.exists() {
+        if Instant::now() > deadline {
+            bail!("{} never appeared", ready.display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time from the first delivery to an empty outbox.
+    let d0 = before["delivered"].as_u64().unwrap_or(0);
+    let mut start: Option<(Instant, u64)> = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let r = report(c).await?;
+        let delivered = r["delivered"].as_u64().unwrap_or(0);
+        if start.is_none() && delivered > d0 {
+            start = Some((Instant::now(), delivered));
+        }
+        if r["pending"].as_i64().unwrap_or(1) == 0 {
+            let Some((t0, first)) = start else {
+                bail!("backlog drained before the first observation");
+            };
+            let n = delivered - first;
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "dispatcher: {n} events to NATS JetStream (acked) in {secs:.2} s = {:.0} events/s; dead-lettered {}",
+                n as f64 / secs,
+                r["deadLettered"]
+            );
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("backlog not drained in 300 s: {r}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

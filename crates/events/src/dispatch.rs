@@ -1,0 +1,205 @@
+//! The dispatcher: one task per declared target claims that target's due outbox rows (oldest
+//! first), delivers them through the target's client, deletes what was acknowledged and
+//! schedules a retry (exponential backoff with jitter) for the event that failed. After
+//! `max_attempts` failures an event is dead-lettered: kept in the outbox with `dead = 1`,
+//! counted in [`stats`], listed for root at `/_cubby/admin/events`.
+//!
+//! Delivery is at-least-once: an event acknowledged by the broker but not yet deleted when
+//! the process dies is delivered again after restart, byte-identical (same `sequencer`).
+
+use crate::sinks::Sink;
+use crate::targets::TargetSpec;
+use cubby_meta::Meta;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Dispatcher settings.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    /// Failed attempts after which an event is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles per attempt.
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    pub retry_max: Duration,
+    /// Events claimed (and delivered) per round trip.
+    pub batch: i64,
+    /// How long a claim is held before another dispatcher may take the event.
+    pub lease: Duration,
+    /// Longest sleep without looking at the outbox (other nodes' events, missed signals).
+    pub poll: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            max_attempts: 15,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+            batch: 256,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl DispatchConfig {
+    /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS` and
+    /// `CUBBY_NOTIFY_RETRY_MAX_MS` when set.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut c = DispatchConfig::default();
+        for (k, v) in vars {
+            let Ok(n) = v.trim().parse::<u64>() else {
+                continue;
+            };
+            match k.as_str() {
+                "CUBBY_NOTIFY_MAX_ATTEMPTS" => c.max_attempts = n.clamp(1, 1000) as u32,
+                "CUBBY_NOTIFY_RETRY_BASE_MS" => c.retry_base = Duration::from_millis(n.max(1)),
+                "CUBBY_NOTIFY_RETRY_MAX_MS" => c.retry_max = Duration::from_millis(n.max(1)),
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// Delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, with jitter
+    /// (uniform in [½·d, d]) so that many failing events do not retry in lock-step.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
+        let exp = attempts.saturating_sub(1).min(30);
+        let d = self
+            .retry_base
+            .saturating_mul(1u32 << exp)
+            .min(self.retry_max);
+        d.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// Counters since start (for metrics).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Events acknowledged by their target.
+    pub delivered: AtomicU64,
+    /// Failed delivery attempts.
+    pub failed_attempts: AtomicU64,
+    /// Events moved to the dead-letter state.
+    pub dead_lettered: AtomicU64,
+}
+
+static STATS: Stats = Stats {
+    delivered: AtomicU64::new(0),
+    failed_attempts: AtomicU64::new(0),
+    dead_lettered: AtomicU64::new(0),
+};
+
+/// This process's delivery counters.
+pub fn stats() -> &'static Stats {
+    &STATS
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Start one delivery task per target. The tasks run until the runtime shuts down.
+pub async fn spawn(meta: Meta, targets: Vec<TargetSpec>, cfg: DispatchConfig) {
+    // On SQLite this process is the only dispatcher: claims left by a killed process are
+    // void at once rather than after their lease.
+    if let Err(e) = meta.reset_event_claims().await {
+        tracing::warn!(error = %e, "could not reset outbox claims");
+    }
+    for spec in targets {
+        tracing::info!(target_id = %spec.id, kind = ?spec.kind, "event target");
+        tokio::spawn(run_target(meta.clone(), spec, cfg.clone()));
+    }
+}
+
+async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
+    let mut sink = Sink::new(&spec);
+    let mut signal = meta.outbox_watch();
+    let lease = cfg.lease.as_millis() as i64;
+    loop {
+        // Mark the signal seen before looking, so a commit after the query wakes us.
+        signal.borrow_and_update();
+        let now = now_ms();
+        let batch = match meta.claim_events(&spec.id, now, lease, cfg.batch).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(target_id = %spec.id, error = %e, "outbox claim failed");
+                tokio::time::sleep(cfg.poll).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            let wait = match meta.next_event_due(&spec.id).await {
+                Ok(Some(due)) if due > now => Duration::from_millis((due - now) as u64),
+                _ => cfg.poll,
+            }
+            .min(cfg.poll);
+            tokio::select! {
+                r = signal.changed() => {
+                    if r.is_err() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
+        let outcome = sink.deliver(&payloads).await;
+        let delivered = outcome.delivered.min(batch.len());
+        let acked: Vec<i64> = batch[..delivered].iter().map(|e| e.id).collect();
+        // The broker has the events; if this delete is lost they are delivered again (same
+        // bytes), which at-least-once allows.
+        if let Err(e) = meta.ack_events(&acked).await {
+            tracing::warn!(target_id = %spec.id, error = %e, "outbox ack failed");
+        }
+        STATS
+            .delivered
+            .fetch_add(delivered as u64, Ordering::Relaxed);
+        if let Some(err) = outcome.error
+            && let Some(failed) = batch.get(delivered)
+        {
+            STATS.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            let attempts = u32::try_from(failed.attempts + 1).unwrap_or(u32::MAX);
+            let dead = attempts >= cfg.max_attempts;
+            let due = now_ms() + cfg.backoff(attempts, rand::random::<f64>()).as_millis() as i64;
+            if dead {
+                STATS.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(target_id = %spec.id, event = failed.id, attempts, error = %err,
+                    "event dead-lettered");
+            } else {
+                tracing::warn!(target_id = %spec.id, event = failed.id, attempts, error = %err,
+                    "event delivery failed; will retry");
+            }
+            if let Err(e) = meta.fail_event(failed.id, due, &err, dead).await {
+                tracing::warn!(target_id = %spec.id, error = %e, "outbox update failed");
+            }
+            let rest: Vec<i64> = batch[delivered + 1..].iter().map(|e| e.id).collect();
+            if let Err(e) = meta.release_events(&rest).await {
+                tracing::warn!(target_id = %spec.id, error = %e, "outbox release failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let c = DispatchConfig {
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_millis(1000),
+            ..DispatchConfig::default()
+        };
+        assert_eq!(c.backoff(1, 1.0), Duration::from_millis(100));
+        assert_eq!(c.backoff(3, 1.0), Duration::from_millis(400));
+        assert_eq!(c.backoff(20, 1.0), Duration::from_millis(1000));
+        assert_eq!(c.backoff(3, 0.0), Duration::from_millis(200));
+    }
+}

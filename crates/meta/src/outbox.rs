@@ -1,0 +1,255 @@
+//! The event outbox: one row per (event, target), inserted in the same transaction as the
+//! object change it describes, claimed by the dispatcher, deleted once delivered and marked
+//! `dead` after too many failed attempts.
+//!
+//! Claims are leases (`claimed_until`), so a crashed node's claims expire by themselves. The
+//! claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT n)`; on PostgreSQL the inner
+//! select takes `FOR UPDATE SKIP LOCKED`, so several nodes can dispatch at once.
+
+use crate::{Engine, Meta, MetaError, Millis};
+use sqlx::Row;
+
+/// An event to enqueue for one target.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// Target id (`thumbs`).
+    pub target: String,
+    /// The exact body to deliver (S3 event JSON).
+    pub payload: String,
+}
+
+/// A claimed outbox row.
+#[derive(Clone, Debug)]
+pub struct ClaimedEvent {
+    /// Row id (increasing in commit order per node).
+    pub id: i64,
+    /// Body to deliver.
+    pub payload: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+}
+
+/// A dead-lettered event, for the operator.
+#[derive(Clone, Debug)]
+pub struct DeadEvent {
+    /// Row id.
+    pub id: i64,
+    /// Target id.
+    pub target: String,
+    /// Body that could not be delivered.
+    pub payload: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Last delivery error.
+    pub last_error: Option<String>,
+    /// When the event was committed.
+    pub created_ms: Millis,
+}
+
+/// Insert events inside a transaction.
+pub(crate) async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[NewEvent],
+    now_ms: Millis,
+) -> Result<(), sqlx::Error> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
+             VALUES ($1, $2, $3, $3, 0, 0, 0)",
+        )
+        .bind(&e.target)
+        .bind(&e.payload)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn id_list(ids: &[i64]) -> String {
+    // Ids come from the database as integers: formatting them into the statement is safe.
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+impl Meta {
+    /// A receiver that changes whenever events were committed on this node (the dispatcher
+    /// waits on it instead of polling).
+    pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox_signal.subscribe()
+    }
+
+    pub(crate) fn signal_outbox(&self) {
+        self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Enqueue events on their own (the `s3:TestEvent` of a saved configuration).
+    pub async fn enqueue_events(&self, events: &[NewEvent]) -> Result<(), MetaError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        {
+            let _g = self.write_guard().await;
+            let mut tx = self.pool().begin().await?;
+            insert(&mut tx, events, now_ms()).await?;
+            tx.commit().await?;
+        }
+        self.signal_outbox();
+        Ok(())
+    }
+
+    /// Claim up to `limit` deliverable events of `target` for `lease_ms`, oldest first.
+    /// Rows behind an event that waits for its retry are not claimed, so a target sees its
+    /// events in commit order.
+    pub async fn claim_events(
+        &self,
+        target: &str,
+        now_ms: Millis,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedEvent>, MetaError> {
+        let lock = match self.engine {
+            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+            Engine::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
+               SELECT id FROM outbox WHERE target = $1 AND dead = 0 AND claimed_until < $2 \
+               AND due_ms <= $2 AND id < COALESCE((SELECT MIN(id) FROM outbox \
+                 WHERE target = $1 AND dead = 0 AND due_ms > $2), 9223372036854775807) \
+               ORDER BY id LIMIT $4{lock}) \
+             RETURNING id, payload, attempts"
+        );
+        let _g = self.write_guard().await;
+        let rows = sqlx::query(&sql)
+            .bind(target)
+            .bind(now_ms)
+            .bind(now_ms + lease_ms)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        let mut out: Vec<ClaimedEvent> = rows
+            .into_iter()
+            .map(|r| ClaimedEvent {
+                id: r.get(0),
+                payload: r.get(1),
+                attempts: r.get(2),
+            })
+            .collect();
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
+    /// Delivered: remove the rows.
+    pub async fn ack_events(&self, ids: &[i64]) -> Result<(), MetaError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _g = self.write_guard().await;
+        sqlx::query(&format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            id_list(ids)
+        ))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Give claimed rows back without counting an attempt.
+    pub async fn release_events(&self, ids: &[i64]) -> Result<(), MetaError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _g = self.write_guard().await;
+        sqlx::query(&format!(
+            "UPDATE outbox SET claimed_until = 0 WHERE id IN ({})",
+            id_list(ids)
+        ))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A delivery failed: count the attempt and retry at `due_ms`, or dead-letter the row.
+    pub async fn fail_event(
+        &self,
+        id: i64,
+        due_ms: Millis,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), MetaError> {
+        let _g = self.write_guard().await;
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, due_ms = $2, last_error = $3, \
+             dead = $4, claimed_until = 0 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(due_ms)
+        .bind(error)
+        .bind(i64::from(dead))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Drop every claim (start-up on SQLite, where this process is the only dispatcher).
+    pub async fn reset_event_claims(&self) -> Result<(), MetaError> {
+        if self.engine != Engine::Sqlite {
+            return Ok(());
+        }
+        let _g = self.write_guard().await;
+        sqlx::query("UPDATE outbox SET claimed_until = 0 WHERE claimed_until <> 0")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// When `target`'s next undelivered event is due (None: nothing pending).
+    pub async fn next_event_due(&self, target: &str) -> Result<Option<Millis>, MetaError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0")
+                .bind(target)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(v)
+    }
+
+    /// Number of pending and of dead-lettered events.
+    pub async fn outbox_counts(&self) -> Result<(i64, i64), MetaError> {
+        let row = sqlx::query(
+            "SELECT COUNT(CASE WHEN dead = 0 THEN 1 END), COUNT(CASE WHEN dead <> 0 THEN 1 END) \
+             FROM outbox",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Dead-lettered events, oldest first.
+    pub async fn dead_events(&self, limit: i64) -> Result<Vec<DeadEvent>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT id, target, payload, attempts, last_error, created_ms FROM outbox \
+             WHERE dead <> 0 ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeadEvent {
+                id: r.get(0),
+                target: r.get(1),
+                payload: r.get(2),
+                attempts: r.get(3),
+                last_error: r.get(4),
+                created_ms: r.get(5),
+            })
+            .collect())
+    }
+}
