@@ -84,7 +84,7 @@ async fn presigned_get_and_put() {
     assert_eq!(code_of(&body), "AccessDenied");
     assert!(body.contains("Request has expired"), "{body}");
 
-    // Too long an expiry.
+    // Too long an expiry: refused like an expired URL (issue 7).
     let week = cubby_auth::sigv4::presign_url(
         "GET",
         &url,
@@ -96,11 +96,10 @@ async fn presigned_get_and_put() {
         now(),
     );
     let r = http.get(&week).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(
-        code_of(&r.text().await.unwrap()),
-        "AuthorizationQueryParametersError"
-    );
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.unwrap();
+    assert_eq!(code_of(&body), "AccessDenied");
+    assert!(body.contains("must be less than 604800 seconds"), "{body}");
 }
 
 fn signed(method: &str, url: &str, ak: &str, sk: &str, at: i64) -> reqwest::RequestBuilder {

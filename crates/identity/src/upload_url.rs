@@ -171,8 +171,7 @@ impl Identity {
                 "Invalid login token. Token expired.",
             ));
         }
-        let identity_id = self
-            .identity_for_logins(&pool, &logins, now)
+        let identity_id = crate::cognito::identity_for_logins(self, &pool, &logins, now)
             .await
             .map_err(UploadAuthError::from_ci)?;
         Ok(UploadCaller {

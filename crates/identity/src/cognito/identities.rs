@@ -496,62 +496,59 @@ async fn get_id(id: &Identity, inp: &In<'_>, now: i64) -> Result<Value, CiError>
         let new = id.create_identity(&pool.id, &[], now).await?;
         return Ok(json!({ "IdentityId": new }));
     }
-    let identity = id.identity_for_logins(&pool, &logins, now).await?;
+    let identity = identity_for_logins(id, &pool, &logins, now).await?;
     Ok(json!({ "IdentityId": identity }))
 }
 
-impl Identity {
-    /// GetId for a non-empty `Logins` map: verify the logins, then find the identity they
-    /// are linked to (linking further logins presented together) or create one.
-    pub(crate) async fn identity_for_logins(
-        &self,
-        pool: &IdentityPool,
-        logins: &[(String, String)],
-        now: i64,
-    ) -> Result<String, CiError> {
-        let id = self;
-        let verified = id.verify_logins(pool, logins, now).await?;
-        let (tokens, linkable): (Vec<_>, Vec<_>) = verified
-            .into_iter()
-            .partition(|l| l.kind == LoginKind::Cognito);
-        if let Some(t) = tokens.first() {
-            let ident = id.load_identity(&t.subject).await?;
-            if ident.disabled || ident.pool != pool.id {
-                return Err(CiError::forbidden(&t.subject));
-            }
-            return Ok(ident.id);
+/// GetId for a non-empty `Logins` map: verify the logins, then find the identity they
+/// are linked to (linking further logins presented together) or create one.
+pub(crate) async fn identity_for_logins(
+    id: &Identity,
+    pool: &IdentityPool,
+    logins: &[(String, String)],
+    now: i64,
+) -> Result<String, CiError> {
+    let verified = id.verify_logins(pool, logins, now).await?;
+    let (tokens, linkable): (Vec<_>, Vec<_>) = verified
+        .into_iter()
+        .partition(|l| l.kind == LoginKind::Cognito);
+    if let Some(t) = tokens.first() {
+        let ident = id.load_identity(&t.subject).await?;
+        if ident.disabled || ident.pool != pool.id {
+            return Err(CiError::forbidden(&t.subject));
         }
-        let mut owner = None;
-        for l in &linkable {
-            if let Some(o) = id.owner_of(&pool.id, &l.provider, &l.subject).await? {
-                owner = Some(o);
-                break;
-            }
-        }
-        let identity = match owner {
-            Some(o) => {
-                // Further logins presented together are linked to the same identity.
-                for l in &linkable {
-                    if id
-                        .owner_of(&pool.id, &l.provider, &l.subject)
-                        .await?
-                        .is_none()
-                    {
-                        id.link(&pool.id, &o, &l.provider, &l.subject, now).await?;
-                    }
-                }
-                o
-            }
-            None => {
-                let pairs: Vec<(String, String)> = linkable
-                    .iter()
-                    .map(|l| (l.provider.clone(), l.subject.clone()))
-                    .collect();
-                id.create_identity(&pool.id, &pairs, now).await?
-            }
-        };
-        Ok(identity)
+        return Ok(ident.id);
     }
+    let mut owner = None;
+    for l in &linkable {
+        if let Some(o) = id.owner_of(&pool.id, &l.provider, &l.subject).await? {
+            owner = Some(o);
+            break;
+        }
+    }
+    let identity = match owner {
+        Some(o) => {
+            // Further logins presented together are linked to the same identity.
+            for l in &linkable {
+                if id
+                    .owner_of(&pool.id, &l.provider, &l.subject)
+                    .await?
+                    .is_none()
+                {
+                    id.link(&pool.id, &o, &l.provider, &l.subject, now).await?;
+                }
+            }
+            o
+        }
+        None => {
+            let pairs: Vec<(String, String)> = linkable
+                .iter()
+                .map(|l| (l.provider.clone(), l.subject.clone()))
+                .collect();
+            id.create_identity(&pool.id, &pairs, now).await?
+        }
+    };
+    Ok(identity)
 }
 
 async fn get_credentials(id: &Identity, inp: &In<'_>, now: i64) -> Result<Value, CiError> {

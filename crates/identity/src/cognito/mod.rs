@@ -8,6 +8,7 @@ mod logins;
 mod pools;
 pub(crate) mod roles;
 
+pub(crate) use identities::identity_for_logins;
 pub(crate) use logins::LoginKind;
 
 use crate::Identity;
