@@ -88,6 +88,7 @@ pub(crate) struct App {
     identity: Arc<Identity>,
     user_pools: Arc<cubby_userpool::UserPools>,
     domain: Option<String>,
+    ops: crate::ops::Ops,
 }
 
 fn now() -> i64 {
@@ -202,12 +203,14 @@ impl App {
         identity: Arc<Identity>,
         user_pools: Arc<cubby_userpool::UserPools>,
         domain: Option<String>,
+        ops: crate::ops::Ops,
     ) -> Self {
         App {
             s3,
             identity,
             user_pools,
             domain,
+            ops,
         }
     }
 
@@ -351,12 +354,8 @@ impl App {
 
     async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
         match req.uri().path() {
-            "/_cubby/health" | "/_cubby/ready" => {
-                let mut r = Response::new(full("ok\n"));
-                r.headers_mut()
-                    .insert("content-type", HeaderValue::from_static("text/plain"));
-                r
-            }
+            "/_cubby/health" => self.ops.health(),
+            "/_cubby/ready" => self.ops.ready().await,
             // The identity pools' token-signing keys (public), for backends that verify
             // GetOpenIdToken / developer-identity tokens themselves.
             "/_cubby/identity/jwks.json"

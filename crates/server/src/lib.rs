@@ -8,10 +8,13 @@
 
 mod dispatch;
 mod keys;
+mod ops;
 mod root;
 mod serve;
+mod setup;
 mod userpools;
 
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;
 pub use serve::{ServerConfig, run};
+pub use setup::{SetupHandle, SetupInfo};

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub master_key: MasterKey,
     /// Public base URL (`--public-url`); default `http://<listen address>`.
     pub public_url: Option<String>,
+    /// Filled in once the start-up configuration is applied (`/_cubby/ready` waits for it).
+    pub setup: crate::SetupHandle,
 }
 
 /// Errors starting the server.
@@ -116,8 +118,13 @@ pub async fn run(
         legacy_bucket_defaults: cfg.legacy_bucket_defaults,
         ..S3Config::default()
     };
+    let ops = crate::ops::Ops {
+        meta: meta.clone(),
+        blobs: blobs.clone(),
+        setup: cfg.setup.clone(),
+    };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
-    let app = Arc::new(App::new(s3, identity, user_pools, cfg.domain.clone()));
+    let app = Arc::new(App::new(s3, identity, user_pools, cfg.domain.clone(), ops));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;
