@@ -81,7 +81,13 @@ impl Server {
 
     /// Start with the embedded default setup (no `--config`), and wait until it is applied.
     pub fn start_seeded() -> Server {
-        let s = Self::start_in(Self::fresh_dir(), &[], Vec::new());
+        Self::start_seeded_with(&[], &[])
+    }
+
+    /// [`Server::start_seeded`] with extra environment variables and `serve` arguments.
+    pub fn start_seeded_with(env: &[(&str, &str)], args: &[&str]) -> Server {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let s = Self::start_in(Self::fresh_dir(), env, args);
         s.wait_ready();
         s
     }
@@ -126,7 +132,7 @@ impl Server {
             .env("CUBBY_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("CUBBY_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
             .stderr(log);
         for (k, v) in &self.extra_env {
             cmd.env(k, v);

@@ -557,3 +557,128 @@ fn help_reads_like_a_manual_and_completions_generate() {
     assert_eq!(code, 0);
     assert!(out.contains("_cubby()"), "{out}");
 }
+
+/// The value of one sample line of a Prometheus exposition (`name{labels} value`).
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+#[tokio::test]
+async fn metrics_and_access_log_after_traffic() {
+    let server = Server::start_seeded_with(
+        &[("CUBBY_LOG", "warn,access=info")],
+        &["--log-format", "json"],
+    );
+    let pool = banner_value(&server.log(), "identity pool id").unwrap();
+
+    // A guest mints credentials, uploads (allowed) and reads (denied by policy).
+    let ci = cognito_anon(&server);
+    let id = ci
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let creds = ci
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let guest = Keys::from(creds.credentials().unwrap()).s3(&server);
+    guest
+        .put_object()
+        .bucket("uploads")
+        .key("m/a.bin")
+        .body(ByteStream::from(vec![7u8; 1000]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        guest
+            .get_object()
+            .bucket("uploads")
+            .key("m/a.bin")
+            .send()
+            .await
+            .is_err()
+    );
+    // A wrong secret fails authentication.
+    let bad = s3(
+        &server.endpoint,
+        cubby_tests::ROOT_KEY,
+        "not-the-secret",
+        None,
+    );
+    assert!(bad.list_buckets().send().await.is_err());
+
+    let text = reqwest::get(format!("{}/_cubby/metrics", server.endpoint))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |name: &str, labels: &[&str]| {
+        let v = sample(&text, name, labels);
+        assert!(
+            v.is_some_and(|v| v > 0.0),
+            "{name} {labels:?} missing:\n{text}"
+        );
+    };
+    has(
+        "cubby_http_requests_total",
+        &["api=\"s3\"", "operation=\"PutObject\"", "status=\"200\""],
+    );
+    has(
+        "cubby_http_requests_total",
+        &["api=\"cognito-identity\"", "operation=\"GetId\""],
+    );
+    has(
+        "cubby_http_request_duration_seconds_count",
+        &["operation=\"PutObject\""],
+    );
+    has("cubby_http_request_bytes_total", &["api=\"s3\""]);
+    assert!(sample(&text, "cubby_http_request_bytes_total", &["api=\"s3\""]).unwrap() >= 1000.0);
+    has(
+        "cubby_http_response_bytes_total",
+        &["api=\"cognito-identity\""],
+    );
+    has(
+        "cubby_auth_failures_total",
+        &["api=\"s3\"", "reason=\"SignatureDoesNotMatch\""],
+    );
+    has("cubby_policy_decisions_total", &["decision=\"allow\""]);
+    has("cubby_policy_decisions_total", &["decision=\"deny\""]);
+    has(
+        "cubby_credentials_issued_total",
+        &["operation=\"GetCredentialsForIdentity\""],
+    );
+
+    // One JSON access-log line per request, with who, what and the outcome.
+    let log = server.log();
+    let put: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["target"] == "access" && v["fields"]["operation"] == "PutObject")
+        .unwrap_or_else(|| panic!("no access line for PutObject:\n{log}"));
+    let f = &put["fields"];
+    assert_eq!(f["status"], 200);
+    assert_eq!(f["decision"], "allow");
+    assert_eq!(f["identity_id"], id.as_str());
+    assert!(
+        f["principal"]
+            .as_str()
+            .unwrap()
+            .contains(":assumed-role/CubbyGuestUpload/"),
+        "{f}"
+    );
+    assert_eq!(f["bytes_in"], 1000);
+    assert!(!f["request_id"].as_str().unwrap().is_empty());
+    assert!(f["latency_ms"].as_f64().is_some());
+}

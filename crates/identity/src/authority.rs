@@ -407,6 +407,13 @@ fn malformed_policy(msg: impl Into<String>) -> S3Error {
 
 #[async_trait::async_trait]
 impl Authority for IamAuthority {
+    fn identity_id(&self, caller: &Caller) -> Option<String> {
+        match caller.detail.as_ref()?.downcast_ref::<Who>()? {
+            Who::Session(claims) => claims.identity_id.clone(),
+            _ => None,
+        }
+    }
+
     async fn resolve(
         &self,
         access_key_id: &str,

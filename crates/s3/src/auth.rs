@@ -105,6 +105,11 @@ pub trait Authority: Send + Sync + 'static {
     /// Validate a bucket policy document (S3 `MalformedPolicy` on error) and say whether it
     /// grants public access.
     fn check_bucket_policy(&self, bucket: &str, policy: &str) -> S3Result<bool>;
+
+    /// The identity-pool identity id of a caller (Cognito sessions), for access logs.
+    fn identity_id(&self, _caller: &Caller) -> Option<String> {
+        None
+    }
 }
 
 /// Map an authorization refusal to S3's error.

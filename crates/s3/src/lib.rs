@@ -18,6 +18,7 @@ mod error;
 mod list;
 mod multipart;
 mod objects;
+mod reqinfo;
 mod response;
 pub mod router;
 mod service;
@@ -31,4 +32,5 @@ pub mod body_error {
 }
 pub use config::BucketConfig;
 pub use error::{S3Error, S3Result};
+pub use reqinfo::{Decision, RequestInfo};
 pub use service::{S3Config, S3Service};

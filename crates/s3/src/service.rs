@@ -186,8 +186,19 @@ impl S3Service {
         let method = parts.method.clone();
         let mut resource = parts.uri.path().to_owned();
         let mut bucket = None;
+        let mut info = crate::RequestInfo::default();
         let result = self
-            .handle_inner(parts, body, peer, now, &mut resource, &mut bucket)
+            .handle_inner(
+                parts,
+                body,
+                peer,
+                now,
+                &mut Seen {
+                    resource: &mut resource,
+                    bucket: &mut bucket,
+                    info: &mut info,
+                },
+            )
             .await;
         let mut resp = match result {
             Ok(r) => r,
@@ -205,18 +216,22 @@ impl S3Service {
         response::set(&mut resp, "x-amz-id-2", &request_id);
         resp.headers_mut()
             .insert("server", http::HeaderValue::from_static("cubby"));
+        resp.extensions_mut().insert(info);
         resp
     }
 
+    /// `seen` collects what the error path and the access log need to know.
     async fn handle_inner(
         &self,
         parts: Parts,
         body: ReqBody,
         peer: SocketAddr,
         now: i64,
-        resource: &mut String,
-        bucket_name: &mut Option<String>,
+        seen: &mut Seen<'_>,
     ) -> S3Result<Response<RespBody>> {
+        let resource = &mut *seen.resource;
+        let bucket_name = &mut *seen.bucket;
+        let info = &mut *seen.info;
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -228,6 +243,7 @@ impl S3Service {
         let route = router::route(&parts.method, bucket, key, query, &parts.headers)?;
         *resource = route.resource_path();
         bucket_name.clone_from(&route.bucket);
+        info.operation = route.op.name();
         if let Some(key) = &route.key {
             validate_key(key)?;
         }
@@ -240,7 +256,17 @@ impl S3Service {
         }
 
         // Authenticate.
-        let (caller, signed, verified) = self.authenticate(&parts, &route, now).await?;
+        let (caller, signed, verified) = match self.authenticate(&parts, &route, now).await {
+            Ok(x) => x,
+            Err(e) => {
+                info.auth_failure = Some(e.code);
+                return Err(e);
+            }
+        };
+        if caller.kind != crate::CallerKind::Anonymous {
+            info.principal = Some(caller.arn.clone());
+            info.identity_id = self.authority.identity_id(&caller);
+        }
         let mut ctx = Ctx {
             route,
             parts,
@@ -260,7 +286,13 @@ impl S3Service {
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
-        self.authorize_op(&ctx, bucket_row.as_ref()).await?;
+        let decision = self.authorize_op(&ctx, bucket_row.as_ref()).await;
+        info.decision = match &decision {
+            Ok(()) => Some(crate::Decision::Allow),
+            Err(e) if e.code == "AccessDenied" => Some(crate::Decision::Deny),
+            Err(_) => None,
+        };
+        decision?;
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
     }
@@ -744,4 +776,12 @@ pub(crate) fn error_response(
 fn assert_handle_is_send(svc: &S3Service, req: Request<ReqBody>, peer: SocketAddr) {
     fn is_send<T: Send>(_: T) {}
     is_send(svc.handle(req, peer, 0));
+}
+
+/// What [`S3Service::handle_inner`] learns on the way, for error rendering (resource, bucket
+/// for CORS headers) and the access log.
+struct Seen<'a> {
+    resource: &'a mut String,
+    bucket: &'a mut Option<String>,
+    info: &'a mut crate::RequestInfo,
 }

@@ -223,6 +223,16 @@ impl App {
         let started = std::time::Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let bytes_in = crate::metrics::request_bytes(req.headers());
+        let json_op = match target {
+            Target::CognitoIdentity | Target::UserPools => req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| t.split_once('.'))
+                .map(|(_, op)| op.to_owned()),
+            _ => None,
+        };
         let mut resp = match target {
             Target::Own => self.own(&req).await,
             Target::CognitoIdentity => self.cognito(req, peer).await,
@@ -268,15 +278,34 @@ impl App {
                 ),
             );
         }
-        tracing::info!(
-            target: "access",
-            %method,
-            path,
-            status = resp.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            peer = %peer,
-            "request"
-        );
+        let query_op = resp
+            .extensions()
+            .get::<crate::metrics::ApiOperation>()
+            .cloned();
+        let api = match (&target, &query_op) {
+            (_, Some(q)) => q.api,
+            (Target::CognitoIdentity, _) => "cognito-identity",
+            (Target::UserPools | Target::UserPoolDiscovery, _) => "cognito-idp",
+            (Target::ApiPreflight, _) => "preflight",
+            (Target::Own, _) => "cubby",
+            (Target::QueryInUrl | Target::MaybeQueryForm | Target::S3, _) => "s3",
+        };
+        crate::metrics::finish(crate::metrics::Finished {
+            api,
+            operation: query_op
+                .as_ref()
+                .map(|q| q.operation.as_str())
+                .or(json_op.as_deref()),
+            method: &method,
+            path: &path,
+            peer,
+            bytes_in,
+            status: resp.status(),
+            bytes_out: crate::metrics::response_bytes(&resp),
+            headers: resp.headers(),
+            s3: resp.extensions().get::<cubby_s3::RequestInfo>(),
+            elapsed: started.elapsed(),
+        });
         resp
     }
 
@@ -336,11 +365,27 @@ impl App {
             params.extend(cubby_identity::parse_form(&body));
         }
         match cubby_identity::query_service(&params) {
-            Some(QueryService::Sts) | Some(QueryService::Iam) => boxed(
-                self.identity
-                    .query_api(&parts, params, &body, peer, now())
-                    .await,
-            ),
+            Some(service @ (QueryService::Sts | QueryService::Iam)) => {
+                let operation = crate::metrics::ApiOperation {
+                    api: if service == QueryService::Sts {
+                        "sts"
+                    } else {
+                        "iam"
+                    },
+                    operation: params
+                        .iter()
+                        .find(|(k, _)| k == "Action")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                };
+                let mut resp = boxed(
+                    self.identity
+                        .query_api(&parts, params, &body, peer, now())
+                        .await,
+                );
+                resp.extensions_mut().insert(operation);
+                resp
+            }
             None => {
                 let body: ReqBody = http_body_util::Full::new(body)
                     .map_err(|never| match never {})
@@ -356,6 +401,7 @@ impl App {
         match req.uri().path() {
             "/_cubby/health" => self.ops.health(),
             "/_cubby/ready" => self.ops.ready().await,
+            "/_cubby/metrics" => self.ops.metrics(),
             // The identity pools' token-signing keys (public), for backends that verify
             // GetOpenIdToken / developer-identity tokens themselves.
             "/_cubby/identity/jwks.json"

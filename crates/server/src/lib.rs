@@ -8,6 +8,7 @@
 
 mod dispatch;
 mod keys;
+pub mod metrics;
 mod ops;
 mod root;
 mod serve;

@@ -89,4 +89,19 @@ impl Ops {
         };
         text(status, out)
     }
+
+    /// `/_cubby/metrics`: every registered collector, Prometheus text format.
+    pub fn metrics(&self) -> Response<RespBody> {
+        match crate::metrics::render() {
+            Ok(body) => {
+                let mut r = text(StatusCode::OK, body);
+                r.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            }
+            Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        }
+    }
 }
