@@ -682,3 +682,72 @@ async fn metrics_and_access_log_after_traffic() {
     assert!(!f["request_id"].as_str().unwrap().is_empty());
     assert!(f["latency_ms"].as_f64().is_some());
 }
+
+#[tokio::test]
+async fn admin_helpers_manage_users_and_identities() {
+    let server = Server::start_seeded();
+    let ep = server.endpoint.as_str();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--endpoint", ep]);
+        run(&all)
+    };
+    let (code, out, err) = admin(&["pools"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("identity_pool") && out.contains(" uploads"),
+        "{out}"
+    );
+    assert!(out.contains("user_pool") && out.contains(" users"), "{out}");
+
+    // Users, by pool name.
+    let (code, _, err) = run(&[
+        "admin",
+        "create-user",
+        "users",
+        "ann@example.com",
+        "--password",
+        "Correct-Horse-9",
+        "--endpoint",
+        ep,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = admin(&["users", "users"]);
+    assert_eq!(code, 0, "{err}");
+    let line = out.lines().find(|l| l.contains("CONFIRMED")).expect(&out);
+    assert!(line.ends_with("enabled"), "{out}");
+    let (code, _, err) = admin(&["disable-user", "users", "ann@example.com"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = admin(&["users", "users"]);
+    assert!(out.contains("disabled"), "{out}");
+    let (code, _, err) = admin(&["sign-out-user", "users", "ann@example.com"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = admin(&["delete-user", "users", "ann@example.com"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = admin(&["users", "users"]);
+    assert!(!out.contains("CONFIRMED"), "{out}");
+
+    // Identities: a guest appears, and is gone once deleted.
+    let pool = banner_value(&server.log(), "identity pool id").unwrap();
+    let id = cognito_anon(&server)
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let (code, out, err) = admin(&["identities", "uploads"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&id) && out.contains("(guest)"), "{out}");
+    let (code, _, err) = admin(&["delete-identity", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = admin(&["identities", &pool]);
+    assert!(!out.contains(&id), "{out}");
+    // Unknown pool names are errors, not empty lists.
+    let (code, _, err) = admin(&["users", "nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no user pool named nope"), "{err}");
+}

@@ -104,8 +104,22 @@ async fn identity_pool_id(c: &Clients, pool: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no identity pool named {pool}"))
 }
 
+/// `us-east-1_AbC123`: a region (letters, dashes, a digit), `_`, alphanumerics.
+fn looks_like_user_pool_id(s: &str) -> bool {
+    let Some((region, rest)) = s.split_once('_') else {
+        return false;
+    };
+    region.split('-').count() >= 3
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.ends_with(|c: char| c.is_ascii_digit())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 async fn user_pool_id(c: &Clients, pool: &str) -> anyhow::Result<String> {
-    if pool.contains('_') && pool.split('_').next().is_some_and(|r| r.contains('-')) {
+    if looks_like_user_pool_id(pool) {
         return Ok(pool.to_owned());
     }
     let out = c
@@ -317,4 +331,16 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_pool_ids_are_told_from_names() {
+        assert!(super::looks_like_user_pool_id("us-east-1_AbC123"));
+        assert!(super::looks_like_user_pool_id("eu-central-1_x"));
+        assert!(!super::looks_like_user_pool_id("users"));
+        assert!(!super::looks_like_user_pool_id("my-web_pool"));
+        assert!(!super::looks_like_user_pool_id("us-east-1_"));
+    }
 }

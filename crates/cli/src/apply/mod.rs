@@ -168,9 +168,16 @@ impl Clients {
     }
 }
 
-/// An SDK error as one readable line (`DisplayErrorContext` shows the AWS code and message).
-pub(crate) fn api_err<E: std::error::Error>(what: impl fmt::Display, e: E) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))
+/// An SDK error as one readable line: the AWS code and message when the server answered,
+/// else the transport error (`DisplayErrorContext` walks its sources).
+pub(crate) fn api_err<E>(what: impl fmt::Display, e: E) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error,
+{
+    match e.code() {
+        Some(code) => anyhow::anyhow!("{what}: {code}: {}", e.message().unwrap_or("")),
+        None => anyhow::anyhow!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)),
+    }
 }
 
 /// The AWS error code of an SDK error, if the service sent one.
