@@ -751,3 +751,41 @@ async fn admin_helpers_manage_users_and_identities() {
     assert_ne!(code, 0);
     assert!(err.contains("no user pool named nope"), "{err}");
 }
+
+#[tokio::test]
+async fn rotating_an_access_key_cuts_off_the_old_one() {
+    let server = Server::start();
+    let old = user_with_policy(
+        &server,
+        "uploader",
+        Some(&policy(serde_json::json!([allow(
+            &["s3:ListAllMyBuckets"],
+            &["*"]
+        )]))),
+    )
+    .await;
+    old.s3(&server).list_buckets().send().await.unwrap();
+    let (code, out, err) = run(&[
+        "admin",
+        "rotate-access-key",
+        "uploader",
+        "--endpoint",
+        &server.endpoint,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap()
+    };
+    let (id, secret) = (field("access key id:"), field("secret access key:"));
+    assert!(err.contains("deactivated"), "{err}");
+    let denied = old.s3(&server).list_buckets().send().await.unwrap_err();
+    assert_eq!(status(&denied), 403);
+    s3(&server.endpoint, &id, &secret, None)
+        .list_buckets()
+        .send()
+        .await
+        .unwrap();
+}

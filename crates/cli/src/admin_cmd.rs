@@ -29,6 +29,17 @@ pub enum AdminCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Rotate an IAM user's access key: create a new key (printed once), then deactivate the
+    /// old ones (`--delete` deletes them). Requests signed with an old key fail from then on.
+    RotateAccessKey {
+        /// IAM user name.
+        user: String,
+        /// Delete the old keys instead of deactivating them.
+        #[arg(long)]
+        delete: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// List the users of a user pool.
     Users {
         /// User pool id or name.
@@ -144,6 +155,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         A::Pools { server }
         | A::Identities { server, .. }
         | A::DeleteIdentity { server, .. }
+        | A::RotateAccessKey { server, .. }
         | A::Users { server, .. }
         | A::CreateUser { server, .. }
         | A::DisableUser { server, .. }
@@ -231,6 +243,61 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!("deleted {} identities", identity_ids.len());
+        }
+        A::RotateAccessKey { user, delete, .. } => {
+            let old: Vec<String> = c
+                .iam
+                .list_access_keys()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(|e| api_err("ListAccessKeys", e))?
+                .access_key_metadata()
+                .iter()
+                .filter_map(|k| k.access_key_id().map(str::to_owned))
+                .collect();
+            if old.len() >= 2 {
+                anyhow::bail!(
+                    "{user} already has two access keys ({}); delete one first (IAM allows two)",
+                    old.join(", ")
+                );
+            }
+            let created = c
+                .iam
+                .create_access_key()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(|e| api_err("CreateAccessKey", e))?;
+            let key = created
+                .access_key()
+                .ok_or_else(|| anyhow::anyhow!("CreateAccessKey returned no key"))?;
+            for id in &old {
+                if *delete {
+                    c.iam
+                        .delete_access_key()
+                        .user_name(user)
+                        .access_key_id(id)
+                        .send()
+                        .await
+                        .map_err(|e| api_err("DeleteAccessKey", e))?;
+                } else {
+                    c.iam
+                        .update_access_key()
+                        .user_name(user)
+                        .access_key_id(id)
+                        .status(aws_sdk_iam::types::StatusType::Inactive)
+                        .send()
+                        .await
+                        .map_err(|e| api_err("UpdateAccessKey", e))?;
+                }
+            }
+            println!("access key id:     {}", key.access_key_id());
+            println!("secret access key: {}", key.secret_access_key());
+            let verb = if *delete { "deleted" } else { "deactivated" };
+            for id in &old {
+                eprintln!("{verb} {id}");
+            }
         }
         A::Users { pool, .. } => {
             let id = user_pool_id(&c, pool).await?;

@@ -156,26 +156,26 @@ fn init(dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
 async fn run_apply(args: ApplyArgs) -> anyhow::Result<std::process::ExitCode> {
     let cfg = config::Config::load(&args.config)?;
     let target = args.server.target()?;
-    let plan = apply::apply(&cfg, &target, args.dry_run).await?;
     let style = style::Style::for_stdout();
-    let verb = if args.dry_run { "Plan" } else { "Applied" };
+    let verb = if args.dry_run { "Plan for" } else { "Applying" };
     println!(
         "{} {} to {}:",
         style.bold(verb),
         cfg.source,
         target.endpoint
     );
-    let text = plan.to_string();
-    for line in text.lines() {
-        let line = if line.trim_start().starts_with("create") {
-            style.green(line)
-        } else if line.trim_start().starts_with("update") {
-            style.yellow(line)
-        } else {
-            line.to_owned()
+    // Each resource is printed as soon as it is done: a large file shows its progress.
+    let progress: apply::Progress = Box::new(move |c: &apply::Change| {
+        let line = c.to_string();
+        let line = match c.action {
+            apply::Action::Create => style.green(&line),
+            apply::Action::Update => style.yellow(&line),
+            apply::Action::Unchanged => line,
         };
         println!("{line}");
-    }
+    });
+    let plan = apply::apply(&cfg, &target, args.dry_run, Some(progress)).await?;
+    println!("{}", plan.summary());
     if plan.is_unchanged() {
         println!("Nothing to change.");
     }

@@ -179,7 +179,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("http://{addr}"));
         tracing::info!(%addr, "listening");
         tokio::spawn(async move {
-            match apply::apply(&config, &target, false).await {
+            match apply::apply(&config, &target, false, None).await {
                 Ok(plan) => {
                     for c in plan
                         .changes
@@ -193,8 +193,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         "{}",
                         banner(&public, &info, &root.access_key_id, &config.source, style)
                     );
+                    tracing::info!(
+                        %addr,
+                        public_url = %public,
+                        bucket = info.bucket.as_deref().unwrap_or(""),
+                        identity_pool_id = info.identity_pool_id.as_deref().unwrap_or(""),
+                        user_pool_id = info.user_pool_id.as_deref().unwrap_or(""),
+                        user_pool_client_id = info.user_pool_client_id.as_deref().unwrap_or(""),
+                        root_access_key_id = %root.access_key_id,
+                        "ready"
+                    );
                     setup.set(info);
-                    tracing::info!(%addr, "ready");
                 }
                 Err(e) => {
                     let _ = failed_tx.send(e);

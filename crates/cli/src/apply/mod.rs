@@ -88,23 +88,26 @@ impl Plan {
     }
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in &self.changes {
-            let action = match c.action {
-                Action::Create => "create",
-                Action::Update => "update",
-                Action::Unchanged => "unchanged",
-            };
-            write!(f, "  {action:<10} {:<20} {}", c.kind, c.name)?;
-            if !c.details.is_empty() {
-                write!(f, "  ({})", c.details.join("; "))?;
-            }
-            writeln!(f)?;
+        let action = match self.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Unchanged => "unchanged",
+        };
+        write!(f, "  {action:<10} {:<20} {}", self.kind, self.name)?;
+        if !self.details.is_empty() {
+            write!(f, "  ({})", self.details.join("; "))?;
         }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// `N to create, N to update, N unchanged`.
+    pub fn summary(&self) -> String {
         let count = |a| self.changes.iter().filter(|c| c.action == a).count();
-        write!(
-            f,
+        format!(
             "{} to create, {} to update, {} unchanged",
             count(Action::Create),
             count(Action::Update),
@@ -112,6 +115,18 @@ impl fmt::Display for Plan {
         )
     }
 }
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.changes {
+            writeln!(f, "{c}")?;
+        }
+        write!(f, "{}", self.summary())
+    }
+}
+
+/// Called with each resource as soon as it is done (progress output).
+pub type Progress = Box<dyn Fn(&Change) + Send + Sync>;
 
 /// The AWS clients of one target.
 pub(crate) struct Clients {
@@ -213,25 +228,37 @@ pub(crate) struct Applier {
     pub c: Clients,
     pub dry_run: bool,
     pub plan: Plan,
+    progress: Option<Progress>,
 }
 
 impl Applier {
     pub fn record(&mut self, kind: &'static str, name: &str, action: Action, details: Vec<String>) {
-        self.plan.changes.push(Change {
+        let change = Change {
             kind,
             name: name.to_owned(),
             action,
             details,
-        });
+        };
+        if let Some(p) = &self.progress {
+            p(&change);
+        }
+        self.plan.changes.push(change);
     }
 }
 
-/// Apply `cfg` to `target` (or only compute the plan, with `dry_run`).
-pub async fn apply(cfg: &Config, target: &Target, dry_run: bool) -> anyhow::Result<Plan> {
+/// Apply `cfg` to `target` (or only compute the plan, with `dry_run`), reporting each
+/// resource to `progress` as it is done.
+pub async fn apply(
+    cfg: &Config,
+    target: &Target,
+    dry_run: bool,
+    progress: Option<Progress>,
+) -> anyhow::Result<Plan> {
     let mut a = Applier {
         c: Clients::new(target),
         dry_run,
         plan: Plan::default(),
+        progress,
     };
     let f = &cfg.file;
     for b in &f.buckets {

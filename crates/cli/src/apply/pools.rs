@@ -541,6 +541,13 @@ pub(super) async fn identity_pool_roles(a: &mut Applier, p: &IdentityPool) -> an
     let Some(id) = a.plan.ids.identity_pools.get(name).cloned() else {
         return Ok(());
     };
+    // A file that names no roles leaves roles set through the API alone.
+    if p.roles.authenticated.is_none()
+        && p.roles.unauthenticated.is_none()
+        && p.role_mappings.is_empty()
+    {
+        return Ok(());
+    }
     let mut roles = HashMap::new();
     if let Some(r) = &p.roles.authenticated {
         roles.insert("authenticated".to_owned(), role_arn(a, r.get_ref()));
