@@ -76,8 +76,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Make a running server match a cubby.toml, through its AWS APIs; prints the plan
-    /// (create / update / unchanged per resource). Never deletes what the file does not name.
+    /// Make a running server match a cubby.toml (prints create / update / unchanged).
+    ///
+    /// Talks to the server through its AWS APIs with the root keys, so it works against a
+    /// remote node. Resources are found by name; nothing the file does not name is deleted.
     Apply(ApplyArgs),
     /// Check a cubby.toml without a server (syntax, references, policy documents).
     Validate {
@@ -90,7 +92,7 @@ enum Command {
     Policy(policy_cmd::PolicyCommand),
     /// Print a presigned S3 URL (GET or PUT), signed with the root keys.
     Presign(client::PresignArgs),
-    /// Operator helpers through the AWS APIs: identities, users.
+    /// Operator helpers: pools, identities, users, access keys (through the AWS APIs).
     #[command(subcommand)]
     Admin(admin_cmd::AdminCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -23,8 +23,10 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 /// A configuration error, located in its file.
+/// Shown as `file:line:column: message` (`file: message` when no position applies, e.g. an
+/// unreadable file).
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
+#[error("{}", self.render())]
 pub struct ConfigError {
     /// The file (or `<embedded default>`).
     pub file: String,
@@ -34,6 +36,19 @@ pub struct ConfigError {
     pub column: usize,
     /// What is wrong.
     pub message: String,
+}
+
+impl ConfigError {
+    fn render(&self) -> String {
+        if self.line == 0 {
+            format!("{}: {}", self.file, self.message)
+        } else {
+            format!(
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        }
+    }
 }
 
 /// A parsed and checked configuration, with policy documents read from their files.
