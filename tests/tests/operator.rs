@@ -789,3 +789,118 @@ async fn rotating_an_access_key_cuts_off_the_old_one() {
         .await
         .unwrap();
 }
+
+/// One Cognito user-pool JSON call (unsigned, as browsers make it).
+async fn idp(server: &Server, op: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(&server.endpoint)
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{op}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "{op}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn seed_setup_signed_in_users_get_their_own_folder() {
+    let server = Server::start_seeded();
+    let log = server.log();
+    let pool = banner_value(&log, "identity pool id").unwrap();
+    let user_pool = banner_value(&log, "user pool id ").unwrap();
+    let client_id = banner_value(&log, "user pool client id").unwrap();
+    let (code, _, err) = run(&[
+        "admin",
+        "create-user",
+        &user_pool,
+        "bea@example.com",
+        "--password",
+        "Another-Secret-7",
+        "--endpoint",
+        &server.endpoint,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let auth = idp(
+        &server,
+        "InitiateAuth",
+        serde_json::json!({
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "ClientId": client_id,
+            "AuthParameters": {"USERNAME": "bea@example.com", "PASSWORD": "Another-Secret-7"},
+        }),
+    )
+    .await;
+    let id_token = auth["AuthenticationResult"]["IdToken"].as_str().unwrap();
+    // The Logins key is the token's issuer without the scheme, as with Cognito.
+    let provider = format!("127.0.0.1:{}/{user_pool}", server.port);
+    let ci = cognito_anon(&server);
+    let id = ci
+        .get_id()
+        .identity_pool_id(&pool)
+        .logins(&provider, id_token)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let creds = ci
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .logins(&provider, id_token)
+        .send()
+        .await
+        .unwrap();
+    let me = Keys::from(creds.credentials().unwrap()).s3(&server);
+    let mine = format!("private/{id}/photo.jpg");
+    me.put_object()
+        .bucket("uploads")
+        .key(&mine)
+        .body(ByteStream::from_static(b"jpeg"))
+        .send()
+        .await
+        .unwrap();
+    let got = me
+        .get_object()
+        .bucket("uploads")
+        .key(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"jpeg"
+    );
+    let listed = me
+        .list_objects_v2()
+        .bucket("uploads")
+        .prefix(format!("private/{id}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(1));
+    // Someone else's folder, and the whole bucket, are out of reach.
+    let other = me
+        .put_object()
+        .bucket("uploads")
+        .key("private/us-east-1:00000000-0000-0000-0000-000000000000/x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&other), 403);
+    let all = me
+        .list_objects_v2()
+        .bucket("uploads")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&all), 403);
+}
