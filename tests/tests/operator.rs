@@ -27,10 +27,26 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn temp_dir(tag: &str) -> PathBuf {
+/// A scratch directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(tag: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("cubby-op-{tag}-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&d).unwrap();
-    d
+    TempDir(d)
 }
 
 /// `cubby apply` against `server`; returns the plan lines (those naming a resource).
@@ -903,4 +919,36 @@ async fn seed_setup_signed_in_users_get_their_own_folder() {
         .await
         .unwrap_err();
     assert_eq!(status(&all), 403);
+}
+
+#[test]
+fn apply_failures_name_the_resource_and_its_line() {
+    let server = Server::start();
+    let dir = temp_dir("applyerr");
+    let file = dir.join("cubby.toml");
+    // A public bucket policy while the public-access block forbids one: the server refuses.
+    std::fs::write(
+        &file,
+        r#"# comment
+
+[[bucket]]
+name = "pub-bucket"
+public_access_block = {}
+policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub-bucket/*"}]}'
+"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "apply",
+        "--config",
+        file.to_str().unwrap(),
+        "--endpoint",
+        &server.endpoint,
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("{}:4: bucket pub-bucket", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("PutBucketPolicy: AccessDenied"), "{err}");
 }

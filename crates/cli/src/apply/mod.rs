@@ -264,40 +264,46 @@ pub async fn apply(
     for b in &f.buckets {
         buckets::bucket(&mut a, b)
             .await
-            .with_context(|| format!("bucket {}", b.name.get_ref()))?;
+            .with_context(|| format!("{}: bucket {}", cfg.at(&b.name), b.name.get_ref()))?;
     }
     for p in &f.user_pools {
         pools::user_pool(&mut a, p)
             .await
-            .with_context(|| format!("user pool {}", p.name.get_ref()))?;
+            .with_context(|| format!("{}: user pool {}", cfg.at(&p.name), p.name.get_ref()))?;
     }
     for o in &f.oidc_providers {
         iam::oidc_provider(&mut a, o)
             .await
-            .with_context(|| format!("OIDC provider {}", o.url.get_ref()))?;
+            .with_context(|| format!("{}: OIDC provider {}", cfg.at(&o.url), o.url.get_ref()))?;
     }
     for p in &f.identity_pools {
         pools::identity_pool(&mut a, p)
             .await
-            .with_context(|| format!("identity pool {}", p.name.get_ref()))?;
+            .with_context(|| format!("{}: identity pool {}", cfg.at(&p.name), p.name.get_ref()))?;
     }
     if !f.policies.is_empty() {
         let existing = iam::local_policies(&a).await?;
         for p in &f.policies {
             iam::managed_policy(&mut a, p, &existing)
                 .await
-                .with_context(|| format!("policy {}", p.name.get_ref()))?;
+                .with_context(|| format!("{}: policy {}", cfg.at(&p.name), p.name.get_ref()))?;
         }
     }
     for r in &f.roles {
         iam::role(&mut a, r)
             .await
-            .with_context(|| format!("role {}", r.name.get_ref()))?;
+            .with_context(|| format!("{}: role {}", cfg.at(&r.name), r.name.get_ref()))?;
     }
     for p in &f.identity_pools {
         pools::identity_pool_roles(&mut a, p)
             .await
-            .with_context(|| format!("identity pool {} roles", p.name.get_ref()))?;
+            .with_context(|| {
+                format!(
+                    "{}: identity pool {} roles",
+                    cfg.at(&p.name),
+                    p.name.get_ref()
+                )
+            })?;
     }
     Ok(a.plan)
 }

@@ -58,6 +58,8 @@ pub struct Config {
     pub source: String,
     /// The file's contents.
     pub file: File,
+    /// The text, to turn spans into line numbers.
+    text: String,
 }
 
 /// 1-based line and column of byte offset `at` in `text`.
@@ -156,7 +158,14 @@ impl Config {
         Ok(Config {
             source: source.to_owned(),
             file,
+            text: text.to_owned(),
         })
+    }
+
+    /// `file:line` of a value in the file, so errors found while applying point at it too.
+    pub fn at<T>(&self, v: &Spanned<T>) -> String {
+        let (line, _) = line_col(&self.text, v.span().start);
+        format!("{}:{line}", self.source)
     }
 }
 
