@@ -1,5 +1,10 @@
 //! Test harness: start the real `cubby` binary on a free port with a fresh data dir, wait until
 //! it answers, and kill it (gracefully or with SIGKILL) on demand.
+//!
+//! Test servers start **empty**: they are given an empty `--config`, so the embedded seed setup
+//! (bucket `uploads`, a user pool, an identity pool, two roles) does not exist and tests see
+//! exactly what they create. [`Server::start_seeded`] starts one with the default setup, as
+//! `cubby serve` without `--config` does.
 #![forbid(unsafe_code)]
 
 use std::net::TcpListener;
@@ -46,6 +51,13 @@ pub struct Server {
     extra_args: Vec<String>,
 }
 
+/// Extra arguments that make a server start with nothing set up.
+fn empty_config_args(dir: &Path) -> Vec<String> {
+    let path = dir.join("empty-cubby.toml");
+    std::fs::write(&path, "# nothing: tests create what they use\n").expect("empty config");
+    vec!["--config".into(), path.display().to_string()]
+}
+
 impl Server {
     /// Start on a fresh data dir.
     pub fn start() -> Server {
@@ -59,8 +71,34 @@ impl Server {
 
     /// Start with extra environment variables and extra `serve` arguments.
     pub fn start_full(env: &[(&str, &str)], args: &[&str]) -> Server {
+        let dir = Self::fresh_dir();
+        let mut all = args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        if !args.contains(&"--config") {
+            all.extend(empty_config_args(&dir));
+        }
+        Self::start_in(dir, env, all)
+    }
+
+    /// Start with the embedded default setup (no `--config`), and wait until it is applied.
+    pub fn start_seeded() -> Server {
+        Self::start_seeded_with(&[], &[])
+    }
+
+    /// [`Server::start_seeded`] with extra environment variables and `serve` arguments.
+    pub fn start_seeded_with(env: &[(&str, &str)], args: &[&str]) -> Server {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let s = Self::start_in(Self::fresh_dir(), env, args);
+        s.wait_ready();
+        s
+    }
+
+    fn fresh_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("cubby-test-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).expect("data dir");
+        dir
+    }
+
+    fn start_in(dir: PathBuf, env: &[(&str, &str)], args: Vec<String>) -> Server {
         let mut s = Server {
             child: None,
             endpoint: String::new(),
@@ -70,7 +108,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_args: args,
         };
         s.spawn();
         s
@@ -97,7 +135,7 @@ impl Server {
             .env("CUBBY_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("CUBBY_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
             .stderr(log);
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
@@ -121,6 +159,19 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("cubby did not start listening; log: {}", self.log());
+    }
+
+    /// Wait (up to 30 s) until `/_cubby/ready` answers 200: the start-up configuration is
+    /// applied. Panics with the log otherwise.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_status(self.port, "/_cubby/ready") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("cubby did not become ready; log: {}", self.log());
     }
 
     /// The server's log so far.
@@ -164,7 +215,15 @@ impl Server {
     /// name resources created through the API.
     pub fn restart_with_args(&mut self, args: &[&str]) {
         self.kill9();
-        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+        let mut new_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        // Keep the configuration the server started with (an empty one for `start*`), so a
+        // restart does not bring in the embedded seed setup.
+        if !args.contains(&"--config")
+            && let Some(i) = self.extra_args.iter().position(|a| a == "--config")
+        {
+            new_args.extend(self.extra_args[i..(i + 2).min(self.extra_args.len())].to_vec());
+        }
+        self.extra_args = new_args;
         let port = self.port;
         self.spawn_on(port);
     }
@@ -177,4 +236,19 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
+}
+
+/// Status code of a plain `GET path` (std only, so the harness needs no HTTP client).
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(head.get(9..12)?).ok()?.parse().ok()
 }

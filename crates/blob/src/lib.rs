@@ -83,6 +83,20 @@ impl FsBlobStore {
         })
     }
 
+    /// Is the store usable? Both directories exist and `tmp/` accepts a file (used by
+    /// `/_cubby/ready`; a full or read-only disk fails here).
+    pub async fn probe(&self) -> Result<(), BlobError> {
+        if !tokio::fs::metadata(&self.blobs).await?.is_dir() {
+            return Err(io::Error::other("blobs/ is not a directory").into());
+        }
+        let probe = self
+            .tmp
+            .join(format!("ready-{}", BlobId::random().as_str()));
+        tokio::fs::write(&probe, b"").await?;
+        tokio::fs::remove_file(&probe).await?;
+        Ok(())
+    }
+
     /// Start writing a new blob (synchronous: call from a blocking thread).
     pub fn writer(&self) -> Result<BlobWriter, BlobError> {
         let id = BlobId::random();

@@ -1,16 +1,49 @@
-//! `cubby`: the command line. Thin: parses flags, sets up logging, calls the library crates.
+//! `cubby`: the command line. Thin: parses flags, sets up logging, calls the library crates
+//! (and, for `apply`, `presign` and `admin`, a server's AWS APIs).
 
+mod admin_cmd;
+mod apply;
+mod client;
+mod config;
 mod policy_cmd;
+mod serve_cmd;
+mod style;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// cubby — a self-hosted S3 object store with the identity-pool / STS / IAM credential broker
 /// that browser and mobile uploads need, in one binary.
 #[derive(Parser, Debug)]
-#[command(name = "cubby", version, about, long_about = None)]
+#[command(
+    name = "cubby",
+    version,
+    about,
+    long_about = "cubby — one self-hosted binary that is an S3-compatible object store, the Cognito \
+identity-pool API, STS, an IAM policy engine and a small user pool (OIDC issuer). Unmodified AWS \
+clients (JS v3/v2, boto3, aws-sdk-rust, the AWS CLI, browsers) work by overriding only the \
+endpoint.",
+    after_long_help = "GETTING STARTED:
+    cubby serve                      # seed setup: bucket, user pool, identity pool; prints ids
+    cubby init                       # write that setup to ./cubby.toml to change it
+    cubby serve --config cubby.toml  # serve your file (applied at every start)
+    cubby apply --dry-run            # what `apply` would change on a running server
+
+CLIENT COMMANDS (apply, presign, admin) talk to a server through its AWS APIs with the root
+keys: CUBBY_ROOT_ACCESS_KEY_ID / CUBBY_ROOT_SECRET_ACCESS_KEY, else <data-dir>/root-credentials,
+else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+
+ENVIRONMENT:
+    CUBBY_LOG                     tracing filter (default: info), e.g. `info,access=warn`
+    CUBBY_ROOT_ACCESS_KEY_ID      root keys (else generated on first start, kept in the data dir)
+    CUBBY_ROOT_SECRET_ACCESS_KEY
+    CUBBY_MASTER_KEY_FILE         64 hex chars shared by every node (else <data-dir>/master.key)
+    CUBBY_S3_LEGACY_BUCKET_DEFAULTS=1   new buckets start as S3 did before April 2023
+    NO_COLOR                      no colours even on a terminal
+
+See docs/ in the repository: configuration.md, operations.md, security.md, api-coverage.md."
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CUBBY_LOG_FORMAT")]
@@ -28,128 +61,127 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server: S3, identity pools, STS, IAM and user pools on one port.
-    Serve(ServeArgs),
+    ///
+    /// Applies the start-up configuration (`--config`, else the embedded seed setup) once the
+    /// listener is up, then prints the endpoint, console URL and resource ids.
+    /// `/_cubby/ready` answers 200 once that is done.
+    Serve(serve_cmd::ServeArgs),
+    /// Write a commented cubby.toml reproducing the seed setup (what `serve` uses without
+    /// `--config`).
+    Init {
+        /// Directory to write cubby.toml into.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite an existing cubby.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a running server match a cubby.toml (prints create / update / unchanged).
+    ///
+    /// Talks to the server through its AWS APIs with the root keys, so it works against a
+    /// remote node. Resources are found by name; nothing the file does not name is deleted.
+    Apply(ApplyArgs),
+    /// Check a cubby.toml without a server (syntax, references, policy documents).
+    Validate {
+        /// The file.
+        #[arg(default_value = "cubby.toml")]
+        config: PathBuf,
+    },
     /// Check or simulate IAM policies offline, with the server's own policy engine.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Print a presigned S3 URL (GET or PUT), signed with the root keys.
+    Presign(client::PresignArgs),
+    /// Operator helpers: pools, identities, users, access keys (through the AWS APIs).
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args, Debug)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9000", env = "CUBBY_LISTEN")]
-    listen: SocketAddr,
-    /// Data directory: blobs, embedded metadata database, generated keys.
-    #[arg(long, default_value = "./cubby-data", env = "CUBBY_DATA_DIR")]
-    data_dir: PathBuf,
-    /// Region reported to clients and used in ARNs and signatures.
-    #[arg(long, default_value = "us-east-1", env = "CUBBY_REGION")]
-    region: String,
-    /// 12-digit account id used in ARNs.
-    #[arg(long, default_value = "000000000000", env = "CUBBY_ACCOUNT_ID")]
-    account_id: String,
-    /// Base domain for virtual-host-style S3 requests (`<bucket>.<domain>`).
-    #[arg(long, env = "CUBBY_DOMAIN")]
-    domain: Option<String>,
-    /// Declarative configuration file.
-    #[arg(long, env = "CUBBY_CONFIG")]
-    config: Option<PathBuf>,
-    /// Metadata database (`postgres://…`); default: SQLite in the data dir.
-    #[arg(long, env = "CUBBY_METADATA_URL")]
-    metadata_url: Option<String>,
-    /// Public base URL clients reach this server at (issuer of user-pool tokens); default
-    /// `http://<listen address>`.
-    #[arg(long, env = "CUBBY_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Bucket that `/_cubby/upload-url` issues presigned PUTs for (unset: endpoint disabled).
-    #[arg(long, env = "CUBBY_UPLOAD_URL_BUCKET")]
-    upload_url_bucket: Option<String>,
-    /// Identity pool that verifies `Authorization: Bearer <ID token>` at `/_cubby/upload-url`
-    /// and maps the token to its identity (unset: only SigV4 callers).
-    #[arg(long, env = "CUBBY_UPLOAD_URL_IDENTITY_POOL")]
-    upload_url_identity_pool: Option<String>,
-    /// Largest upload an upload URL allows, bytes (clients must then send `contentLength`).
-    #[arg(long, env = "CUBBY_UPLOAD_URL_MAX_SIZE")]
-    upload_url_max_size: Option<u64>,
+struct ApplyArgs {
+    /// The configuration file.
+    #[arg(long, default_value = "cubby.toml", env = "CUBBY_CONFIG")]
+    config: PathBuf,
+    /// Only print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    server: client::ServerArgs,
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stdout for `serve` (as before: operators pipe them) and to stderr for the client
+/// commands, whose stdout is their result.
+fn init_logging(format: LogFormat, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUBBY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let tty = |serving: bool| {
+        if serving {
+            std::io::IsTerminal::is_terminal(&std::io::stdout())
+        } else {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+        }
+    };
+    match (format, serving) {
+        (LogFormat::Json, true) => builder.json().init(),
+        (LogFormat::Json, false) => builder.json().with_writer(std::io::stderr).init(),
+        (LogFormat::Text, true) => builder.with_ansi(tty(true)).init(),
+        (LogFormat::Text, false) => builder
+            .with_ansi(tty(false))
+            .with_writer(std::io::stderr)
             .init(),
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+fn init(dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("cubby.toml");
+    if path.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to overwrite it", path.display());
     }
+    std::fs::write(&path, config::DEFAULT_CONFIG)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "Wrote {}. Start with: cubby serve --config {}",
+        path.display(),
+        path.display()
+    );
+    Ok(())
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if args.config.is_some() {
-        anyhow::bail!("--config: the declarative configuration file is not supported yet");
+async fn run_apply(args: ApplyArgs) -> anyhow::Result<std::process::ExitCode> {
+    let cfg = config::Config::load(&args.config)?;
+    let target = args.server.target()?;
+    let style = style::Style::for_stdout();
+    let verb = if args.dry_run { "Plan for" } else { "Applying" };
+    println!(
+        "{} {} to {}:",
+        style.bold(verb),
+        cfg.source,
+        target.endpoint
+    );
+    // Each resource is printed as soon as it is done: a large file shows its progress.
+    let progress: apply::Progress = Box::new(move |c: &apply::Change| {
+        let line = c.to_string();
+        let line = match c.action {
+            apply::Action::Create => style.green(&line),
+            apply::Action::Update => style.yellow(&line),
+            apply::Action::Unchanged => line,
+        };
+        println!("{line}");
+    });
+    let plan = apply::apply(&cfg, &target, args.dry_run, Some(progress)).await?;
+    println!("{}", plan.summary());
+    if plan.is_unchanged() {
+        println!("Nothing to change.");
     }
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let (root, generated) =
-        cubby_server::load_or_create_root_keys(&args.data_dir).context("loading root keys")?;
-    let master = cubby_server::load_or_create_master_key(&args.data_dir)
-        .context("loading the master key")?;
-    if generated {
-        eprintln!(
-            "Generated root credentials (stored in {}, shown once):\n  access key id:     {}\n  secret access key: {}",
-            args.data_dir.join("root-credentials").display(),
-            root.access_key_id,
-            root.secret_access_key
-        );
-    }
-    let legacy = std::env::var("CUBBY_S3_LEGACY_BUCKET_DEFAULTS").is_ok_and(|v| v == "1");
-    let cfg = cubby_server::ServerConfig {
-        listen: args.listen,
-        data_dir: args.data_dir.clone(),
-        region: args.region.clone(),
-        account_id: args.account_id.clone(),
-        domain: args.domain.clone(),
-        metadata_url: args.metadata_url.clone(),
-        legacy_bucket_defaults: legacy,
-        root: root.clone(),
-        master_key: master,
-        public_url: args.public_url.clone(),
-        upload_url: cubby_server::UploadUrlSettings {
-            bucket: args.upload_url_bucket.clone(),
-            identity_pool: args.upload_url_identity_pool.clone(),
-            max_size: args.upload_url_max_size,
-        },
-        console: cubby_server::ConsoleConfig::default(),
-    };
-    let akid = root.access_key_id.clone();
-    cubby_server::run(cfg, shutdown_signal(), move |addr| {
-        eprintln!("cubby listening on http://{addr}  (root key id {akid})");
-        tracing::info!(%addr, "ready");
-    })
-    .await?;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -161,16 +193,35 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Policy(policy_cmd::PolicyCommand::Simulate(args)) => {
             return Ok(policy_cmd::simulate(args));
         }
-        Command::Serve(_) => {}
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "cubby", &mut std::io::stdout());
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Init { dir, force } => {
+            init(dir, *force)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Validate { config } => {
+            let c = config::Config::load(config)?;
+            println!("{}: ok", c.source);
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        Command::Presign(args) => {
+            println!("{}", client::presign(args)?);
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        _ => {}
     }
-    init_logging(cli.log_format);
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => rt.block_on(serve(args))?,
-        Command::Policy(_) => {}
+        Command::Serve(args) => rt.block_on(serve_cmd::serve(args))?,
+        Command::Apply(args) => return rt.block_on(run_apply(args)),
+        Command::Admin(cmd) => return rt.block_on(admin_cmd::run(cmd)),
+        _ => {}
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -135,6 +135,12 @@ impl Meta {
         }
     }
 
+    /// Is the database reachable? (One trivial query; used by `/_cubby/ready`.)
+    pub async fn ping(&self) -> Result<(), MetaError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Close the pool (flushes SQLite's WAL on clean shutdown).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -21,6 +21,7 @@ mod notify;
 mod objects;
 mod post_object;
 mod post_policy;
+mod reqinfo;
 mod response;
 pub mod router;
 mod service;
@@ -34,4 +35,5 @@ pub mod body_error {
 }
 pub use config::BucketConfig;
 pub use error::{S3Error, S3Result};
+pub use reqinfo::{Decision, RequestInfo};
 pub use service::{S3Config, S3Service};

@@ -70,6 +70,70 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operation's AWS name (`PutObject`), for logs and metric labels.
+    pub fn name(self) -> &'static str {
+        use Op::*;
+        match self {
+            ListBuckets => "ListBuckets",
+            CreateBucket => "CreateBucket",
+            DeleteBucket => "DeleteBucket",
+            HeadBucket => "HeadBucket",
+            GetBucketLocation => "GetBucketLocation",
+            ListObjects => "ListObjects",
+            ListObjectsV2 => "ListObjectsV2",
+            ListObjectVersions => "ListObjectVersions",
+            ListMultipartUploads => "ListMultipartUploads",
+            DeleteObjects => "DeleteObjects",
+            GetBucketCors => "GetBucketCors",
+            PutBucketCors => "PutBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            GetPublicAccessBlock => "GetPublicAccessBlock",
+            PutPublicAccessBlock => "PutPublicAccessBlock",
+            DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            GetBucketPolicy => "GetBucketPolicy",
+            PutBucketPolicy => "PutBucketPolicy",
+            DeleteBucketPolicy => "DeleteBucketPolicy",
+            GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            GetBucketVersioning => "GetBucketVersioning",
+            PutBucketVersioning => "PutBucketVersioning",
+            GetBucketTagging => "GetBucketTagging",
+            PutBucketTagging => "PutBucketTagging",
+            DeleteBucketTagging => "DeleteBucketTagging",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            GetBucketEncryption => "GetBucketEncryption",
+            PutBucketEncryption => "PutBucketEncryption",
+            DeleteBucketEncryption => "DeleteBucketEncryption",
+            GetBucketNotificationConfiguration => "GetBucketNotificationConfiguration",
+            PutBucketNotificationConfiguration => "PutBucketNotificationConfiguration",
+            GetBucketLifecycleConfiguration => "GetBucketLifecycleConfiguration",
+            PutBucketLifecycleConfiguration => "PutBucketLifecycleConfiguration",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
+            PostObject => "PostObject",
+            PutObject => "PutObject",
+            CopyObject => "CopyObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            DeleteObject => "DeleteObject",
+            GetObjectAttributes => "GetObjectAttributes",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            GetObjectTagging => "GetObjectTagging",
+            PutObjectTagging => "PutObjectTagging",
+            DeleteObjectTagging => "DeleteObjectTagging",
+            GetObjectAcl => "GetObjectAcl",
+            PutObjectAcl => "PutObjectAcl",
+            Options => "Options",
+        }
+    }
+
     /// The IAM action this operation is authorized as.
     pub fn action(self) -> &'static str {
         use Op::*;

@@ -201,6 +201,7 @@ impl S3Service {
             .unwrap_or_else(|| parts.method.as_str().to_owned());
         let mut resource = parts.uri.path().to_owned();
         let mut bucket = None;
+        let mut info = crate::RequestInfo::default();
         let result = self
             .handle_inner(
                 parts,
@@ -208,8 +209,11 @@ impl S3Service {
                 peer,
                 now,
                 &request_id,
-                &mut resource,
-                &mut bucket,
+                &mut Seen {
+                    resource: &mut resource,
+                    bucket: &mut bucket,
+                    info: &mut info,
+                },
             )
             .await;
         let mut resp = match result {
@@ -228,10 +232,11 @@ impl S3Service {
         response::set(&mut resp, "x-amz-id-2", &request_id);
         resp.headers_mut()
             .insert("server", http::HeaderValue::from_static("cubby"));
+        resp.extensions_mut().insert(info);
         resp
     }
 
-    #[allow(clippy::too_many_arguments)] // the request's parts plus two out-parameters
+    /// `seen` collects what the error path and the access log need to know.
     async fn handle_inner(
         &self,
         parts: Parts,
@@ -239,9 +244,11 @@ impl S3Service {
         peer: SocketAddr,
         now: i64,
         request_id: &str,
-        resource: &mut String,
-        bucket_name: &mut Option<String>,
+        seen: &mut Seen<'_>,
     ) -> S3Result<Response<RespBody>> {
+        let resource = &mut *seen.resource;
+        let bucket_name = &mut *seen.bucket;
+        let info = &mut *seen.info;
         let host = parts
             .headers
             .get(http::header::HOST)
@@ -253,6 +260,7 @@ impl S3Service {
         let route = router::route(&parts.method, bucket, key, query, &parts.headers)?;
         *resource = route.resource_path();
         bucket_name.clone_from(&route.bucket);
+        info.operation = route.op.name();
         if let Some(key) = &route.key {
             validate_key(key)?;
         }
@@ -267,7 +275,17 @@ impl S3Service {
         }
 
         // Authenticate.
-        let (caller, signed, verified) = self.authenticate(&parts, &route, now).await?;
+        let (caller, signed, verified) = match self.authenticate(&parts, &route, now).await {
+            Ok(x) => x,
+            Err(e) => {
+                info.auth_failure = Some(e.code);
+                return Err(e);
+            }
+        };
+        if caller.kind != crate::CallerKind::Anonymous {
+            info.principal = Some(caller.arn.clone());
+            info.identity_id = self.authority.cognito_identity_id(&caller);
+        }
         let mut ctx = Ctx {
             route,
             parts,
@@ -289,7 +307,13 @@ impl S3Service {
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
-        self.authorize_op(&ctx, bucket_row.as_ref()).await?;
+        let decision = self.authorize_op(&ctx, bucket_row.as_ref()).await;
+        info.decision = match &decision {
+            Ok(()) => Some(crate::Decision::Allow),
+            Err(e) if e.code == "AccessDenied" => Some(crate::Decision::Deny),
+            Err(_) => None,
+        };
+        decision?;
         if matches!(
             ctx.route.op,
             Op::PutObject
@@ -782,4 +806,12 @@ pub(crate) fn error_response(
 fn assert_handle_is_send(svc: &S3Service, req: Request<ReqBody>, peer: SocketAddr) {
     fn is_send<T: Send>(_: T) {}
     is_send(svc.handle(req, peer, 0));
+}
+
+/// What [`S3Service::handle_inner`] learns on the way, for error rendering (resource, bucket
+/// for CORS headers) and the access log.
+struct Seen<'a> {
+    resource: &'a mut String,
+    bucket: &'a mut Option<String>,
+    info: &'a mut crate::RequestInfo,
 }

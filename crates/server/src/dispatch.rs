@@ -97,6 +97,7 @@ pub(crate) struct App {
     upload_url: crate::upload_url::UploadUrlSettings,
     console: crate::console::ConsoleConfig,
     events_admin: Option<crate::events::EventsAdmin>,
+    ops: crate::ops::Ops,
 }
 
 fn now() -> i64 {
@@ -211,6 +212,7 @@ impl App {
         identity: Arc<Identity>,
         user_pools: Arc<cubby_userpool::UserPools>,
         cfg: &crate::ServerConfig,
+        ops: crate::ops::Ops,
     ) -> Self {
         App {
             s3,
@@ -222,6 +224,7 @@ impl App {
             upload_url: cfg.upload_url.clone(),
             console: cfg.console.clone(),
             events_admin: None,
+            ops,
         }
     }
 
@@ -240,11 +243,22 @@ impl App {
         let started = std::time::Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let bytes_in = crate::metrics::request_bytes(req.headers());
+        let json_op = match target {
+            Target::CognitoIdentity | Target::UserPools => req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|t| t.split_once('.'))
+                .map(|(_, op)| op.to_owned()),
+            _ => None,
+        };
         let mut resp = match target {
             Target::Own if path == "/_cubby/upload-url" => {
+                let settings = self.upload_url_settings();
                 crate::upload_url::UploadUrl {
                     identity: &self.identity,
-                    settings: &self.upload_url,
+                    settings: &settings,
                     region: &self.region,
                     public_url: self.public_url.as_deref(),
                 }
@@ -296,15 +310,34 @@ impl App {
                 ),
             );
         }
-        tracing::info!(
-            target: "access",
-            %method,
-            path,
-            status = resp.status().as_u16(),
-            ms = started.elapsed().as_millis() as u64,
-            peer = %peer,
-            "request"
-        );
+        let query_op = resp
+            .extensions()
+            .get::<crate::metrics::ApiOperation>()
+            .cloned();
+        let api = match (&target, &query_op) {
+            (_, Some(q)) => q.api,
+            (Target::CognitoIdentity, _) => "cognito-identity",
+            (Target::UserPools | Target::UserPoolDiscovery, _) => "cognito-idp",
+            (Target::ApiPreflight, _) => "preflight",
+            (Target::Own | Target::BrowserRoot, _) => "cubby",
+            (Target::QueryInUrl | Target::MaybeQueryForm | Target::S3, _) => "s3",
+        };
+        crate::metrics::finish(crate::metrics::Finished {
+            api,
+            operation: query_op
+                .as_ref()
+                .map(|q| q.operation.as_str())
+                .or(json_op.as_deref()),
+            method: &method,
+            path: &path,
+            peer,
+            bytes_in,
+            status: resp.status(),
+            bytes_out: crate::metrics::response_bytes(&resp),
+            headers: resp.headers(),
+            s3: resp.extensions().get::<cubby_s3::RequestInfo>(),
+            elapsed: started.elapsed(),
+        });
         resp
     }
 
@@ -364,11 +397,27 @@ impl App {
             params.extend(cubby_identity::parse_form(&body));
         }
         match cubby_identity::query_service(&params) {
-            Some(QueryService::Sts) | Some(QueryService::Iam) => boxed(
-                self.identity
-                    .query_api(&parts, params, &body, peer, now())
-                    .await,
-            ),
+            Some(service @ (QueryService::Sts | QueryService::Iam)) => {
+                let operation = crate::metrics::ApiOperation {
+                    api: if service == QueryService::Sts {
+                        "sts"
+                    } else {
+                        "iam"
+                    },
+                    operation: params
+                        .iter()
+                        .find(|(k, _)| k == "Action")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                };
+                let mut resp = boxed(
+                    self.identity
+                        .query_api(&parts, params, &body, peer, now())
+                        .await,
+                );
+                resp.extensions_mut().insert(operation);
+                resp
+            }
             None => {
                 let body: ReqBody = http_body_util::Full::new(body)
                     .map_err(|never| match never {})
@@ -378,6 +427,21 @@ impl App {
                     .await
             }
         }
+    }
+
+    /// The upload-URL settings, where the flags leave them unset falling back to the applied
+    /// configuration's first bucket and identity pool (the zero-config seed setup).
+    fn upload_url_settings(&self) -> crate::upload_url::UploadUrlSettings {
+        let mut s = self.upload_url.clone();
+        if let Some(info) = self.ops.setup.get() {
+            if s.bucket.is_none() {
+                s.bucket.clone_from(&info.bucket);
+            }
+            if s.identity_pool.is_none() {
+                s.identity_pool.clone_from(&info.identity_pool_id);
+            }
+        }
+        s
     }
 
     async fn own(&self, req: &Request<hyper::body::Incoming>) -> Response<RespBody> {
@@ -393,12 +457,9 @@ impl App {
                     r
                 }
             },
-            "/_cubby/health" | "/_cubby/ready" => {
-                let mut r = Response::new(full("ok\n"));
-                r.headers_mut()
-                    .insert("content-type", HeaderValue::from_static("text/plain"));
-                r
-            }
+            "/_cubby/health" => self.ops.health(),
+            "/_cubby/ready" => self.ops.ready().await,
+            "/_cubby/metrics" => self.ops.metrics(),
             // The identity pools' token-signing keys (public), for backends that verify
             // GetOpenIdToken / developer-identity tokens themselves.
             "/_cubby/identity/jwks.json"

@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub upload_url: crate::UploadUrlSettings,
     /// What the web console's `config.json` tells the page (updatable while running).
     pub console: ConsoleConfig,
+    /// Filled in once the start-up configuration is applied (`/_cubby/ready` waits for it).
+    pub setup: crate::SetupHandle,
 }
 
 /// Errors starting the server.
@@ -127,6 +129,11 @@ pub async fn run(
         legacy_bucket_defaults: cfg.legacy_bucket_defaults,
         ..S3Config::default()
     };
+    let ops = crate::ops::Ops {
+        meta: meta.clone(),
+        blobs: blobs.clone(),
+        setup: cfg.setup.clone(),
+    };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
     cubby_events::spawn(
         meta.clone(),
@@ -135,7 +142,7 @@ pub async fn run(
     )
     .await;
     let app = Arc::new(
-        App::new(s3, identity, user_pools, &cfg).with_events_admin(
+        App::new(s3, identity, user_pools, &cfg, ops).with_events_admin(
             crate::events::EventsAdmin {
                 meta: meta.clone(),
                 root_access_key_id: cfg.root.access_key_id.clone(),

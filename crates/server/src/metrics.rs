@@ -1,0 +1,269 @@
+//! Prometheus metrics (`/_cubby/metrics`) and the access log: one `tracing` event per request
+//! (target `access`), built from the request head, the response, and what the S3 layer
+//! reports in its [`cubby_s3::RequestInfo`] response extension.
+//!
+//! Labels are `&'static str` wherever the value set is fixed (APIs, S3 operations, decisions)
+//! so the hot path allocates nothing for them; operation names of the JSON/query APIs come
+//! from the client and pass through [`bounded`] so a client cannot mint unbounded series.
+//!
+//! Other subsystems register their own collectors in [`registry`] (e.g. the outbox's depth
+//! and lag gauges); everything registered there is exported.
+
+use cubby_s3::RequestInfo;
+use http::{HeaderMap, StatusCode};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// The collectors the front records into.
+pub(crate) struct Metrics {
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    auth_failures: IntCounterVec,
+    decisions: IntCounterVec,
+    credentials: IntCounterVec,
+}
+
+/// The process-wide registry `/_cubby/metrics` exports. Register collectors here.
+pub fn registry() -> &'static Registry {
+    static R: OnceLock<Registry> = OnceLock::new();
+    // The prefix is a valid metric name, so `new_custom` cannot fail; fall back to no prefix.
+    R.get_or_init(|| Registry::new_custom(Some("cubby".into()), None).unwrap_or_default())
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry().register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let latency = HistogramVec::new(
+        HistogramOpts::new(
+            "http_request_duration_seconds",
+            "Time from request head to response head, by API and operation.",
+        )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["api", "operation"],
+    )?;
+    registry().register(Box::new(latency.clone()))?;
+    Ok(Metrics {
+        requests: counter(
+            "http_requests_total",
+            "Requests by API, operation and HTTP status.",
+            &["api", "operation", "status"],
+        )?,
+        latency,
+        bytes_in: counter(
+            "http_request_bytes_total",
+            "Request body bytes (as declared by Content-Length / x-amz-decoded-content-length), by API.",
+            &["api"],
+        )?,
+        bytes_out: counter(
+            "http_response_bytes_total",
+            "Response body bytes (Content-Length, or the exact size of a buffered body), by API.",
+            &["api"],
+        )?,
+        auth_failures: counter(
+            "auth_failures_total",
+            "Requests refused at authentication, by API and reason (the AWS error code).",
+            &["api", "reason"],
+        )?,
+        decisions: counter(
+            "policy_decisions_total",
+            "S3 authorization decisions by the policy engine.",
+            &["decision"],
+        )?,
+        credentials: counter(
+            "credentials_issued_total",
+            "Temporary AWS credentials minted, by operation.",
+            &["operation"],
+        )?,
+    })
+}
+
+/// The front's collectors; `None` only if their (constant) definitions were rejected, in
+/// which case requests are still served and logged, just not counted.
+pub(crate) fn metrics() -> Option<&'static Metrics> {
+    static M: OnceLock<Option<Metrics>> = OnceLock::new();
+    M.get_or_init(|| match build() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics unavailable");
+            None
+        }
+    })
+    .as_ref()
+}
+
+/// A client-supplied operation name as a label: known-shaped names, at most 256 distinct
+/// values per process; anything else is `other`.
+fn bounded(name: &str) -> &str {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return "other";
+    }
+    let Ok(mut seen) = SEEN.get_or_init(Default::default).lock() else {
+        return "other";
+    };
+    if seen.contains(name) {
+        return name;
+    }
+    if seen.len() < 256 {
+        seen.insert(name.to_owned());
+        return name;
+    }
+    "other"
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> u64 {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bytes a request carries: the decoded length of aws-chunked uploads, else Content-Length.
+pub(crate) fn request_bytes(h: &HeaderMap) -> u64 {
+    match header_u64(h, "x-amz-decoded-content-length") {
+        0 => header_u64(h, "content-length"),
+        n => n,
+    }
+}
+
+/// Bytes a response carries: Content-Length, else the body's exact size when known (hyper
+/// adds Content-Length itself for buffered bodies).
+pub(crate) fn response_bytes<B: hyper::body::Body>(resp: &http::Response<B>) -> u64 {
+    match header_u64(resp.headers(), "content-length") {
+        0 => resp.body().size_hint().exact().unwrap_or(0),
+        n => n,
+    }
+}
+
+/// Temporary-credential operations.
+fn mints_credentials(op: &str) -> bool {
+    matches!(
+        op,
+        "GetCredentialsForIdentity"
+            | "AssumeRole"
+            | "AssumeRoleWithWebIdentity"
+            | "GetSessionToken"
+            | "GetFederationToken"
+    )
+}
+
+/// Set by the query-API path (STS/IAM), which learns its service and `Action` only from the
+/// body: the API label and operation for [`finish`].
+#[derive(Clone, Debug)]
+pub(crate) struct ApiOperation {
+    pub api: &'static str,
+    pub operation: String,
+}
+
+/// Everything the access log and the metrics need about one finished request.
+pub(crate) struct Finished<'a> {
+    pub api: &'static str,
+    /// The JSON/query API operation (`X-Amz-Target` suffix or `Action`), if any.
+    pub operation: Option<&'a str>,
+    pub method: &'a http::Method,
+    pub path: &'a str,
+    pub peer: std::net::SocketAddr,
+    pub bytes_in: u64,
+    pub status: StatusCode,
+    /// Response body length (Content-Length, or the body's exact size).
+    pub bytes_out: u64,
+    pub headers: &'a HeaderMap,
+    pub s3: Option<&'a RequestInfo>,
+    pub elapsed: Duration,
+}
+
+/// Record a finished request: metrics, then one access-log event.
+pub(crate) fn finish(f: Finished<'_>) {
+    let operation = match (f.s3, f.operation) {
+        (Some(i), _) if !i.operation.is_empty() => i.operation,
+        (_, Some(op)) => bounded(op),
+        _ => "",
+    };
+    let status = f.status.as_str();
+    let bytes_out = f.bytes_out;
+    let m = metrics();
+    if let Some(m) = m {
+        m.requests
+            .with_label_values(&[f.api, operation, status])
+            .inc();
+        m.latency
+            .with_label_values(&[f.api, operation])
+            .observe(f.elapsed.as_secs_f64());
+        m.bytes_in.with_label_values(&[f.api]).inc_by(f.bytes_in);
+        m.bytes_out.with_label_values(&[f.api]).inc_by(bytes_out);
+    }
+    let auth_failure = match f.s3 {
+        Some(i) => i.auth_failure,
+        None => None,
+    };
+    let other_auth_failure =
+        if f.s3.is_none() && matches!(f.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            let t = f
+                .headers
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(':').next().unwrap_or(v))
+                .unwrap_or("Forbidden");
+            Some(bounded(t))
+        } else {
+            None
+        };
+    if let (Some(m), Some(reason)) = (m, auth_failure.or(other_auth_failure)) {
+        m.auth_failures.with_label_values(&[f.api, reason]).inc();
+    }
+    let decision = f.s3.and_then(|i| i.decision).map(|d| d.as_str());
+    if let (Some(m), Some(d)) = (m, decision) {
+        m.decisions.with_label_values(&[d]).inc();
+    }
+    if let Some(m) = m
+        && f.status.is_success()
+        && mints_credentials(operation)
+    {
+        m.credentials.with_label_values(&[operation]).inc();
+    }
+    let request_id = f
+        .headers
+        .get("x-amz-request-id")
+        .or_else(|| f.headers.get("x-amzn-requestid"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info!(
+        target: "access",
+        request_id,
+        api = f.api,
+        operation,
+        method = %f.method,
+        path = f.path,
+        status = f.status.as_u16(),
+        principal = f.s3.and_then(|i| i.principal.as_deref()).unwrap_or(""),
+        identity_id = f.s3.and_then(|i| i.identity_id.as_deref()).unwrap_or(""),
+        decision = decision.unwrap_or(""),
+        auth_failure = auth_failure.or(other_auth_failure).unwrap_or(""),
+        bytes_in = f.bytes_in,
+        bytes_out,
+        latency_ms = f.elapsed.as_secs_f64() * 1000.0,
+        peer = %f.peer,
+        "request"
+    );
+}
+
+/// The text exposition of every registered collector.
+pub(crate) fn render() -> Result<Vec<u8>, prometheus::Error> {
+    // Make sure the front's collectors exist even before the first request.
+    let _ = metrics();
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&registry().gather(), &mut out)?;
+    Ok(out)
+}
