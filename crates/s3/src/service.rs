@@ -270,8 +270,10 @@ impl S3Service {
         }
         if route.op == Op::PostObject {
             // Form uploads carry their credentials in the form, not in the request head.
-            return crate::post_object::post_object(self, route, parts, body, peer, now, request_id)
-                .await;
+            return crate::post_object::post_object(
+                self, route, parts, body, peer, now, request_id,
+            )
+            .await;
         }
 
         // Authenticate.

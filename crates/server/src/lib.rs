@@ -14,13 +14,13 @@ pub mod metrics;
 mod ops;
 mod root;
 mod serve;
-mod upload_url;
 mod setup;
+mod upload_url;
 mod userpools;
 
 pub use console::{ConsoleConfig, ConsoleSettings};
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;
 pub use serve::{ServerConfig, run};
-pub use upload_url::{UPLOAD_URL_SECONDS, UploadUrlSettings, sanitize_filename};
 pub use setup::{SetupHandle, SetupInfo};
+pub use upload_url::{UPLOAD_URL_SECONDS, UploadUrlSettings, sanitize_filename};
