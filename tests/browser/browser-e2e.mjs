@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  S3Client, CreateBucketCommand, PutBucketCorsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand,
+  S3Client, CreateBucketCommand, PutBucketCorsCommand, GetBucketCorsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand,
 } from '@aws-sdk/client-s3';
 import { CognitoIdentityClient, CreateIdentityPoolCommand, SetIdentityPoolRolesCommand } from '@aws-sdk/client-cognito-identity';
 import {
@@ -249,17 +249,42 @@ if (process.env.BROWSER_POST_FORM === '1') {
   skip('POST-form upload (createPresignedPost + FormData) from another origin', 'POST Object is on another branch; BROWSER_POST_FORM=1 enables it');
 }
 
-// Upload-URL flow (issue 7 item 3) is built on another branch; not written yet because its
-// authentication and settings (which bucket / identity pool it serves) are defined there.
-// TO ENABLE after the merge: configure the endpoint for `bucket` and ctx.identityPoolId, then
-// from `seedPage` (another origin, so the endpoint must answer the preflight) POST
-// {collectionId, filename, contentType} to ENDPOINT/_cubby/upload-url — once SigV4-signed with
-// the guest's identity-pool credentials, once with `Authorization: Bearer <ID token>` (after
-// the console sign-in below: ctx.identityId, token in the console page's sessionStorage
-// 'cubby.console.user') — PUT the file to the answered url with that Content-Type, expect
-// key = `<identityId>/<collectionId>/<uuid>-<filename>` for the caller's own identity (also
-// when the body names another identity), and read the object back.
-skip('upload-URL flow (POST /_cubby/upload-url, then PUT)', 'the upload-url endpoint is on another branch; enable here after the merge');
+// Upload-URL flow (issue 7 item 3): the endpoint serves the server's configured bucket and
+// identity pool — with no flags, the applied start-up setup's, which config.json reports.
+// The check lets the page origin through that bucket's CORS rules (keeping the rules it has),
+// gets guest credentials from that pool, and runs the flow from the page. (The Bearer-token
+// path is covered by tests/tests/upload_url.rs.)
+{
+  const conf = await (await fetch(`${ENDPOINT}/_cubby/console/config.json`)).json();
+  const setupBucket = conf.bucket, setupPool = conf.identityPoolId;
+  if (!setupBucket || !setupPool) {
+    skip('upload-URL flow (POST /_cubby/upload-url, then PUT)', 'the server has no start-up setup (no bucket / identity pool in config.json)');
+  } else {
+    await check('upload URL: SigV4-signed POST /_cubby/upload-url from another origin, then PUT; a claimed identity is ignored', async () => {
+      let rules = [];
+      try {
+        rules = (await s3Admin.send(new GetBucketCorsCommand({ Bucket: setupBucket }))).CORSRules || [];
+      } catch (e) {
+        if (e?.name !== 'NoSuchCORSConfiguration') throw e;
+      }
+      await s3Admin.send(new PutBucketCorsCommand({ Bucket: setupBucket, CORSConfiguration: { CORSRules: [...rules, {
+        AllowedOrigins: [allowed.origin], AllowedMethods: ['PUT'], AllowedHeaders: ['*'], ExposeHeaders: ['ETag'] }] } }));
+      const text = `via upload URL ${suffix}\n`;
+      const cfg = { endpoint: ENDPOINT, region, bucket: setupBucket, identityPoolId: setupPool };
+      const r = await seedPage.evaluate(([c, t]) => seed.uploadUrl(c, { collectionId: 'album1', filename: '../holiday photo.txt',
+        contentType: 'text/plain', text: t, claimIdentityId: 'us-east-1:00000000-0000-0000-0000-000000000000' }), [cfg, text]);
+      assert(r.status === 200, `upload-url HTTP ${r.status}: ${JSON.stringify(r.answer)}`);
+      assert(r.answer.expiresIn === 300, `expiresIn ${r.answer.expiresIn}`);
+      assert(r.answer.key.startsWith(`${r.identityId}/album1/`), `key ${r.answer.key} is not under the caller's own identity ${r.identityId}`);
+      assert(!r.answer.key.slice(r.identityId.length + 1).includes('..') && r.answer.key.split('/').length === 3, `file name not sanitized: ${r.answer.key}`);
+      assert(r.putStatus === 200, `PUT HTTP ${r.putStatus}: ${r.putBody.slice(0, 300)}`);
+      assert(r.wrongTypeStatus === 403, `a PUT with another Content-Type got HTTP ${r.wrongTypeStatus}, not 403`);
+      const got = await s3Admin.send(new GetObjectCommand({ Bucket: setupBucket, Key: r.answer.key }));
+      assert(Buffer.from(await got.Body.transformToByteArray()).toString() === text, 'content read back differs');
+      return `${r.answer.key} HTTP 200`;
+    });
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // An origin the bucket's CORS rules do not name

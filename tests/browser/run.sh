@@ -7,7 +7,7 @@
 # playwright-core; never downloads a browser. npm packages go into $CUBBY_BROWSER_NODE_DIR
 # (default: a cache dir outside the repo), installed when missing or when package.json
 # changed; the seed snippet is bundled there with esbuild. The last line is "N passed, N failed".
-# BROWSER_POST_FORM=1 also runs the POST-form checks (POST Object is built on another branch).
+# BROWSER_POST_FORM=1 also runs the POST-form checks (scripts/test sets it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${ENDPOINT:?set ENDPOINT}" "${ADMIN_ACCESS_KEY:?set ADMIN_ACCESS_KEY (root key id)}" "${ADMIN_SECRET_KEY:?set ADMIN_SECRET_KEY}"

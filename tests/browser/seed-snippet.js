@@ -7,6 +7,8 @@ import { fromCognitoIdentityPool } from '@aws-sdk/credential-provider-cognito-id
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
 
 /** The seed's client set-up: guest credentials from the identity pool, an S3 client on them. */
 export function clients({ endpoint, region, identityPoolId, checksumWhenRequired = false }) {
@@ -75,4 +77,32 @@ export async function postForm(cfg, key, text, { maxSize = 1024 * 1024 } = {}) {
   form.append('file', new Blob([text], { type: 'text/plain' }), 'note.txt');
   const res = await fetch(url, { method: 'POST', body: form });
   return { key: fullKey, status: res.status, body: await res.text() };
+}
+
+/**
+ * The upload-URL flow (cubby's built-in replacement for the seed's getUploadUrl Lambda): the
+ * page signs `POST /_cubby/upload-url` with its own identity-pool credentials (SigV4, as for an
+ * IAM-authorized API), then PUTs the file to the answered URL with the bound Content-Type.
+ * `claimIdentityId` puts an identity id into the body, as the seed's frontend did; the server
+ * must ignore it.
+ */
+export async function uploadUrl(cfg, { collectionId, filename, contentType, text, claimIdentityId }) {
+  const { credentials } = clients(cfg);
+  const creds = await credentials();
+  const body = JSON.stringify({ collectionId, filename, contentType, ...(claimIdentityId ? { identityId: claimIdentityId } : {}) });
+  const u = new URL(cfg.endpoint + '/_cubby/upload-url');
+  const signer = new SignatureV4({ credentials: creds, region: cfg.region, service: 'execute-api', sha256: Sha256 });
+  const signed = await signer.sign({
+    method: 'POST', protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined,
+    path: u.pathname, query: {}, headers: { host: u.host, 'content-type': 'application/json' }, body,
+  });
+  const headers = { ...signed.headers };
+  delete headers.host; // the browser sends it (and may not be told to)
+  const res = await fetch(u, { method: 'POST', headers, body });
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok) return { status: res.status, answer, identityId: creds.identityId };
+  const put = await fetch(answer.url, { method: 'PUT', headers: { 'content-type': contentType }, body: text });
+  const wrongType = await fetch(answer.url, { method: 'PUT', headers: { 'content-type': 'text/html' }, body: text });
+  return { status: res.status, answer, identityId: creds.identityId, putStatus: put.status, putBody: await put.text(),
+    wrongTypeStatus: wrongType.status };
 }
