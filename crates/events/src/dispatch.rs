@@ -28,6 +28,10 @@ pub struct DispatchConfig {
     pub lease: Duration,
     /// Longest sleep without looking at the outbox (other nodes' events, missed signals).
     pub poll: Duration,
+    /// Pause after a batch smaller than `batch`, so that under load events are delivered
+    /// (and their rows deleted) in larger batches: fewer metadata transactions competing
+    /// with object commits, at the price of this much latency.
+    pub linger: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -39,6 +43,7 @@ impl Default for DispatchConfig {
             batch: 256,
             lease: Duration::from_secs(60),
             poll: Duration::from_secs(1),
+            linger: Duration::from_millis(25),
         }
     }
 }
@@ -148,6 +153,7 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             }
             continue;
         }
+        let full = batch.len() as i64 >= cfg.batch;
         let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
         let outcome = sink.deliver(&payloads).await;
         let delivered = outcome.delivered.min(batch.len());
@@ -182,6 +188,8 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             if let Err(e) = meta.release_events(&rest).await {
                 tracing::warn!(target_id = %spec.id, error = %e, "outbox release failed");
             }
+        } else if !full {
+            tokio::time::sleep(cfg.linger).await;
         }
     }
 }
