@@ -49,8 +49,8 @@ impl Default for DispatchConfig {
 }
 
 impl DispatchConfig {
-    /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS` and
-    /// `CUBBY_NOTIFY_RETRY_MAX_MS` when set.
+    /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS`,
+    /// `CUBBY_NOTIFY_RETRY_MAX_MS` and `CUBBY_NOTIFY_LINGER_MS` when set.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut c = DispatchConfig::default();
         for (k, v) in vars {
@@ -61,6 +61,7 @@ impl DispatchConfig {
                 "CUBBY_NOTIFY_MAX_ATTEMPTS" => c.max_attempts = n.clamp(1, 1000) as u32,
                 "CUBBY_NOTIFY_RETRY_BASE_MS" => c.retry_base = Duration::from_millis(n.max(1)),
                 "CUBBY_NOTIFY_RETRY_MAX_MS" => c.retry_max = Duration::from_millis(n.max(1)),
+                "CUBBY_NOTIFY_LINGER_MS" => c.linger = Duration::from_millis(n.min(10_000)),
                 _ => {}
             }
         }
