@@ -30,6 +30,34 @@ pub struct Params {
     pub backlog: usize,
     /// File that bench/run.sh creates once the `drain` NATS server is up.
     pub drain_ready: Option<PathBuf>,
+    /// The server process, for its CPU time.
+    pub pid: Option<u32>,
+}
+
+/// CPU time (user + system) the process has used, in milliseconds.
+fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (clock ticks).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0) // USER_HZ is 100 on Linux
+}
+
+/// Wait until the `bench` target has no pending events.
+async fn wait_drained(c: &S3Client) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while report(c).await?["pendingByTarget"]["bench"]
+        .as_i64()
+        .unwrap_or(0)
+        > 0
+    {
+        if Instant::now() > deadline {
+            bail!("events not delivered within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 fn config(target: &str) -> Bytes {
@@ -71,17 +99,20 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
     .context("configuring the backlog bucket (is CUBBY_NOTIFY_NATS_DRAIN set?)")?;
 
     println!(
-        "\n4 KiB PUT with and without a notification configuration (medians of {} runs)",
+        "\n4 KiB PUT with and without a notification configuration (medians of {} runs; \
+         server CPU per PUT includes delivering its event to NATS)",
         p.runs
     );
     println!(
-        "{:<8} {:>12} {:>12} {:>9}",
-        "c", "plain/s", "notified/s", "cost"
+        "{:<8} {:>12} {:>12} {:>9} {:>14} {:>14} {:>9}",
+        "c", "plain/s", "notified/s", "cost", "plain CPU/op", "notif. CPU/op", "cost"
     );
     for &conc in &p.concurrency {
         let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut ca, mut cb) = (Vec::new(), Vec::new());
         for run in 0..p.runs {
-            for (bucket, out) in [(&plain, &mut a), (&notified, &mut b)] {
+            for (bucket, out, cpu) in [(&plain, &mut a, &mut ca), (&notified, &mut b, &mut cb)] {
+                let cpu0 = p.pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     c,
                     bucket,
@@ -96,21 +127,32 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                 if s.errors > 0 {
                     bail!("{bucket}: {} errors: {:?}", s.errors, s.first_error);
                 }
+                // Count the delivery of this cell's events in this cell.
+                wait_drained(c).await?;
+                let per_op = match (cpu0, p.pid.and_then(cpu_ms)) {
+                    (Some(x), Some(y)) if s.ok > 0 => (y - x) * 1000.0 / s.ok as f64,
+                    _ => f64::NAN,
+                };
                 eprintln!(
-                    "  {bucket} c={conc} run {}: {:.0} ops/s",
+                    "  {bucket} c={conc} run {}: {:.0} ops/s, {per_op:.0} µs CPU/PUT",
                     run + 1,
                     s.ops_per_s
                 );
                 out.push(s.ops_per_s);
+                cpu.push(per_op);
             }
         }
         let (pa, pb) = (workload::median(a), workload::median(b));
+        let (qa, qb) = (workload::median(ca), workload::median(cb));
         println!(
-            "{:<8} {:>12.0} {:>12.0} {:>8.1}%",
+            "{:<8} {:>12.0} {:>12.0} {:>8.1}% {:>11.0} µs {:>11.0} µs {:>8.1}%",
             conc,
             pa,
             pb,
-            (pa - pb) / pa * 100.0
+            (pa - pb) / pa * 100.0,
+            qa,
+            qb,
+            (qb - qa) / qa * 100.0
         );
     }
 

@@ -220,6 +220,7 @@ async fn main() -> Result<()> {
                 small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
                 backlog: a.backlog,
                 drain_ready: a.drain_ready,
+                pid: a.pid,
             },
         )
         .await;

@@ -28,6 +28,10 @@ pub struct DispatchConfig {
     pub lease: Duration,
     /// Longest sleep without looking at the outbox (other nodes' events, missed signals).
     pub poll: Duration,
+    /// Pause after a batch smaller than `batch`, so that under load events are delivered
+    /// (and their rows deleted) in larger batches: fewer metadata transactions competing
+    /// with object commits, at the price of this much latency.
+    pub linger: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -39,13 +43,14 @@ impl Default for DispatchConfig {
             batch: 256,
             lease: Duration::from_secs(60),
             poll: Duration::from_secs(1),
+            linger: Duration::from_millis(25),
         }
     }
 }
 
 impl DispatchConfig {
-    /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS` and
-    /// `CUBBY_NOTIFY_RETRY_MAX_MS` when set.
+    /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS`,
+    /// `CUBBY_NOTIFY_RETRY_MAX_MS` and `CUBBY_NOTIFY_LINGER_MS` when set.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut c = DispatchConfig::default();
         for (k, v) in vars {
@@ -56,6 +61,7 @@ impl DispatchConfig {
                 "CUBBY_NOTIFY_MAX_ATTEMPTS" => c.max_attempts = n.clamp(1, 1000) as u32,
                 "CUBBY_NOTIFY_RETRY_BASE_MS" => c.retry_base = Duration::from_millis(n.max(1)),
                 "CUBBY_NOTIFY_RETRY_MAX_MS" => c.retry_max = Duration::from_millis(n.max(1)),
+                "CUBBY_NOTIFY_LINGER_MS" => c.linger = Duration::from_millis(n.min(10_000)),
                 _ => {}
             }
         }
@@ -148,6 +154,7 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             }
             continue;
         }
+        let full = batch.len() as i64 >= cfg.batch;
         let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
         let outcome = sink.deliver(&payloads).await;
         let delivered = outcome.delivered.min(batch.len());
@@ -182,6 +189,8 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             if let Err(e) = meta.release_events(&rest).await {
                 tracing::warn!(target_id = %spec.id, error = %e, "outbox release failed");
             }
+        } else if !full {
+            tokio::time::sleep(cfg.linger).await;
         }
     }
 }

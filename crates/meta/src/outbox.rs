@@ -107,6 +107,10 @@ impl Meta {
     /// Claim up to `limit` deliverable events of `target` for `lease_ms`, oldest first.
     /// Rows behind an event that waits for its retry are not claimed, so a target sees its
     /// events in commit order.
+    ///
+    /// On SQLite this process is the only dispatcher and each target has one task, so the
+    /// claim is a plain read: no write lock, no fsync competing with object commits (leases
+    /// matter only when several nodes share PostgreSQL).
     pub async fn claim_events(
         &self,
         target: &str,
@@ -114,19 +118,21 @@ impl Meta {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedEvent>, MetaError> {
-        let lock = match self.engine {
-            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
-            Engine::Sqlite => "",
+        const DUE: &str = "target = $1 AND dead = 0 AND claimed_until < $2 AND due_ms <= $2 \
+            AND id < COALESCE((SELECT MIN(id) FROM outbox \
+              WHERE target = $1 AND dead = 0 AND due_ms > $2), 9223372036854775807)";
+        let sql = match self.engine {
+            Engine::Postgres => format!(
+                "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
+                   SELECT id FROM outbox WHERE {DUE} ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, payload, attempts"
+            ),
+            // `$3 = $3` keeps the parameter list the same for both engines.
+            Engine::Sqlite => format!(
+                "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3 \
+                 ORDER BY id LIMIT $4"
+            ),
         };
-        let sql = format!(
-            "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
-               SELECT id FROM outbox WHERE target = $1 AND dead = 0 AND claimed_until < $2 \
-               AND due_ms <= $2 AND id < COALESCE((SELECT MIN(id) FROM outbox \
-                 WHERE target = $1 AND dead = 0 AND due_ms > $2), 9223372036854775807) \
-               ORDER BY id LIMIT $4{lock}) \
-             RETURNING id, payload, attempts"
-        );
-        let _g = self.write_guard().await;
         let rows = sqlx::query(&sql)
             .bind(target)
             .bind(now_ms)
@@ -229,6 +235,19 @@ impl Meta {
         .fetch_one(self.pool())
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Pending (not dead) events per target.
+    pub async fn pending_by_target(&self) -> Result<Vec<(String, i64)>, MetaError> {
+        let rows = sqlx::query(
+            "SELECT target, COUNT(*) FROM outbox WHERE dead = 0 GROUP BY target ORDER BY target",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect())
     }
 
     /// Dead-lettered events, oldest first.

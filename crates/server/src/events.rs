@@ -83,11 +83,12 @@ impl EventsAdmin {
         let result = async {
             let (pending, dead) = self.meta.outbox_counts().await?;
             let dead_events = self.meta.dead_events(limit).await?;
-            Ok::<_, cubby_meta::MetaError>((pending, dead, dead_events))
+            let by_target = self.meta.pending_by_target().await?;
+            Ok::<_, cubby_meta::MetaError>((pending, dead, dead_events, by_target))
         }
         .await;
         match result {
-            Ok((pending, dead, dead_events)) => {
+            Ok((pending, dead, dead_events, by_target)) => {
                 let s = cubby_events::stats();
                 use std::sync::atomic::Ordering::Relaxed;
                 let list: Vec<serde_json::Value> = dead_events
@@ -108,6 +109,7 @@ impl EventsAdmin {
                     StatusCode::OK,
                     serde_json::json!({
                         "pending": pending,
+                        "pendingByTarget": by_target.into_iter().map(|(t, n)| (t, serde_json::Value::from(n))).collect::<serde_json::Map<_, _>>(),
                         "deadLettered": dead,
                         "delivered": s.delivered.load(Relaxed),
                         "failedAttempts": s.failed_attempts.load(Relaxed),
