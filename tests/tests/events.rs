@@ -565,6 +565,12 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
     // Let the dispatcher fail a few times against the closed port.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(hook.bodies().is_empty());
+    // The operator sees the backlog: 100 uploads (+ the configuration's TestEvent) pending.
+    let pending = metric(&server, "cubby_outbox_pending").await;
+    assert!(pending >= 100.0, "cubby_outbox_pending {pending}");
+    let lag = metric(&server, "cubby_outbox_lag_seconds").await;
+    assert!(lag >= 1.0, "cubby_outbox_lag_seconds {lag}");
+    assert!(metric(&server, "cubby_events_failed_attempts").await >= 1.0);
     hook.up().await;
     let want: HashSet<String> = (0..100).map(|i| format!("k{i:03}")).collect();
     let got = || -> HashSet<String> {
@@ -577,6 +583,31 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
         got() == want
     })
     .await;
+    // Acknowledgements are written just after delivery: give the last ones a moment.
+    let mut pending = f64::NAN;
+    for _ in 0..50 {
+        pending = metric(&server, "cubby_outbox_pending").await;
+        if pending == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending, 0.0, "outbox not empty after delivery");
+    assert_eq!(metric(&server, "cubby_outbox_lag_seconds").await, 0.0);
+    assert!(metric(&server, "cubby_events_delivered").await >= 100.0);
+}
+
+/// The value of an unlabelled metric at `/_cubby/metrics`.
+async fn metric(server: &Server, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/_cubby/metrics", server.endpoint))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /_cubby/metrics:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -237,6 +237,15 @@ impl Meta {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
+    /// Creation time (ms since the epoch) of the oldest pending event, if any: the outbox lag.
+    pub async fn oldest_pending_ms(&self) -> Result<Option<i64>, MetaError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(created_ms) FROM outbox WHERE dead = 0")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(v)
+    }
+
     /// Pending (not dead) events per target.
     pub async fn pending_by_target(&self) -> Result<Vec<(String, i64)>, MetaError> {
         let rows = sqlx::query(

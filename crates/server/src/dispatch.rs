@@ -459,7 +459,7 @@ impl App {
             },
             "/_cubby/health" => self.ops.health(),
             "/_cubby/ready" => self.ops.ready().await,
-            "/_cubby/metrics" => self.ops.metrics(),
+            "/_cubby/metrics" => self.ops.metrics().await,
             // The identity pools' token-signing keys (public), for backends that verify
             // GetOpenIdToken / developer-identity tokens themselves.
             "/_cubby/identity/jwks.json"

@@ -91,7 +91,22 @@ impl Ops {
     }
 
     /// `/_cubby/metrics`: every registered collector, Prometheus text format.
-    pub fn metrics(&self) -> Response<RespBody> {
+    pub async fn metrics(&self) -> Response<RespBody> {
+        // The outbox gauges are read from the metadata store at scrape time (cheap
+        // aggregate queries; scrapes are rare compared with requests).
+        let outbox = tokio::time::timeout(CHECK_TIME, async {
+            let counts = self.meta.outbox_counts().await?;
+            let oldest = self.meta.oldest_pending_ms().await?;
+            Ok::<_, cubby_meta::MetaError>((counts, oldest))
+        })
+        .await;
+        match outbox {
+            Ok(Ok(((pending, dead), oldest))) => {
+                crate::metrics::record_outbox(pending, dead, oldest, now_ms());
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "metrics: outbox counts unavailable"),
+            Err(_) => tracing::warn!("metrics: outbox counts timed out"),
+        }
         match crate::metrics::render() {
             Ok(body) => {
                 let mut r = text(StatusCode::OK, body);
@@ -104,4 +119,11 @@ impl Ops {
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
