@@ -116,6 +116,19 @@ impl FsBlobStore {
         Ok((w, info))
     }
 
+    /// Start writing a part blob of a multipart upload encrypted under the upload's data key
+    /// `key` (unwrapped from `upload`); returns the part's [`sse::SealInfo`].
+    pub fn part_writer(
+        &self,
+        key: &sse::DataKey,
+        upload: &sse::SealInfo,
+    ) -> Result<(BlobWriter, sse::SealInfo), BlobError> {
+        let mut w = self.writer()?;
+        let (key, info) = key.for_part(upload, &w.id);
+        w.sealer = Some(sse::Sealer::new(key));
+        Ok((w, info))
+    }
+
     /// Read plaintext bytes `[from, from + len)` of a committed blob into `sink`
     /// (synchronous: call from a blocking thread). `key` is the unwrapped data key of an
     /// encrypted blob, whose plaintext is `plain_len` bytes long.

@@ -1,8 +1,10 @@
 //! SSE-S3 envelope encryption of blobs.
 //!
-//! Every encrypted blob has its own random 256-bit data key, wrapped (AES-256-GCM) by a
+//! Every encrypted object has its own random 256-bit data key, wrapped (AES-256-GCM) by a
 //! key-encryption key derived from the master key; the wrapped key travels with the object's
-//! metadata as a [`SealInfo`], bound to the blob id so it cannot be moved to another blob.
+//! metadata as a [`SealInfo`], bound to its context (the blob id, or the multipart upload id)
+//! so it cannot be moved to another object. A multipart upload has one data key for all its
+//! parts; each part blob gets its own nonce prefix, derived from its random blob id.
 //!
 //! The plaintext is cut into [`SEGMENT_LEN`]-byte segments, each sealed on its own with
 //! AES-256-GCM, so a range read opens only the segments it touches. A sealed segment is the
@@ -67,6 +69,10 @@ pub struct SealInfo {
     pub key: String,
     /// Base64 of the 8-byte per-blob nonce prefix.
     pub prefix: String,
+    /// What the wrapped key is bound to when it is not the blob id: `upload:<id>` for the
+    /// parts of a multipart upload, which share one data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// The key-encryption key: wraps and unwraps data keys.
@@ -79,12 +85,30 @@ impl std::fmt::Debug for Kek {
     }
 }
 
-fn wrap_aad(blob: &BlobId, prefix: &[u8; 8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(WRAP_AAD.len() + 32 + 8);
+fn wrap_aad(context: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(WRAP_AAD.len() + 1 + context.len());
     aad.extend_from_slice(WRAP_AAD);
-    aad.extend_from_slice(blob.as_str().as_bytes());
-    aad.extend_from_slice(prefix);
+    aad.push(0);
+    aad.extend_from_slice(context.as_bytes());
     aad
+}
+
+/// The nonce prefix of a part blob sharing its upload's data key: 8 bytes of the random blob
+/// id (62 random bits), so parts of one upload never share a nonce.
+pub fn part_prefix(blob: &BlobId) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    let hex = blob.as_str().as_bytes();
+    for (i, b) in p.iter_mut().enumerate() {
+        let nib = |c: u8| match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        };
+        let at = 16 + 2 * i;
+        *b = (nib(hex.get(at).copied().unwrap_or(b'0')) << 4)
+            | nib(hex.get(at + 1).copied().unwrap_or(b'0'));
+    }
+    p
 }
 
 impl Kek {
@@ -95,6 +119,20 @@ impl Kek {
 
     /// A fresh random data key for `blob`, and its wrapped form for the metadata.
     pub fn new_data_key(&self, blob: &BlobId) -> Result<(DataKey, SealInfo), SseError> {
+        self.new_key_for(blob.as_str(), None)
+    }
+
+    /// A fresh random data key shared by the parts of multipart upload `upload_id`.
+    pub fn new_upload_key(&self, upload_id: &str) -> Result<(DataKey, SealInfo), SseError> {
+        let context = format!("upload:{upload_id}");
+        self.new_key_for(&context, Some(context.clone()))
+    }
+
+    fn new_key_for(
+        &self,
+        context: &str,
+        stored_context: Option<String>,
+    ) -> Result<(DataKey, SealInfo), SseError> {
         let mut rng = rand::rngs::OsRng;
         let mut dk = [0u8; 32];
         let mut prefix = [0u8; 8];
@@ -104,11 +142,7 @@ impl Kek {
         rng.fill_bytes(&mut nonce);
         let mut wrapped = dk.to_vec();
         self.0
-            .encrypt_in_place(
-                Nonce::from_slice(&nonce),
-                &wrap_aad(blob, &prefix),
-                &mut wrapped,
-            )
+            .encrypt_in_place(Nonce::from_slice(&nonce), &wrap_aad(context), &mut wrapped)
             .map_err(|_| SseError::Unwrap)?;
         let mut stored = nonce.to_vec();
         stored.extend_from_slice(&wrapped);
@@ -116,11 +150,12 @@ impl Kek {
         let info = SealInfo {
             key: b64.encode(stored),
             prefix: b64.encode(prefix),
+            context: stored_context,
         };
         Ok((DataKey::new(dk, prefix), info))
     }
 
-    /// Unwrap the data key of `blob`.
+    /// Unwrap the data key of `blob` (bound to `info.context`, else to the blob id).
     pub fn unwrap(&self, info: &SealInfo, blob: &BlobId) -> Result<DataKey, SseError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let stored = b64.decode(&info.key).map_err(|_| SseError::Unwrap)?;
@@ -135,7 +170,11 @@ impl Kek {
         let (nonce, wrapped) = stored.split_at(12);
         let mut dk = wrapped.to_vec();
         self.0
-            .decrypt_in_place(Nonce::from_slice(nonce), &wrap_aad(blob, &prefix), &mut dk)
+            .decrypt_in_place(
+                Nonce::from_slice(nonce),
+                &wrap_aad(info.context.as_deref().unwrap_or(blob.as_str())),
+                &mut dk,
+            )
             .map_err(|_| SseError::Unwrap)?;
         let dk: [u8; 32] = dk.try_into().map_err(|_| SseError::Unwrap)?;
         Ok(DataKey::new(dk, prefix))
@@ -188,6 +227,24 @@ pub fn segment_span(plain_len: u64, from: u64, len: u64) -> Option<(u64, u64)> {
 }
 
 impl DataKey {
+    /// The same key with the nonce prefix of part blob `blob`, and the metadata that opens
+    /// it: `upload` is the upload's [`SealInfo`].
+    pub fn for_part(&self, upload: &SealInfo, blob: &BlobId) -> (DataKey, SealInfo) {
+        let prefix = part_prefix(blob);
+        let info = SealInfo {
+            key: upload.key.clone(),
+            prefix: base64::engine::general_purpose::STANDARD.encode(prefix),
+            context: upload.context.clone(),
+        };
+        (
+            DataKey {
+                cipher: self.cipher.clone(),
+                prefix,
+            },
+            info,
+        )
+    }
+
     fn new(key: [u8; 32], prefix: [u8; 8]) -> Self {
         DataKey {
             cipher: Aes256Gcm::new(&key.into()),
@@ -377,6 +434,22 @@ mod tests {
             Kek::new([8u8; 32]).unwrap(&info, &a),
             Err(SseError::Unwrap)
         ));
+    }
+
+    #[test]
+    fn parts_share_the_upload_key_with_distinct_prefixes() {
+        let (key, upload) = kek().new_upload_key("u1").unwrap();
+        let (p1, b1) = (BlobId::random(), BlobId::random());
+        let (k1, i1) = key.for_part(&upload, &p1);
+        let (_, i2) = key.for_part(&upload, &b1);
+        assert_ne!(i1.prefix, i2.prefix);
+        let sealed = seal(&k1, b"part one", 3);
+        let opened = kek().unwrap(&i1, &p1).unwrap();
+        assert_eq!(open(&opened, &sealed, 8, 0, 8).unwrap(), b"part one");
+        // Bound to the upload: another upload's context does not open it.
+        let mut moved = i1.clone();
+        moved.context = Some("upload:u2".into());
+        assert!(kek().unwrap(&moved, &p1).is_err());
     }
 
     #[test]
