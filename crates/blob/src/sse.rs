@@ -155,8 +155,20 @@ impl Kek {
         Ok((DataKey::new(dk, prefix), info))
     }
 
+    /// Unwrap the data key of a multipart upload (`info` from [`Kek::new_upload_key`]).
+    pub fn unwrap_upload(&self, info: &SealInfo) -> Result<DataKey, SseError> {
+        match info.context.as_deref() {
+            Some(c) if c.starts_with("upload:") => self.unwrap_in(info, c),
+            _ => Err(SseError::Unwrap),
+        }
+    }
+
     /// Unwrap the data key of `blob` (bound to `info.context`, else to the blob id).
     pub fn unwrap(&self, info: &SealInfo, blob: &BlobId) -> Result<DataKey, SseError> {
+        self.unwrap_in(info, info.context.as_deref().unwrap_or(blob.as_str()))
+    }
+
+    fn unwrap_in(&self, info: &SealInfo, context: &str) -> Result<DataKey, SseError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let stored = b64.decode(&info.key).map_err(|_| SseError::Unwrap)?;
         let prefix: [u8; 8] = b64
@@ -170,11 +182,7 @@ impl Kek {
         let (nonce, wrapped) = stored.split_at(12);
         let mut dk = wrapped.to_vec();
         self.0
-            .decrypt_in_place(
-                Nonce::from_slice(nonce),
-                &wrap_aad(info.context.as_deref().unwrap_or(blob.as_str())),
-                &mut dk,
-            )
+            .decrypt_in_place(Nonce::from_slice(nonce), &wrap_aad(context), &mut dk)
             .map_err(|_| SseError::Unwrap)?;
         let dk: [u8; 32] = dk.try_into().map_err(|_| SseError::Unwrap)?;
         Ok(DataKey::new(dk, prefix))
@@ -226,22 +234,25 @@ pub fn segment_span(plain_len: u64, from: u64, len: u64) -> Option<(u64, u64)> {
     Some((from / SEGMENT_LEN, (end - 1) / SEGMENT_LEN))
 }
 
+/// The metadata that opens part blob `blob` of the upload whose key is `upload`.
+pub fn part_info(upload: &SealInfo, blob: &BlobId) -> SealInfo {
+    SealInfo {
+        key: upload.key.clone(),
+        prefix: base64::engine::general_purpose::STANDARD.encode(part_prefix(blob)),
+        context: upload.context.clone(),
+    }
+}
+
 impl DataKey {
     /// The same key with the nonce prefix of part blob `blob`, and the metadata that opens
     /// it: `upload` is the upload's [`SealInfo`].
     pub fn for_part(&self, upload: &SealInfo, blob: &BlobId) -> (DataKey, SealInfo) {
-        let prefix = part_prefix(blob);
-        let info = SealInfo {
-            key: upload.key.clone(),
-            prefix: base64::engine::general_purpose::STANDARD.encode(prefix),
-            context: upload.context.clone(),
-        };
         (
             DataKey {
                 cipher: self.cipher.clone(),
-                prefix,
+                prefix: part_prefix(blob),
             },
-            info,
+            part_info(upload, blob),
         )
     }
 
@@ -445,6 +456,8 @@ mod tests {
         assert_ne!(i1.prefix, i2.prefix);
         let sealed = seal(&k1, b"part one", 3);
         let opened = kek().unwrap(&i1, &p1).unwrap();
+        assert_eq!(part_info(&upload, &p1), i1);
+        assert!(kek().unwrap_upload(&upload).is_ok());
         assert_eq!(open(&opened, &sealed, 8, 0, 8).unwrap(), b"part one");
         // Bound to the upload: another upload's context does not open it.
         let mut moved = i1.clone();

@@ -24,6 +24,7 @@ mod post_policy;
 mod response;
 pub mod router;
 mod service;
+mod sse;
 mod xml;
 
 pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey};

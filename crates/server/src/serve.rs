@@ -125,6 +125,11 @@ pub async fn run(
         account_id: cfg.account_id.clone(),
         domain: cfg.domain.clone(),
         legacy_bucket_defaults: cfg.legacy_bucket_defaults,
+        // SSE-S3 data keys are wrapped by their own subkey of the master key.
+        sse_kek: Some(cubby_blob::sse::Kek::new(cubby_auth::session::subkey(
+            &cfg.master_key,
+            "cubby/sse-s3-kek/v1",
+        ))),
         ..S3Config::default()
     };
     let s3 = S3Service::new(s3_cfg, meta.clone(), blobs, authority).await?;
@@ -134,16 +139,14 @@ pub async fn run(
         cubby_events::DispatchConfig::from_env(std::env::vars()),
     )
     .await;
-    let app = Arc::new(
-        App::new(s3, identity, user_pools, &cfg).with_events_admin(
-            crate::events::EventsAdmin {
-                meta: meta.clone(),
-                root_access_key_id: cfg.root.access_key_id.clone(),
-                root_secret: cfg.root.secret_access_key.clone(),
-                region: cfg.region.clone(),
-            },
-        ),
-    );
+    let app = Arc::new(App::new(s3, identity, user_pools, &cfg).with_events_admin(
+        crate::events::EventsAdmin {
+            meta: meta.clone(),
+            root_access_key_id: cfg.root.access_key_id.clone(),
+            root_secret: cfg.root.secret_access_key.clone(),
+            region: cfg.region.clone(),
+        },
+    ));
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;
