@@ -556,6 +556,13 @@ async fn stream_decrypted(svc: &S3Service, pieces: Vec<Piece>) -> S3Result<RespB
 }
 
 pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    // As S3: reads never name SSE-S3/KMS encryption (the object knows how it is stored).
+    if ctx.header(crate::sse::HEADER).is_some() {
+        return Err(S3Error::invalid_argument(
+            "x-amz-server-side-encryption header is not supported for this operation.",
+        )
+        .with("ArgumentName", crate::sse::HEADER));
+    }
     let obj = load_visible(svc, ctx).await?;
     if let Some(e) = read_conditionals(ctx, &obj) {
         if e.status == StatusCode::NOT_MODIFIED {
