@@ -799,3 +799,99 @@ async fn boto3_generate_presigned_post() {
         "Access Denied"
     );
 }
+
+#[tokio::test]
+async fn sse_from_the_form_field_and_the_bucket_default() {
+    let server = setup().await;
+    let c = root(&server);
+    // The form field asks for AES256: the response and the object say so.
+    let fields = signed_form(
+        &root_keys(),
+        &[
+            json!({"bucket": BUCKET}),
+            json!({"key": "enc"}),
+            json!({"x-amz-server-side-encryption": "AES256"}),
+        ],
+        &[("key", "enc"), ("x-amz-server-side-encryption", "AES256")],
+        &in_an_hour(),
+    );
+    let r = post_form(&server, &fields, ("f.bin", b"secret form bytes")).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(r.headers["x-amz-server-side-encryption"], "AES256");
+    let h = c
+        .head_object()
+        .bucket(BUCKET)
+        .key("enc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    // aws:kms is not available here.
+    let fields = signed_form(
+        &root_keys(),
+        &[
+            json!({"bucket": BUCKET}),
+            json!({"key": "kms"}),
+            json!({"x-amz-server-side-encryption": "aws:kms"}),
+        ],
+        &[("key", "kms"), ("x-amz-server-side-encryption", "aws:kms")],
+        &in_an_hour(),
+    );
+    let r = post_form(&server, &fields, ("f.bin", b"x")).await;
+    assert_eq!((r.status, r.code()), (501, "NotImplemented".to_owned()));
+    assert!(!exists(&server, "kms").await);
+
+    // Without the field, a plain bucket stores plaintext; with a default, it encrypts.
+    let plain = |key: &'static str| {
+        signed_form(
+            &root_keys(),
+            &[json!({"bucket": BUCKET}), json!({"key": key})],
+            &[("key", key)],
+            &in_an_hour(),
+        )
+    };
+    let r = post_form(&server, &plain("p1"), ("f.bin", b"x")).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(!r.headers.contains_key("x-amz-server-side-encryption"));
+    c.put_bucket_encryption()
+        .bucket(BUCKET)
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = post_form(&server, &plain("p2"), ("f.bin", b"by default")).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(r.headers["x-amz-server-side-encryption"], "AES256");
+    let got = c
+        .get_object()
+        .bucket(BUCKET)
+        .key("p2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.server_side_encryption().map(|s| s.as_str()),
+        Some("AES256")
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"by default"
+    );
+}

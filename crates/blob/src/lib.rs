@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod sse;
+
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Opaque id of a stored blob: 32 lower-case hex characters.
@@ -58,6 +60,9 @@ pub enum BlobError {
     /// Any other I/O failure.
     #[error("blob I/O: {0}")]
     Io(#[from] io::Error),
+    /// An encrypted blob failed to decrypt (tampered, truncated, wrong key).
+    #[error("encrypted blob: {0}")]
+    Sse(#[from] sse::SseError),
 }
 
 /// A local-filesystem blob store.
@@ -112,7 +117,65 @@ impl FsBlobStore {
             id,
             durable: self.durable,
             len: 0,
+            sealer: None,
         })
+    }
+
+    /// Start writing a new blob encrypted under a fresh data key (SSE-S3). The returned
+    /// [`sse::SealInfo`] must be stored with the metadata that references the blob.
+    pub fn sealed_writer(&self, kek: &sse::Kek) -> Result<(BlobWriter, sse::SealInfo), BlobError> {
+        let mut w = self.writer()?;
+        let (key, info) = kek.new_data_key(&w.id)?;
+        w.sealer = Some(sse::Sealer::new(key));
+        Ok((w, info))
+    }
+
+    /// Start writing a part blob of a multipart upload encrypted under the upload's data key
+    /// `key` (unwrapped from `upload`); returns the part's [`sse::SealInfo`].
+    pub fn part_writer(
+        &self,
+        key: &sse::DataKey,
+        upload: &sse::SealInfo,
+    ) -> Result<(BlobWriter, sse::SealInfo), BlobError> {
+        let mut w = self.writer()?;
+        let (key, info) = key.for_part(upload, &w.id);
+        w.sealer = Some(sse::Sealer::new(key));
+        Ok((w, info))
+    }
+
+    /// Read plaintext bytes `[from, from + len)` of a committed blob into `sink`
+    /// (synchronous: call from a blocking thread). `key` is the unwrapped data key of an
+    /// encrypted blob, whose plaintext is `plain_len` bytes long.
+    pub fn read_range(
+        &self,
+        id: &BlobId,
+        key: Option<&sse::DataKey>,
+        plain_len: u64,
+        from: u64,
+        len: u64,
+        sink: &mut impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), BlobError> {
+        let mut f = match File::open(self.path(id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(key) = key {
+            return Ok(sse::read_range(&mut f, key, plain_len, from, len, sink)?);
+        }
+        f.seek(SeekFrom::Start(from))?;
+        let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
+        let mut left = len;
+        while left > 0 {
+            let want = (left as usize).min(buf.len());
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            f.read_exact(chunk)?;
+            sink(chunk)?;
+            left -= want as u64;
+        }
+        Ok(())
     }
 
     /// Path of a committed blob.
@@ -178,6 +241,8 @@ pub struct BlobWriter {
     id: BlobId,
     durable: bool,
     len: u64,
+    /// Set for an encrypted blob: plaintext goes through it, sealed segments to the file.
+    sealer: Option<sse::Sealer>,
 }
 
 impl BlobWriter {
@@ -186,7 +251,7 @@ impl BlobWriter {
         &self.id
     }
 
-    /// Bytes written so far.
+    /// Plaintext bytes written so far.
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -196,23 +261,29 @@ impl BlobWriter {
         self.len == 0
     }
 
-    /// Append bytes.
+    /// Append plaintext bytes (encrypted on the way to the file for a sealed writer).
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
-        file.write_all(buf)?;
+        match self.sealer.as_mut() {
+            Some(s) => s.push(buf, &mut |b: &[u8]| file.write_all(b))?,
+            None => file.write_all(buf)?,
+        }
         self.len += buf.len() as u64;
         Ok(())
     }
 
     /// Make the blob durable and visible under its id: fsync file, rename, fsync directory.
     pub fn commit(mut self) -> io::Result<BlobId> {
-        let file = self
+        let mut file = self
             .file
             .take()
             .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        if let Some(s) = self.sealer.take() {
+            s.finish(&mut |b: &[u8]| file.write_all(b))?;
+        }
         if self.durable {
             file.sync_all()?;
         }

@@ -39,6 +39,8 @@ pub(crate) struct IngestPlan {
     pub checksum: Option<(Algo, Option<Vec<u8>>)>,
     /// The signed `x-amz-trailer` header promised this checksum as a trailer: it must arrive.
     pub trailer_required: bool,
+    /// Plaintext or SSE-S3 encrypted blob.
+    pub seal: crate::sse::Seal,
 }
 
 /// A body written to a committed blob.
@@ -47,6 +49,8 @@ pub(crate) struct Ingested {
     pub size: u64,
     pub md5: [u8; 16],
     pub checksum: Option<(Algo, Vec<u8>)>,
+    /// Encryption parameters of an SSE-S3 blob.
+    pub sse: Option<cubby_blob::sse::SealInfo>,
 }
 
 fn entity_too_large(max: u64, proposed: u64) -> S3Error {
@@ -94,6 +98,7 @@ pub(crate) async fn ingest(
         content_md5,
         checksum,
         trailer_required,
+        seal,
     } = plan;
     let want_sha = matches!(payload, Payload::Sha256(_));
     let expected_sha = match &payload {
@@ -107,7 +112,8 @@ pub(crate) async fn ingest(
     let checksum_algo = checksum.as_ref().map(|(a, _)| *a);
     let checksum_expected = checksum.and_then(|(_, v)| v);
 
-    let writer = blobs.writer()?;
+    // Encryption, when asked for, happens inside the writer, on the worker thread below.
+    let (writer, sse) = seal.writer(blobs)?;
     // Large signed bodies hash SHA-256 on a second thread, in parallel with MD5 and the write:
     // one core cannot do both at disk speed.
     let sha_side = (want_sha && declared_len.is_none_or(|l| l > 1024 * 1024)).then(|| {
@@ -292,6 +298,7 @@ pub(crate) async fn ingest(
         size,
         md5,
         checksum,
+        sse,
     })
 }
 

@@ -725,22 +725,26 @@ pub(crate) async fn subresource(
             changed = false;
             response::status(StatusCode::OK)
         }
-        PutBucketEncryption | PutBucketLifecycleConfiguration => {
+        PutBucketEncryption => {
+            let raw = read(body).await?;
+            let (doc, algo) = crate::sse::parse_config(&raw)?;
+            cfg.encryption = Some(doc);
+            cfg.sse_default = Some(algo);
+            response::status(StatusCode::OK)
+        }
+        PutBucketLifecycleConfiguration => {
             let raw = read(body).await?;
             let text = std::str::from_utf8(&raw).map_err(|_| S3Error::malformed_xml())?;
-            // Well-formedness only for now: these documents take effect in later features.
+            // Well-formedness only for now: lifecycle rules take effect in a later feature.
             if quick_xml::de::from_str::<serde::de::IgnoredAny>(text).is_err() {
                 return Err(S3Error::malformed_xml());
             }
-            let stored = Some(text.to_owned());
-            match op {
-                PutBucketEncryption => cfg.encryption = stored,
-                _ => cfg.lifecycle = stored,
-            }
+            cfg.lifecycle = Some(text.to_owned());
             response::status(StatusCode::OK)
         }
         DeleteBucketEncryption => {
             cfg.encryption = None;
+            cfg.sse_default = None;
             response::status(StatusCode::NO_CONTENT)
         }
         GetBucketNotificationConfiguration => {

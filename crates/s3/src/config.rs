@@ -59,9 +59,12 @@ pub struct BucketConfig {
     /// Bucket tags.
     #[serde(default)]
     pub tags: Option<Vec<(String, String)>>,
-    /// Raw ServerSideEncryptionConfiguration XML.
+    /// ServerSideEncryptionConfiguration XML, as GetBucketEncryption returns it.
     #[serde(default)]
     pub encryption: Option<String>,
+    /// Default encryption algorithm of new objects (`AES256`), from the configuration above.
+    #[serde(default)]
+    pub sse_default: Option<String>,
     /// Raw NotificationConfiguration XML (documents stored before notifications took effect).
     #[serde(default)]
     pub notification: Option<String>,

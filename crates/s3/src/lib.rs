@@ -25,6 +25,7 @@ mod reqinfo;
 mod response;
 pub mod router;
 mod service;
+mod sse;
 mod xml;
 
 pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey};

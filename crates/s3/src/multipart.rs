@@ -28,10 +28,28 @@ struct UploadInfo {
     checksum_type: Option<String>,
     initiator_arn: String,
     initiator_name: String,
+    /// SSE-S3: the upload's wrapped data key, shared by its parts.
+    #[serde(default)]
+    sse: Option<cubby_blob::sse::SealInfo>,
+}
+
+impl UploadInfo {
+    /// How this upload's part blobs are written.
+    fn seal(&self, svc: &S3Service) -> S3Result<crate::sse::Seal> {
+        match &self.sse {
+            None => Ok(crate::sse::Seal::Plain),
+            Some(info) => {
+                let key = crate::sse::kek(svc)?
+                    .unwrap_upload(info)
+                    .map_err(|e| S3Error::internal(format!("upload data key: {e}")))?;
+                Ok(crate::sse::Seal::Part(key, info.clone()))
+            }
+        }
+    }
 }
 
 pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
-    let headers = headers_from_request(ctx)?;
+    let mut headers = headers_from_request(ctx)?;
     let algo = match ctx.header("x-amz-checksum-algorithm") {
         Some(a) => Some(Algo::parse(a).ok_or_else(|| {
             S3Error::invalid_request("Checksum algorithm provided is unsupported.")
@@ -57,7 +75,17 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
         }
     };
     let upload_id = new_upload_id();
+    let sse = if crate::sse::wanted(ctx)? {
+        let (_, info) = crate::sse::kek(svc)?
+            .new_upload_key(&upload_id)
+            .map_err(|e| S3Error::internal(format!("upload data key: {e}")))?;
+        Some(info)
+    } else {
+        None
+    };
+    headers.sse = sse.as_ref().map(|_| cubby_blob::sse::ALGORITHM.to_owned());
     let info = UploadInfo {
+        sse,
         headers,
         algo,
         checksum_type: checksum_type.clone(),
@@ -78,6 +106,7 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
     elem(&mut x, "Key", &row.key);
     elem(&mut x, "UploadId", &upload_id);
     let mut r = xml(end(x, "InitiateMultipartUploadResult"));
+    info.headers.respond_sse(&mut r);
     if let (Some(a), Some(t)) = (algo, &checksum_type) {
         set(&mut r, "x-amz-checksum-algorithm", a.name());
         set(&mut r, "x-amz-checksum-type", t);
@@ -148,6 +177,7 @@ pub(crate) async fn upload_part(
             got.name().to_ascii_lowercase()
         )));
     }
+    plan.seal = info.seal(svc)?;
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let ck = got.checksum.as_ref().map(|(_, raw)| checksum::b64(raw));
@@ -164,6 +194,7 @@ pub(crate) async fn upload_part(
     .await?;
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{etag}\""));
+    info.headers.respond_sse(&mut r);
     if let (Some((a, _)), Some(v)) = (&got.checksum, &ck) {
         set(&mut r, a.header(), v);
     }
@@ -240,7 +271,13 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
         }
     };
     let layout = Layout::from_json(&src.layout)?;
-    let (blob, md5, ck) = crate::objects::copy_bytes(svc, &layout, from, len, info.algo).await?;
+    let seal = info.seal(svc)?;
+    let crate::objects::Copied {
+        blob,
+        md5,
+        checksum: ck,
+        ..
+    } = crate::objects::copy_bytes(svc, &layout, from, len, info.algo, &seal).await?;
     let etag = hex::encode(md5);
     let ckv = ck.as_deref().map(checksum::b64);
     store_part(
@@ -260,7 +297,9 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
     if let (Some(a), Some(v)) = (info.algo, &ckv) {
         elem(&mut x, a.xml_name(), v);
     }
-    Ok(xml(end(x, "CopyPartResult")))
+    let mut r = xml(end(x, "CopyPartResult"));
+    info.headers.respond_sse(&mut r);
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -448,6 +487,10 @@ pub(crate) async fn complete(
             .map(|p| crate::objects::BlobRef {
                 id: p.blob_id.clone(),
                 size: p.size as u64,
+                // Every part of an encrypted upload was sealed under the upload's data key.
+                sse: info.sse.as_ref().and_then(|u| {
+                    BlobId::parse(&p.blob_id).map(|id| cubby_blob::sse::part_info(u, &id))
+                }),
             })
             .collect(),
         parts: chosen
@@ -521,7 +564,9 @@ pub(crate) async fn complete(
         Err(MetaError::PreconditionFailed) => return Err(crate::objects::precondition_error(&pre)),
         Err(e) => return Err(e.into()),
     }
-    Ok(xml(result))
+    let mut r = xml(result);
+    info.headers.respond_sse(&mut r);
+    Ok(r)
 }
 
 pub(crate) async fn abort(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {

@@ -29,7 +29,11 @@ pub(crate) struct Layout {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct BlobRef {
     pub id: String,
+    /// Plaintext size.
     pub size: u64,
+    /// Set when the blob is SSE-S3 encrypted: how to unwrap its data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<cubby_blob::sse::SealInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -47,11 +51,12 @@ impl Layout {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
-    pub fn single(id: &BlobId, size: u64) -> Layout {
+    pub fn single(id: &BlobId, size: u64, sse: Option<cubby_blob::sse::SealInfo>) -> Layout {
         Layout {
             blobs: vec![BlobRef {
                 id: id.to_string(),
                 size,
+                sse,
             }],
             parts: Vec::new(),
         }
@@ -103,6 +108,21 @@ impl StoredHeaders {
     }
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Record the encryption chosen for a new object (`AES256` or none).
+    pub fn set_sse(&mut self, seal: &crate::sse::Seal) {
+        self.sse = match seal {
+            crate::sse::Seal::Plain => None,
+            _ => Some(cubby_blob::sse::ALGORITHM.to_owned()),
+        };
+    }
+
+    /// `x-amz-server-side-encryption` on a response about this object, as S3 sends it.
+    pub fn respond_sse(&self, r: &mut Response<RespBody>) {
+        if let Some(a) = &self.sse {
+            set(r, crate::sse::HEADER, a);
+        }
     }
 }
 
@@ -173,7 +193,8 @@ pub(crate) fn headers_from_request(ctx: &Ctx) -> S3Result<StoredHeaders> {
         tags,
         acl: h("x-amz-acl"),
         owner: ctx.caller.principal_id.clone(),
-        sse: h("x-amz-server-side-encryption"),
+        // Decided by the caller (request header or bucket default), see `set_sse`.
+        sse: None,
     })
 }
 
@@ -206,7 +227,9 @@ pub(crate) async fn put_object(
     ctx: &mut Ctx,
     body: ReqBody,
 ) -> S3Result<Response<RespBody>> {
-    let headers = headers_from_request(ctx)?;
+    let mut headers = headers_from_request(ctx)?;
+    let seal = crate::sse::seal_for(svc, ctx)?;
+    headers.set_sse(&seal);
     let pre = write_precondition(ctx);
     if ctx.header("content-length").is_none()
         && ctx.header("transfer-encoding").is_none()
@@ -218,7 +241,8 @@ pub(crate) async fn put_object(
             "You must provide the Content-Length HTTP header.",
         ));
     }
-    let plan = svc.ingest_plan(ctx)?;
+    let mut plan = svc.ingest_plan(ctx)?;
+    plan.seal = seal;
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let stored_ck = got.checksum.as_ref().map(|(a, raw)| Stored {
@@ -237,7 +261,7 @@ pub(crate) async fn put_object(
         checksum: stored_ck
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
-        layout: Layout::single(&got.blob, got.size).to_json(),
+        layout: Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
     };
     commit_object(
         svc,
@@ -250,6 +274,7 @@ pub(crate) async fn put_object(
     .await?;
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{etag}\""));
+    headers.respond_sse(&mut r);
     if let Some(c) = &stored_ck {
         set(&mut r, c.algo.header(), &c.value);
         set(&mut r, "x-amz-checksum-type", &c.kind);
@@ -423,9 +448,19 @@ fn parse_range(v: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
     Ok(Some((start, end)))
 }
 
-/// Stream `[start, start+len)` of a layout.
-pub(crate) fn stream_range(svc: &S3Service, layout: &Layout, start: u64, len: u64) -> RespBody {
-    let mut segments = Vec::new();
+/// One blob's share of a byte range: the blob, its data key when encrypted, its plaintext
+/// size, and the offset and length to read within it.
+struct Piece {
+    id: BlobId,
+    key: Option<cubby_blob::sse::DataKey>,
+    size: u64,
+    from: u64,
+    len: u64,
+}
+
+/// Split `[start, start+len)` of a layout into per-blob pieces, unwrapping data keys.
+fn pieces(svc: &S3Service, layout: &Layout, start: u64, len: u64) -> S3Result<Vec<Piece>> {
+    let mut out = Vec::new();
     let mut offset = 0u64;
     let end = start + len;
     for b in &layout.blobs {
@@ -436,32 +471,98 @@ pub(crate) fn stream_range(svc: &S3Service, layout: &Layout, start: u64, len: u6
         }
         let from = start.max(bs) - bs;
         let to = end.min(be) - bs;
-        if let Some(id) = BlobId::parse(&b.id) {
-            segments.push((id, from, to - from));
-        }
+        let id = BlobId::parse(&b.id).ok_or_else(|| S3Error::internal("bad blob id"))?;
+        out.push(Piece {
+            id,
+            key: crate::sse::open_key(svc, b)?,
+            size: b.size,
+            from,
+            len: to - from,
+        });
+    }
+    Ok(out)
+}
+
+/// Stream `[start, start+len)` of a layout.
+pub(crate) async fn stream_range(
+    svc: &S3Service,
+    layout: &Layout,
+    start: u64,
+    len: u64,
+) -> S3Result<RespBody> {
+    let pieces = pieces(svc, layout, start, len)?;
+    if pieces.iter().any(|p| p.key.is_some()) {
+        return stream_decrypted(svc, pieces).await;
     }
     let blobs = svc.blobs.clone();
-    let stream = futures_util::stream::iter(segments)
-        .then(move |(id, from, n)| {
+    let stream = futures_util::stream::iter(pieces)
+        .then(move |p| {
             let blobs = blobs.clone();
             async move {
                 let mut f = blobs
-                    .open_read(&id)
+                    .open_read(&p.id)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
-                f.seek(std::io::SeekFrom::Start(from)).await?;
+                f.seek(std::io::SeekFrom::Start(p.from)).await?;
                 Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
-                    f.take(n),
+                    f.take(p.len),
                     256 * 1024,
                 ))
             }
         })
         .try_flatten()
         .map_ok(http_body::Frame::data);
-    http_body_util::StreamBody::new(stream).boxed_unsync()
+    Ok(http_body_util::StreamBody::new(stream).boxed_unsync())
+}
+
+/// Reading and decrypting run on a blocking thread that feeds the response through a small
+/// channel (back-pressure; a gone client stops the thread). The first segment is awaited
+/// before answering, so an object whose first segment fails authentication is a clean 500;
+/// a later failure cuts the connection — never are unauthenticated bytes sent.
+async fn stream_decrypted(svc: &S3Service, pieces: Vec<Piece>) -> S3Result<RespBody> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let blobs = svc.blobs.clone();
+    tokio::task::spawn_blocking(move || {
+        for p in pieces {
+            let r = blobs.read_range(
+                &p.id,
+                p.key.as_ref(),
+                p.size,
+                p.from,
+                p.len,
+                &mut |b: &[u8]| {
+                    tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(b)))
+                        .map_err(|_| std::io::Error::other("response dropped"))
+                },
+            );
+            if let Err(e) = r {
+                tracing::error!(blob = %p.id, error = %e, "encrypted blob read failed");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        }
+    });
+    let first = match rx.recv().await {
+        Some(Err(e)) => return Err(S3Error::internal(e)),
+        other => other,
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let stream = futures_util::stream::iter(first)
+        .chain(rest)
+        .map_ok(http_body::Frame::data);
+    Ok(http_body_util::StreamBody::new(stream).boxed_unsync())
 }
 
 pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+    // As S3: reads never name SSE-S3/KMS encryption (the object knows how it is stored).
+    if ctx.header(crate::sse::HEADER).is_some() {
+        return Err(S3Error::invalid_argument(
+            "x-amz-server-side-encryption header is not supported for this operation.",
+        )
+        .with("ArgumentName", crate::sse::HEADER));
+    }
     let obj = load_visible(svc, ctx).await?;
     if let Some(e) = read_conditionals(ctx, &obj) {
         if e.status == StatusCode::NOT_MODIFIED {
@@ -524,7 +625,7 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
     let body = if is_head || len == 0 {
         crate::body::empty()
     } else {
-        stream_range(svc, &layout, start, len)
+        stream_range(svc, &layout, start, len).await?
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -535,6 +636,7 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
     set(&mut r, "accept-ranges", "bytes");
     set(&mut r, "etag", &format!("\"{}\"", obj.etag));
     set(&mut r, "last-modified", &http_date(obj.last_modified_ms));
+    headers.respond_sse(&mut r);
     if let Some(n) = part_count {
         set(&mut r, "x-amz-mp-parts-count", &n.to_string());
     }
@@ -902,58 +1004,61 @@ pub(crate) async fn load_copy_source(svc: &S3Service, ctx: &Ctx) -> S3Result<Obj
     Ok(obj)
 }
 
-/// Copy a byte range of a layout into a new committed blob, computing MD5 and an optional
-/// checksum. Runs on a blocking thread.
+/// A blob written by [`copy_bytes`].
+pub(crate) struct Copied {
+    pub blob: BlobId,
+    pub md5: [u8; 16],
+    pub checksum: Option<Vec<u8>>,
+    pub sse: Option<cubby_blob::sse::SealInfo>,
+}
+
+/// Copy a byte range of a layout into a new committed blob (decrypting the source and
+/// encrypting the copy as `seal` says), computing MD5 and an optional checksum of the
+/// plaintext. Runs on a blocking thread.
 pub(crate) async fn copy_bytes(
     svc: &S3Service,
     layout: &Layout,
     start: u64,
     len: u64,
     algo: Option<Algo>,
-) -> S3Result<(BlobId, [u8; 16], Option<Vec<u8>>)> {
-    let mut sources = Vec::new();
-    let mut offset = 0u64;
-    for b in &layout.blobs {
-        let (bs, be) = (offset, offset + b.size);
-        offset = be;
-        if be <= start || bs >= start + len {
-            continue;
-        }
-        let id = BlobId::parse(&b.id).ok_or_else(|| S3Error::internal("bad blob id"))?;
-        let from = start.max(bs) - bs;
-        let to = (start + len).min(be) - bs;
-        sources.push((svc.blobs.path(&id), from, to - from));
-    }
-    let writer = svc.blobs.writer()?;
-    let res = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        use md5::Digest as _;
-        use std::io::{Read, Seek};
-        let mut writer = writer;
-        let mut md5 = md5::Md5::new();
-        let mut ck = algo.map(checksum::Hasher::new);
-        let mut buf = vec![0u8; 256 * 1024];
-        for (path, from, n) in sources {
-            let mut f = std::fs::File::open(path)?;
-            f.seek(std::io::SeekFrom::Start(from))?;
-            let mut left = n;
-            while left > 0 {
-                let want = (left as usize).min(buf.len());
-                let chunk = buf.get_mut(..want).unwrap_or_default();
-                f.read_exact(chunk)?;
-                md5.update(&*chunk);
-                if let Some(c) = ck.as_mut() {
-                    c.update(chunk);
-                }
-                writer.write_all(chunk)?;
-                left -= want as u64;
+    seal: &crate::sse::Seal,
+) -> S3Result<Copied> {
+    let sources = pieces(svc, layout, start, len)?;
+    let (writer, sse) = seal.writer(&svc.blobs)?;
+    let blobs = svc.blobs.clone();
+    let (blob, md5, checksum) =
+        tokio::task::spawn_blocking(move || -> Result<_, cubby_blob::BlobError> {
+            use md5::Digest as _;
+            let mut writer = writer;
+            let mut md5 = md5::Md5::new();
+            let mut ck = algo.map(checksum::Hasher::new);
+            for p in sources {
+                blobs.read_range(
+                    &p.id,
+                    p.key.as_ref(),
+                    p.size,
+                    p.from,
+                    p.len,
+                    &mut |chunk: &[u8]| {
+                        md5.update(chunk);
+                        if let Some(c) = ck.as_mut() {
+                            c.update(chunk);
+                        }
+                        writer.write_all(chunk)
+                    },
+                )?;
             }
-        }
-        let id = writer.commit()?;
-        Ok((id, md5.finalize().into(), ck.map(checksum::Hasher::finish)))
+            let id = writer.commit()?;
+            Ok((id, md5.finalize().into(), ck.map(checksum::Hasher::finish)))
+        })
+        .await
+        .map_err(|e| S3Error::internal(format!("copy worker: {e}")))??;
+    Ok(Copied {
+        blob,
+        md5,
+        checksum,
+        sse,
     })
-    .await
-    .map_err(|e| S3Error::internal(format!("copy worker: {e}")))??;
-    Ok(res)
 }
 
 pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
@@ -964,7 +1069,8 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         Some(_) => return Err(S3Error::invalid_argument("Unknown metadata directive.")),
     };
     let (db, dk) = (ctx.bucket()?.to_owned(), ctx.key()?.to_owned());
-    if src.bucket == db && src.key == dk && !replace {
+    // Copying onto itself is allowed when it changes something, such as the encryption.
+    if src.bucket == db && src.key == dk && !replace && ctx.header(crate::sse::HEADER).is_none() {
         return Err(S3Error::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
         ));
@@ -993,8 +1099,17 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         .header("x-amz-checksum-algorithm")
         .and_then(Algo::parse)
         .or(src_ck.as_ref().map(|c| c.algo));
+    // The copy is encrypted as this request (or the destination bucket) says, not as the
+    // source was.
+    let seal = crate::sse::seal_for(svc, ctx)?;
+    headers.set_sse(&seal);
     let layout = Layout::from_json(&src.layout)?;
-    let (blob, md5, ck) = copy_bytes(svc, &layout, 0, src.size as u64, algo).await?;
+    let Copied {
+        blob,
+        md5,
+        checksum: ck,
+        sse,
+    } = copy_bytes(svc, &layout, 0, src.size as u64, algo, &seal).await?;
     let etag = hex::encode(md5);
     let stored = match (algo, ck) {
         (Some(a), Some(raw)) => Some(Stored {
@@ -1013,7 +1128,7 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         last_modified_ms: ctx.now_ms(),
         headers: headers.to_json(),
         checksum: stored.as_ref().and_then(|c| serde_json::to_string(c).ok()),
-        layout: Layout::single(&blob, src.size as u64).to_json(),
+        layout: Layout::single(&blob, src.size as u64, sse).to_json(),
     };
     let pre = write_precondition(ctx);
     commit_object(
@@ -1031,7 +1146,9 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
     if let Some(c) = &stored {
         elem(&mut x, c.algo.xml_name(), &c.value);
     }
-    Ok(xml(end(x, "CopyObjectResult")))
+    let mut r = xml(end(x, "CopyObjectResult"));
+    headers.respond_sse(&mut r);
+    Ok(r)
 }
 
 pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {

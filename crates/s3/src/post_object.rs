@@ -259,6 +259,9 @@ pub(crate) async fn post_object(
         now,
         request_id: request_id.to_owned(),
         events: crate::notify::EventScope::of(&bucket_row),
+        sse_default: crate::sse::bucket_default(&crate::config::BucketConfig::from_json(
+            &bucket_row.config,
+        )),
     };
     let arn = format!("arn:aws:s3:::{bucket}/{key}");
     if !svc
@@ -270,6 +273,9 @@ pub(crate) async fn post_object(
     let cfg = crate::config::BucketConfig::from_json(&bucket_row.config);
     crate::acl::check_request_acl(&cfg, ctx.header("x-amz-acl"))?;
     let mut headers = crate::objects::headers_from_request(&ctx)?;
+    // The form's x-amz-server-side-encryption field, else the bucket default.
+    let seal = crate::sse::seal_for(svc, &ctx)?;
+    headers.set_sse(&seal);
     if let Some(t) = form.get("tagging") {
         let t: crate::buckets::TaggingXml = crate::xml::parse(t.as_bytes())?;
         headers.tags = crate::buckets::validate_tags(&t.tag_set.tags, 10)?;
@@ -287,6 +293,7 @@ pub(crate) async fn post_object(
         content_md5: None,
         checksum: crate::service::requested_checksum(&ctx.parts.headers, None)?,
         trailer_required: false,
+        seal,
     };
     let file_body: ReqBody = http_body_util::StreamBody::new(
         file.map_ok(http_body::Frame::data)
@@ -324,7 +331,7 @@ pub(crate) async fn post_object(
         checksum: stored_ck
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
-        layout: crate::objects::Layout::single(&got.blob, got.size).to_json(),
+        layout: crate::objects::Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
     };
     // The same commit point as PutObject (durable row, replaced blobs collected).
     crate::objects::commit_object(
@@ -336,7 +343,9 @@ pub(crate) async fn post_object(
         "ObjectCreated:Post",
     )
     .await?;
-    Ok(success_response(&form, &ctx, &bucket, &key, &etag))
+    let mut r = success_response(&form, &ctx, &bucket, &key, &etag);
+    headers.respond_sse(&mut r);
+    Ok(r)
 }
 
 /// The response S3 gives a successful form: a 303 to `success_action_redirect`, or the

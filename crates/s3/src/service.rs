@@ -33,6 +33,9 @@ pub struct S3Config {
     /// Ids of the declared event targets (`CUBBY_NOTIFY_<KIND>_<ID>`), which notification
     /// configurations may name.
     pub event_targets: Vec<String>,
+    /// Key-encryption key of SSE-S3 data keys (a subkey of the master key); without it
+    /// encrypted writes and reads fail with InternalError.
+    pub sse_kek: Option<cubby_blob::sse::Kek>,
 }
 
 impl Default for S3Config {
@@ -45,6 +48,7 @@ impl Default for S3Config {
             max_object_size: 5 * 1024 * 1024 * 1024,
             gc_grace: Duration::from_secs(600),
             event_targets: Vec::new(),
+            sse_kek: None,
         }
     }
 }
@@ -71,6 +75,8 @@ pub(crate) struct Ctx {
     pub request_id: String,
     /// Notification rules of the bucket, for operations that can produce events.
     pub events: Option<Arc<crate::notify::EventScope>>,
+    /// The bucket encrypts new objects by default (SSE-S3), for operations that create one.
+    pub sse_default: bool,
 }
 
 impl Ctx {
@@ -298,6 +304,7 @@ impl S3Service {
             now,
             request_id: request_id.to_owned(),
             events: None,
+            sse_default: false,
         };
 
         // Authorize before touching storage or reading the body.
@@ -326,6 +333,14 @@ impl S3Service {
                 | Op::DeleteObjects
         ) {
             ctx.events = bucket_row.as_ref().and_then(crate::notify::EventScope::of);
+        }
+        if matches!(
+            ctx.route.op,
+            Op::PutObject | Op::PostObject | Op::CopyObject | Op::CreateMultipartUpload
+        ) {
+            ctx.sse_default = bucket_row
+                .as_ref()
+                .is_some_and(|b| crate::sse::bucket_default(&BucketConfig::from_json(&b.config)));
         }
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
@@ -694,6 +709,7 @@ impl S3Service {
             content_md5,
             checksum,
             trailer_required,
+            seal: crate::sse::Seal::Plain,
         })
     }
 }

@@ -127,6 +127,11 @@ pub async fn run(
         account_id: cfg.account_id.clone(),
         domain: cfg.domain.clone(),
         legacy_bucket_defaults: cfg.legacy_bucket_defaults,
+        // SSE-S3 data keys are wrapped by their own subkey of the master key.
+        sse_kek: Some(cubby_blob::sse::Kek::new(cubby_auth::session::subkey(
+            &cfg.master_key,
+            "cubby/sse-s3-kek/v1",
+        ))),
         ..S3Config::default()
     };
     let ops = crate::ops::Ops {
