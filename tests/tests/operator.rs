@@ -429,6 +429,113 @@ async fn apply_creates_then_reports_unchanged_and_updates_only_what_changed() {
     assert!(changed[0].contains("inline policy own"), "{fourth:?}");
 }
 
+/// Bucket encryption and event notifications declared in the file: applied, then unchanged;
+/// a changed filter is an update; the target must be one the server knows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_declares_bucket_encryption_and_notifications() {
+    // The target is declared but down: configuring needs only that the server knows it.
+    let server = Server::start_with(&[("CUBBY_NOTIFY_WEBHOOK_THUMBS", "http://127.0.0.1:9/")]);
+    let dir = temp_dir("apply-events");
+    let file = dir.join("cubby.toml");
+    let config = |prefix: &str| {
+        format!(
+            r#"
+[[bucket]]
+name = "photos"
+encryption = "AES256"
+
+[[bucket.notification]]
+target = "thumbs"
+events = ["s3:ObjectCreated:*"]
+prefix = "{prefix}"
+suffix = ".jpg"
+"#
+        )
+    };
+    std::fs::write(&file, config("private/")).unwrap();
+    let first = apply(&server, &file, &[]);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("create"), "{first:?}");
+    let second = apply(&server, &file, &[]);
+    assert!(second[0].starts_with("unchanged"), "{second:?}");
+
+    let s3 = root(&server);
+    let enc = s3
+        .get_bucket_encryption()
+        .bucket("photos")
+        .send()
+        .await
+        .unwrap();
+    let alg = enc.server_side_encryption_configuration().unwrap().rules()[0]
+        .apply_server_side_encryption_by_default()
+        .unwrap()
+        .sse_algorithm()
+        .as_str()
+        .to_owned();
+    assert_eq!(alg, "AES256");
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("photos")
+        .send()
+        .await
+        .unwrap();
+    let q = &n.queue_configurations()[0];
+    assert!(q.queue_arn().ends_with(":thumbs"), "{}", q.queue_arn());
+    assert_eq!(q.id(), Some("thumbs"));
+    // An object is now stored encrypted by the bucket default.
+    let put = s3
+        .put_object()
+        .bucket("photos")
+        .key("private/a.jpg")
+        .body(b"jpeg".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        put.server_side_encryption().map(|e| e.as_str()),
+        Some("AES256")
+    );
+
+    std::fs::write(&file, config("public/")).unwrap();
+    let third = apply(&server, &file, &[]);
+    assert!(
+        third[0].starts_with("update") && third[0].contains("notifications"),
+        "{third:?}"
+    );
+    let n = s3
+        .get_bucket_notification_configuration()
+        .bucket("photos")
+        .send()
+        .await
+        .unwrap();
+    let rules = n.queue_configurations()[0]
+        .filter()
+        .unwrap()
+        .key()
+        .unwrap()
+        .filter_rules();
+    assert!(
+        rules.iter().any(|r| r.value() == Some("public/")),
+        "{rules:?}"
+    );
+
+    // A target the server does not know fails the apply (S3 answers InvalidArgument).
+    std::fs::write(
+        &file,
+        config("public/").replace("target = \"thumbs\"", "target = \"nowhere\""),
+    )
+    .unwrap();
+    let (code, _out, err) = run(&[
+        "apply",
+        "--config",
+        file.to_str().unwrap(),
+        "--endpoint",
+        &server.endpoint,
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("InvalidArgument"), "{err}");
+}
+
 fn percent_decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;

@@ -1,10 +1,11 @@
-//! Buckets: existence, CORS, public-access block, bucket policy.
+//! Buckets: existence, CORS, public-access block, bucket policy, default encryption, event
+//! notifications.
 //!
-//! Extension point: encryption, notifications and upload rules go here as further
-//! `GetBucket…`/`PutBucket…` comparisons when the server supports them.
+//! Extension point: upload rules go here as a further `Get…`/`Put…` comparison when the
+//! server supports them.
 
 use super::{Action, Applier, api_err, code_of, same_json};
-use crate::config::{Bucket, CorsRule, PublicAccessBlock};
+use crate::config::{Bucket, CorsRule, Notification, PublicAccessBlock};
 use aws_sdk_s3::types as s3t;
 
 pub(super) async fn bucket(a: &mut Applier, b: &Bucket) -> anyhow::Result<()> {
@@ -92,6 +93,42 @@ pub(super) async fn bucket(a: &mut Applier, b: &Bucket) -> anyhow::Result<()> {
         }
     }
 
+    if let Some(want) = &b.encryption {
+        let want = want.get_ref().as_str();
+        let have = if exists {
+            current_encryption(&s3, name).await?
+        } else {
+            None
+        };
+        let want_alg = (want != "none").then_some(want);
+        if have.as_deref() != want_alg {
+            if exists {
+                details.push("encryption".to_owned());
+            }
+            if !a.dry_run {
+                put_encryption(&s3, name, want_alg).await?;
+            }
+        }
+    }
+
+    if let Some(want) = &b.notification {
+        let have = if exists {
+            current_notifications(&s3, name).await?
+        } else {
+            Vec::new()
+        };
+        let mut want_norm: Vec<NotifyKey> = want.iter().map(NotifyKey::from_config).collect();
+        want_norm.sort();
+        if have != want_norm {
+            if exists {
+                details.push("notifications".to_owned());
+            }
+            if !a.dry_run {
+                put_notifications(a, name, &want_norm).await?;
+            }
+        }
+    }
+
     let action = match (exists, details.is_empty()) {
         (false, _) => Action::Create,
         (true, true) => Action::Unchanged,
@@ -174,4 +211,214 @@ async fn put_cors(s3: &aws_sdk_s3::Client, name: &str, rules: &[CorsRule]) -> an
         .await
         .map_err(|e| api_err("PutBucketCors", e))?;
     Ok(())
+}
+
+/// The bucket's default encryption algorithm, if configured.
+async fn current_encryption(s3: &aws_sdk_s3::Client, name: &str) -> anyhow::Result<Option<String>> {
+    match s3.get_bucket_encryption().bucket(name).send().await {
+        Ok(o) => Ok(o
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| d.sse_algorithm().as_str().to_owned())),
+        Err(e) if code_of(&e) == Some("ServerSideEncryptionConfigurationNotFoundError") => Ok(None),
+        Err(e) => Err(api_err("GetBucketEncryption", e)),
+    }
+}
+
+async fn put_encryption(
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+    algorithm: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(alg) = algorithm else {
+        s3.delete_bucket_encryption()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| api_err("DeleteBucketEncryption", e))?;
+        return Ok(());
+    };
+    let default = s3t::ServerSideEncryptionByDefault::builder()
+        .sse_algorithm(s3t::ServerSideEncryption::from(alg))
+        .build()
+        .map_err(|e| anyhow::anyhow!("encryption: {e}"))?;
+    let rule = s3t::ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(default)
+        .build();
+    let cfg = s3t::ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| anyhow::anyhow!("encryption: {e}"))?;
+    s3.put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(cfg)
+        .send()
+        .await
+        .map_err(|e| api_err("PutBucketEncryption", e))?;
+    Ok(())
+}
+
+/// A notification configuration reduced to what the file states (the target id, not the
+/// whole ARN, whose region and account the server fills in), for comparison.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct NotifyKey {
+    id: String,
+    target: String,
+    events: Vec<String>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+}
+
+impl NotifyKey {
+    fn from_config(n: &Notification) -> NotifyKey {
+        let target = n.target.get_ref().to_ascii_lowercase();
+        let mut events = n.events.clone();
+        events.sort();
+        NotifyKey {
+            id: n.id.clone().unwrap_or_else(|| target.clone()),
+            target,
+            events,
+            prefix: n.prefix.clone().filter(|p| !p.is_empty()),
+            suffix: n.suffix.clone().filter(|p| !p.is_empty()),
+        }
+    }
+}
+
+async fn current_notifications(
+    s3: &aws_sdk_s3::Client,
+    name: &str,
+) -> anyhow::Result<Vec<NotifyKey>> {
+    let o = s3
+        .get_bucket_notification_configuration()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(|e| api_err("GetBucketNotificationConfiguration", e))?;
+    let mut out: Vec<NotifyKey> = o
+        .queue_configurations()
+        .iter()
+        .map(|q| {
+            let mut prefix = None;
+            let mut suffix = None;
+            for r in q
+                .filter()
+                .and_then(|f| f.key())
+                .map(|k| k.filter_rules())
+                .unwrap_or_default()
+            {
+                let v = r.value().map(str::to_owned);
+                match r.name().map(|n| n.as_str().to_ascii_lowercase()).as_deref() {
+                    Some("prefix") => prefix = v,
+                    Some("suffix") => suffix = v,
+                    _ => {}
+                }
+            }
+            let mut events: Vec<String> =
+                q.events().iter().map(|e| e.as_str().to_owned()).collect();
+            events.sort();
+            NotifyKey {
+                id: q.id().unwrap_or_default().to_owned(),
+                target: q
+                    .queue_arn()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                events,
+                prefix: prefix.filter(|p| !p.is_empty()),
+                suffix: suffix.filter(|p| !p.is_empty()),
+            }
+        })
+        .collect();
+    // Topic and function configurations are not declared by the file: their presence is a
+    // difference the file's (queue-only) configuration replaces.
+    let foreign = o.topic_configurations().len() + o.lambda_function_configurations().len();
+    for i in 0..foreign {
+        out.push(NotifyKey {
+            id: format!("(non-queue configuration {i})"),
+            target: String::new(),
+            events: Vec::new(),
+            prefix: None,
+            suffix: None,
+        });
+    }
+    out.sort();
+    Ok(out)
+}
+
+async fn put_notifications(a: &Applier, name: &str, want: &[NotifyKey]) -> anyhow::Result<()> {
+    let s3 = &a.c.s3;
+    let region = s3
+        .config()
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let account = if want.is_empty() {
+        String::new()
+    } else {
+        account_id(a).await?
+    };
+    let mut queues = Vec::new();
+    for n in want {
+        let mut rules = Vec::new();
+        for (kind, v) in [("prefix", &n.prefix), ("suffix", &n.suffix)] {
+            if let Some(v) = v {
+                rules.push(
+                    s3t::FilterRule::builder()
+                        .name(s3t::FilterRuleName::from(kind))
+                        .value(v)
+                        .build(),
+                );
+            }
+        }
+        let mut q = s3t::QueueConfiguration::builder()
+            .id(&n.id)
+            .queue_arn(format!("arn:cubby:sqs:{region}:{account}:{}", n.target))
+            .set_events(Some(
+                n.events
+                    .iter()
+                    .map(|e| s3t::Event::from(e.as_str()))
+                    .collect(),
+            ));
+        if !rules.is_empty() {
+            q = q.filter(
+                s3t::NotificationConfigurationFilter::builder()
+                    .key(
+                        s3t::S3KeyFilter::builder()
+                            .set_filter_rules(Some(rules))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        queues.push(
+            q.build()
+                .map_err(|e| anyhow::anyhow!("notification: {e}"))?,
+        );
+    }
+    let cfg = s3t::NotificationConfiguration::builder()
+        .set_queue_configurations(Some(queues))
+        .build();
+    s3.put_bucket_notification_configuration()
+        .bucket(name)
+        .notification_configuration(cfg)
+        .send()
+        .await
+        .map_err(|e| api_err("PutBucketNotificationConfiguration", e))?;
+    Ok(())
+}
+
+/// The account id, from the root user's ARN (`GetUser` without a name).
+async fn account_id(a: &Applier) -> anyhow::Result<String> {
+    let u =
+        a.c.iam
+            .get_user()
+            .send()
+            .await
+            .map_err(|e| api_err("GetUser", e))?;
+    u.user()
+        .and_then(|u| u.arn().split(':').nth(4))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("GetUser: no account id in the caller's ARN"))
 }

@@ -201,6 +201,32 @@ fn check(cx: &Ctx<'_>, f: &mut File) -> Result<(), ConfigError> {
                 &b.name,
             )?);
         }
+        if let Some(e) = &b.encryption
+            && !matches!(e.get_ref().as_str(), "AES256" | "none")
+        {
+            return Err(cx.err(
+                e,
+                format!(
+                    "bucket `{n}`: encryption is \"AES256\" (SSE-S3) or \"none\", not `{}`",
+                    e.get_ref()
+                ),
+            ));
+        }
+        for nc in b.notification.iter().flatten() {
+            let t = nc.target.get_ref();
+            if t.is_empty() || !t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                return Err(cx.err(
+                    &nc.target,
+                    format!("bucket `{n}`: `{t}` is not an event target id (the <ID> of CUBBY_NOTIFY_<KIND>_<ID>)"),
+                ));
+            }
+            if nc.events.is_empty() {
+                return Err(cx.err(
+                    &nc.target,
+                    format!("bucket `{n}`: the notification to `{t}` names no events"),
+                ));
+            }
+        }
         if let Some(rules) = &b.cors {
             for r in rules {
                 if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
@@ -416,6 +442,20 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, 4, "{e}");
         assert!(e.message.contains("corz"), "{e}");
+    }
+
+    #[test]
+    fn bad_encryption_and_notification_targets_point_at_their_line() {
+        let text = "[[bucket]]\nname = \"b-1\"\nencryption = \"aws:kms\"\n";
+        let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("AES256"), "{e}");
+        let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.notification]]\ntarget = \"a/b\"\nevents = [\"s3:ObjectCreated:*\"]\n";
+        let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.notification]]\ntarget = \"thumbs\"\nevents = []\n";
+        let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        assert!(e.message.contains("names no events"), "{e}");
     }
 
     #[test]

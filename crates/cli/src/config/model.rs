@@ -1,9 +1,9 @@
 //! The shape of `cubby.toml`. Field names follow the AWS API names in snake_case; names that
 //! other resources refer to are `Spanned` so a bad reference is reported at its line.
 //!
-//! Extension points: buckets will grow `encryption`, `notifications` and `upload_rules`
-//! tables (with the issues that add those features); `deny_unknown_fields` makes such keys
-//! errors until then, so a file never silently means more than cubby does.
+//! Extension point: buckets will grow `upload_rules` (with the issue that adds them);
+//! `deny_unknown_fields` makes such keys errors until then, so a file never silently means
+//! more than cubby does.
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -50,6 +50,29 @@ pub struct Bucket {
     /// The bucket policy's text (filled by the loader).
     #[serde(skip)]
     pub policy_text: Option<String>,
+    /// Default encryption (`PutBucketEncryption`): `"AES256"` (SSE-S3), or `"none"` to remove
+    /// the configuration.
+    pub encryption: Option<Spanned<String>>,
+    /// Event notifications (`PutBucketNotificationConfiguration`); `notification = []`
+    /// removes them.
+    pub notification: Option<Vec<Notification>>,
+}
+
+/// One notification configuration: events under a key filter go to an event target declared
+/// with `CUBBY_NOTIFY_<KIND>_<ID>` (the target id is `<ID>` lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// Configuration id (`Id`); default: the target id.
+    pub id: Option<String>,
+    /// Event target id.
+    pub target: Spanned<String>,
+    /// Event types, e.g. `["s3:ObjectCreated:*"]`.
+    pub events: Vec<String>,
+    /// Key prefix filter.
+    pub prefix: Option<String>,
+    /// Key suffix filter.
+    pub suffix: Option<String>,
 }
 
 /// One CORS rule.
