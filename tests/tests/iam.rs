@@ -191,6 +191,48 @@ async fn put_only_user_can_put_but_not_get_list_or_delete() {
     assert_eq!(code(&e), "InvalidAccessKeyId");
 }
 
+/// The account root obeys an explicit Deny in a bucket policy (as on AWS), but may always
+/// read, replace and delete the bucket policy, so a lock-out can be repaired.
+#[tokio::test]
+async fn bucket_policy_explicit_deny_binds_root_except_policy_management() {
+    let server = Server::start();
+    let root = root(&server);
+    root.create_bucket().bucket("locked").send().await.unwrap();
+    put(&root, "locked", "a", b"a").await;
+    let bp = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "NoReads", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::locked/*"},
+        {"Sid": "NoPolicyEdits", "Effect": "Deny", "Principal": "*", "Action": "s3:*BucketPolicy",
+         "Resource": "arn:aws:s3:::locked"}]});
+    root.put_bucket_policy()
+        .bucket("locked")
+        .policy(bp.to_string())
+        .send()
+        .await
+        .unwrap();
+    let denied = root.get_object().bucket("locked").key("a").send().await;
+    let e = denied.expect_err("root read despite an explicit Deny");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // Not denied: still allowed to root without any Allow.
+    put(&root, "locked", "b", b"b").await;
+    root.get_bucket_policy()
+        .bucket("locked")
+        .send()
+        .await
+        .unwrap();
+    root.delete_bucket_policy()
+        .bucket("locked")
+        .send()
+        .await
+        .unwrap();
+    root.get_object()
+        .bucket("locked")
+        .key("a")
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn bucket_policy_deny_beats_identity_allow() {
     let server = Server::start();

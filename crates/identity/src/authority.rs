@@ -339,7 +339,10 @@ impl Identity {
         now: i64,
     ) -> Result<cubby_policy::Decision, StoreError> {
         if matches!(who, Some(Who::Root)) {
-            return Ok(cubby_policy::Decision::Allowed);
+            return Ok(root_decision(
+                resource_policy,
+                &self.request_context(who, action, resource, keys),
+            ));
         }
         let ctx = self.request_context(who, action, resource, keys);
         let pols = match who {
@@ -363,6 +366,30 @@ impl Identity {
             boundary: None,
         };
         Ok(decide(&set, &ctx))
+    }
+}
+
+/// The account root may do everything — except what a resource (bucket) policy explicitly
+/// denies it, as on AWS. Managing the bucket policy itself stays allowed, so a policy that
+/// locks everyone out can always be repaired (AWS's root-user exception).
+fn root_decision(
+    resource_policy: Option<&Policy>,
+    ctx: &cubby_policy::RequestContext,
+) -> cubby_policy::Decision {
+    const ALWAYS: [&str; 3] = [
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+    ];
+    match resource_policy {
+        Some(p)
+            if !ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(&ctx.action))
+                && cubby_policy::evaluate_one(p, ctx).decision
+                    == cubby_policy::Decision::ExplicitDeny =>
+        {
+            cubby_policy::Decision::ExplicitDeny
+        }
+        _ => cubby_policy::Decision::Allowed,
     }
 }
 
@@ -434,7 +461,7 @@ impl Authority for IamAuthority {
     }
 
     async fn authorize(&self, caller: &Caller, req: &AccessRequest<'_>) -> S3Result<bool> {
-        if caller.kind == CallerKind::Root {
+        if caller.kind == CallerKind::Root && req.bucket_policy.is_none() {
             return Ok(true);
         }
         let who = who_of(caller);

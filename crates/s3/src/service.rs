@@ -539,7 +539,10 @@ impl S3Service {
         bucket: Option<&BucketRow>,
         object_acl: Option<&str>,
     ) -> S3Result<bool> {
-        if ctx.caller.kind == CallerKind::Root {
+        // Root is refused only by an explicit Deny in a bucket policy (the authority decides).
+        if ctx.caller.kind == CallerKind::Root
+            && !bucket.is_some_and(|b| b.config.contains("\"policy\":\""))
+        {
             return Ok(true);
         }
         let cfg = bucket.map(|b| BucketConfig::from_json(&b.config));
