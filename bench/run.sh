@@ -12,6 +12,9 @@
 #   bench/run.sh --events       # upload events: 4 KiB PUT ops/s with vs without a notification
 #                                # configuration, and the dispatcher's drain rate to NATS
 #                                # JetStream (private nats-server instances; cubby only)
+#   bench/run.sh --rules        # upload rules: 4 KiB PUT ops/s by an IAM user without rules,
+#                                # with size/type/rate rules, with quotas; one big PUT without
+#                                # and with rules (cubby only)
 #   BENCH_PORT_BASE=9600 bench/run.sh --idpool   # identity pools: GetCredentialsForIdentity
 #                                # (returning guest) and GetId+GetCredentialsForIdentity
 #                                # pairs/s at c=1,16,64 (cubby only)
@@ -29,7 +32,7 @@ USERPOOL=0
 EVENTS=0
 for arg in "$@"; do
     # These measure cubby alone (no s3s-fs).
-    [[ $arg == --userpool || $arg == --idpool || $arg == --events ]] && USERPOOL=1
+    [[ $arg == --userpool || $arg == --idpool || $arg == --events || $arg == --rules ]] && USERPOOL=1
     [[ $arg == --events ]] && EVENTS=1
 done
 

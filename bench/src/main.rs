@@ -14,6 +14,7 @@ mod client;
 mod events;
 mod idpool;
 mod report;
+mod rules;
 mod userpool;
 mod workload;
 
@@ -121,6 +122,12 @@ struct Args {
     /// File whose appearance says the `drain` NATS server is up (--events).
     #[arg(long)]
     drain_ready: Option<std::path::PathBuf>,
+
+    /// Measure upload rules instead of the S3 table: 4 KiB PUT ops/s by an IAM user into a
+    /// bucket without rules, with size/type/rate rules, and with quotas too; then one
+    /// --big-mib single-stream PUT without and with rules (see `rules.rs`). One endpoint only.
+    #[arg(long)]
+    rules: bool,
 }
 
 /// One endpoint and what was seen of its server's memory.
@@ -221,6 +228,24 @@ async fn main() -> Result<()> {
                 backlog: a.backlog,
                 drain_ready: a.drain_ready,
                 pid: a.pid,
+            },
+        )
+        .await;
+    }
+    if a.rules {
+        if a.compare_endpoint.is_some() {
+            anyhow::bail!("--rules measures one endpoint; drop --compare-endpoint");
+        }
+        let client = S3Client::new(&a.endpoint, &a.access_key, &a.secret, &a.region)?;
+        return rules::run(
+            &client,
+            &a.region,
+            rules::Params {
+                duration: Duration::from_secs(a.duration),
+                concurrency: a.concurrency,
+                runs: a.runs,
+                small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
+                big: Payload::new(random_bytes(a.big_mib << 20), a.unsigned_payload),
             },
         )
         .await;

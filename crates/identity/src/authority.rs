@@ -5,8 +5,11 @@ use crate::Identity;
 use crate::session::{SessionClaims, SessionError, open_session};
 use crate::store::StoreError;
 use cubby_auth::session::derive_secret;
-use cubby_policy::{Policy, PolicyKind, PolicySet, Principal, RequestContext, decide};
-use cubby_s3::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey, S3Error, S3Result};
+use cubby_policy::{Pattern, Policy, PolicyKind, PolicySet, Principal, RequestContext, decide};
+use cubby_rules::SubjectKind;
+use cubby_s3::{
+    AccessRequest, Authority, Caller, CallerKind, ResolvedKey, S3Error, S3Result, UploadSubject,
+};
 use http::StatusCode;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -523,5 +526,52 @@ impl Authority for IamAuthority {
             Who::Session(claims) => claims.identity_id.clone(),
             _ => None,
         }
+    }
+
+    fn upload_subject(&self, caller: &Caller) -> UploadSubject {
+        let Some(who) = who_of(caller) else {
+            return UploadSubject {
+                owner: caller.arn.clone(),
+                kind: SubjectKind::Other,
+                role_name: None,
+            };
+        };
+        match who.as_ref() {
+            Who::Session(c) => {
+                let amr = c
+                    .web_identity
+                    .iter()
+                    .find(|(k, _)| k == "cognito-identity.amazonaws.com:amr")
+                    .map(|(_, v)| v.as_slice())
+                    .unwrap_or_default();
+                let kind = if c.identity_id.is_none() {
+                    SubjectKind::Other
+                } else if amr.iter().any(|v| v == "authenticated") {
+                    SubjectKind::SignedIn
+                } else if amr.iter().any(|v| v == "unauthenticated") {
+                    SubjectKind::Guest
+                } else {
+                    SubjectKind::Other
+                };
+                UploadSubject {
+                    owner: c.identity_id.clone().unwrap_or_else(|| c.session_arn()),
+                    kind,
+                    role_name: Some(c.role_name().to_owned()),
+                }
+            }
+            other => UploadSubject {
+                owner: other.arn(&self.id.cfg.account_id),
+                kind: SubjectKind::Other,
+                role_name: None,
+            },
+        }
+    }
+
+    fn key_matches(&self, caller: &Caller, pattern: &Pattern, key: &str) -> bool {
+        let who = who_of(caller);
+        let ctx = self
+            .id
+            .request_context(who.as_deref(), "s3:PutObject", "", &[]);
+        pattern.matches(key, &ctx)
     }
 }

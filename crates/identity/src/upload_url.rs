@@ -18,6 +18,10 @@ use http::request::Parts;
 /// value (lower-case, with a colon) can never name a role.
 pub(crate) const SERVICE_ROLE_ID: &str = "cubby:service";
 
+/// Policy keys of identity-pool sessions.
+const SUB_KEY: &str = "cognito-identity.amazonaws.com:sub";
+const AMR_KEY: &str = "cognito-identity.amazonaws.com:amr";
+
 /// The caller of the upload-URL endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadCaller {
@@ -26,6 +30,8 @@ pub struct UploadCaller {
     /// The caller's credentials (session or ID token) are valid until then, epoch seconds;
     /// the URL must not outlive them.
     pub not_after: i64,
+    /// The identity signed in (a login), rather than a guest: upload rules tell them apart.
+    pub signed_in: bool,
 }
 
 /// Why the upload-URL endpoint refuses a caller, as a JSON error (`__type`, message, status).
@@ -113,6 +119,10 @@ impl Identity {
                 Some(id) => Ok(UploadCaller {
                     identity_id: id.clone(),
                     not_after: c.expires_at,
+                    signed_in: c
+                        .web_identity
+                        .iter()
+                        .any(|(k, vals)| k == AMR_KEY && vals.iter().any(|v| v == "authenticated")),
                 }),
                 None => Err(UploadAuthError::denied(
                     "Upload URLs are issued to identity-pool identities: these credentials carry none.",
@@ -177,6 +187,7 @@ impl Identity {
         Ok(UploadCaller {
             identity_id,
             not_after: exp,
+            signed_in: true,
         })
     }
 
@@ -186,7 +197,7 @@ impl Identity {
         &self,
         bucket: &str,
         key: &str,
-        identity_id: &str,
+        caller: &UploadCaller,
         now: i64,
         expires_at: i64,
     ) -> Minted {
@@ -198,7 +209,18 @@ impl Identity {
             now,
             expires_at,
         );
-        claims.identity_id = Some(identity_id.to_owned());
+        claims.identity_id = Some(caller.identity_id.clone());
+        // As on the identity's own credentials, so upload rules (guests / signed in, key
+        // patterns with `${cognito-identity.amazonaws.com:sub}`) see the same subject.
+        let amr = if caller.signed_in {
+            "authenticated"
+        } else {
+            "unauthenticated"
+        };
+        claims.web_identity = vec![
+            (SUB_KEY.to_owned(), vec![caller.identity_id.clone()]),
+            (AMR_KEY.to_owned(), vec![amr.to_owned()]),
+        ];
         // The key is built by the server from sanitized parts (no `*`, `?` or `$`), so the
         // resource is a literal ARN, not a pattern.
         claims.session_policy = Some(

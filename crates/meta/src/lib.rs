@@ -17,11 +17,13 @@ mod migrate;
 mod multipart;
 mod objects;
 mod outbox;
+mod usage;
 
 pub use buckets::BucketRow;
 pub use multipart::{PartRow, UploadRow};
 pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
 pub use outbox::{ClaimedEvent, DeadEvent, NewEvent};
+pub use usage::{OwnerUsage, Usage};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};

@@ -144,6 +144,23 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_target ON outbox (target, dead, id);
 "#,
     },
+    Step {
+        version: 4,
+        // Upload quotas: who wrote each object and started each upload, so usage per
+        // identity is counted from the rows themselves (it cannot drift or leak on a crash).
+        sqlite: r#"
+ALTER TABLE objects ADD COLUMN owner TEXT;
+CREATE INDEX objects_by_owner ON objects (bucket, owner, key);
+ALTER TABLE uploads ADD COLUMN owner TEXT;
+CREATE INDEX uploads_by_owner ON uploads (bucket, owner, key)
+"#,
+        postgres: r#"
+ALTER TABLE objects ADD COLUMN owner TEXT COLLATE "C";
+CREATE INDEX objects_by_owner ON objects (bucket, owner, key);
+ALTER TABLE uploads ADD COLUMN owner TEXT COLLATE "C";
+CREATE INDEX uploads_by_owner ON uploads (bucket, owner, key)
+"#,
+    },
 ];
 
 pub(crate) async fn run(meta: &Meta) -> Result<(), MetaError> {

@@ -20,6 +20,8 @@ pub struct UploadRow {
     pub info: String,
     /// Set once completed: the completion result (JSON), kept for repeated Completes.
     pub completed: Option<String>,
+    /// Whose quota the upload counts against (identity id or principal ARN).
+    pub owner: Option<String>,
 }
 
 /// One uploaded part.
@@ -50,6 +52,7 @@ fn row_to_upload(r: sqlx::any::AnyRow) -> Result<UploadRow, MetaError> {
         initiated_ms: r.get(3),
         info: r.get(4),
         completed: r.get(5),
+        owner: r.get(6),
     })
 }
 
@@ -72,13 +75,14 @@ impl Meta {
     pub async fn create_upload(&self, row: &UploadRow) -> Result<(), MetaError> {
         let _g = self.write_guard().await;
         sqlx::query(
-            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, info) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, info, owner) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&row.upload_id)
         .bind(&row.bucket)
         .bind(row.key.as_bytes().to_vec())
         .bind(row.initiated_ms)
         .bind(&row.info)
+        .bind(&row.owner)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -87,7 +91,7 @@ impl Meta {
     /// Look an upload up.
     pub async fn get_upload(&self, upload_id: &str) -> Result<Option<UploadRow>, MetaError> {
         let row = sqlx::query(
-            "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads WHERE upload_id = $1",
+            "SELECT upload_id, bucket, key, initiated_ms, info, completed, owner FROM uploads WHERE upload_id = $1",
         )
         .bind(upload_id)
         .fetch_optional(self.pool())
@@ -153,6 +157,24 @@ impl Meta {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(row_to_part).collect())
+    }
+
+    /// Total size of an upload's parts other than `part_number` (what a new version of that
+    /// part would add to).
+    pub async fn parts_size_except(
+        &self,
+        upload_id: &str,
+        part_number: i32,
+    ) -> Result<i64, MetaError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM parts \
+             WHERE upload_id = $1 AND part_number <> $2",
+        )
+        .bind(upload_id)
+        .bind(part_number)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(total)
     }
 
     /// Complete: in one transaction remove the upload and its parts, write the object and
@@ -260,12 +282,12 @@ impl Meta {
     ) -> Result<Vec<UploadRow>, MetaError> {
         let sql = match to {
             Some(_) => {
-                "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads \
+                "SELECT upload_id, bucket, key, initiated_ms, info, completed, owner FROM uploads \
                  WHERE bucket = $1 AND key >= $2 AND key < $3 AND completed IS NULL \
                  ORDER BY key, initiated_ms, upload_id LIMIT $4"
             }
             None => {
-                "SELECT upload_id, bucket, key, initiated_ms, info, completed FROM uploads \
+                "SELECT upload_id, bucket, key, initiated_ms, info, completed, owner FROM uploads \
                  WHERE bucket = $1 AND key >= $2 AND $3 = $3 AND completed IS NULL \
                  ORDER BY key, initiated_ms, upload_id LIMIT $4"
             }

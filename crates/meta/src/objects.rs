@@ -24,6 +24,9 @@ pub struct ObjectRow {
     pub checksum: Option<String>,
     /// JSON: where the bytes are (single blob or a manifest of part blobs).
     pub layout: String,
+    /// Whose quota the object counts against: the writer's Cognito identity id, or its
+    /// principal ARN (None for rows written before owners were recorded).
+    pub owner: Option<String>,
 }
 
 /// The columns a listing needs.
@@ -75,7 +78,7 @@ pub struct PutOutcome {
 }
 
 const OBJECT_COLS: &str =
-    "bucket, key, version_id, size, etag, last_modified_ms, headers, checksum, layout";
+    "bucket, key, version_id, size, etag, last_modified_ms, headers, checksum, layout, owner";
 
 fn key_of(r: &sqlx::any::AnyRow, idx: usize) -> Result<String, MetaError> {
     let bytes: Vec<u8> = r.get(idx);
@@ -93,6 +96,7 @@ fn row_to_object(r: sqlx::any::AnyRow) -> Result<ObjectRow, MetaError> {
         headers: r.get(6),
         checksum: r.get(7),
         layout: r.get(8),
+        owner: r.get(9),
     })
 }
 
@@ -322,10 +326,11 @@ pub(crate) async fn upsert(
     row: &ObjectRow,
 ) -> Result<(), MetaError> {
     sqlx::query(&format!(
-        "INSERT INTO objects ({OBJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+        "INSERT INTO objects ({OBJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (bucket, key) DO UPDATE SET version_id = excluded.version_id, \
          size = excluded.size, etag = excluded.etag, last_modified_ms = excluded.last_modified_ms, \
-         headers = excluded.headers, checksum = excluded.checksum, layout = excluded.layout"
+         headers = excluded.headers, checksum = excluded.checksum, layout = excluded.layout, \
+         owner = excluded.owner"
     ))
     .bind(&row.bucket)
     .bind(row.key.as_bytes().to_vec())
@@ -336,6 +341,7 @@ pub(crate) async fn upsert(
     .bind(&row.headers)
     .bind(&row.checksum)
     .bind(&row.layout)
+    .bind(&row.owner)
     .execute(&mut **tx)
     .await?;
     Ok(())

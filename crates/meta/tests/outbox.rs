@@ -25,6 +25,7 @@ fn row(key: &str) -> ObjectRow {
         headers: "{}".into(),
         checksum: None,
         layout: "{}".into(),
+        owner: None,
     }
 }
 

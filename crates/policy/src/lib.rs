@@ -71,6 +71,7 @@ mod eval;
 mod glob;
 mod json;
 mod lint;
+mod pattern;
 mod policy;
 mod principal;
 mod vars;
@@ -82,6 +83,7 @@ pub use eval::{
 };
 pub use json::{MAX_DEPTH, MAX_DOCUMENT_BYTES};
 pub use lint::{LintCode, LintWarning, lint};
+pub use pattern::Pattern;
 pub use policy::{Effect, Policy, PolicyKind, Statement, Version};
 
 /// Known action names per checked service (`s3`, `iam`, `sts`, `cognito-identity`), as used by

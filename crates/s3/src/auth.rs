@@ -112,6 +112,37 @@ pub trait Authority: Send + Sync + 'static {
         let _ = caller;
         None
     }
+
+    /// Who an upload by `caller` counts against, and which upload rules target it. The
+    /// default knows only the principal ARN.
+    fn upload_subject(&self, caller: &Caller) -> UploadSubject {
+        UploadSubject {
+            owner: caller.arn.clone(),
+            kind: cubby_rules::SubjectKind::Other,
+            role_name: None,
+        }
+    }
+
+    /// Does `key` match an upload rule's key pattern, with policy variables (`${aws:username}`,
+    /// `${cognito-identity.amazonaws.com:sub}`, …) resolved for `caller` exactly as in its
+    /// policies? The default resolves no variables.
+    fn key_matches(&self, caller: &Caller, pattern: &cubby_rules::Pattern, key: &str) -> bool {
+        let _ = caller;
+        let empty =
+            cubby_rules::RequestContext::new("s3:PutObject", "", cubby_rules::Principal::Anonymous);
+        pattern.matches(key, &empty)
+    }
+}
+
+/// The uploader, as upload rules see it.
+#[derive(Clone, Debug)]
+pub struct UploadSubject {
+    /// Whose quota the upload counts against: the Cognito identity id, else the principal ARN.
+    pub owner: String,
+    /// Guest, signed-in identity, or another caller.
+    pub kind: cubby_rules::SubjectKind,
+    /// The role, for role sessions.
+    pub role_name: Option<String>,
 }
 
 /// Map an authorization refusal to S3's error.

@@ -41,6 +41,10 @@ pub(crate) struct IngestPlan {
     pub trailer_required: bool,
     /// Plaintext or SSE-S3 encrypted blob.
     pub seal: crate::sse::Seal,
+    /// Upload rules' content check, run on the first bytes before any is written.
+    pub sniff: Option<crate::rules::ContentCheck>,
+    /// The upload rule that set `max_len`, named when a body exceeds it.
+    pub limit_rule: Option<String>,
 }
 
 /// A body written to a committed blob.
@@ -53,11 +57,16 @@ pub(crate) struct Ingested {
     pub sse: Option<cubby_blob::sse::SealInfo>,
 }
 
-fn entity_too_large(max: u64, proposed: u64) -> S3Error {
+fn entity_too_large(max: u64, proposed: u64, rule: Option<&str>) -> S3Error {
     S3Error::new(
         "EntityTooLarge",
         StatusCode::BAD_REQUEST,
-        "Your proposed upload exceeds the maximum allowed size",
+        match rule {
+            Some(id) => format!(
+                "Your proposed upload exceeds the maximum allowed size (upload rule '{id}')."
+            ),
+            None => "Your proposed upload exceeds the maximum allowed size".to_owned(),
+        },
     )
     .with("ProposedSize", proposed.to_string())
     .with("MaxSizeAllowed", max.to_string())
@@ -89,7 +98,11 @@ pub(crate) async fn ingest(
     if let Some(len) = plan.declared_len
         && len > plan.max_len
     {
-        return Err(entity_too_large(plan.max_len, len));
+        return Err(entity_too_large(
+            plan.max_len,
+            len,
+            plan.limit_rule.as_deref(),
+        ));
     }
     let IngestPlan {
         payload,
@@ -99,6 +112,8 @@ pub(crate) async fn ingest(
         checksum,
         trailer_required,
         seal,
+        sniff,
+        limit_rule,
     } = plan;
     let want_sha = matches!(payload, Payload::Sha256(_));
     let expected_sha = match &payload {
@@ -141,10 +156,14 @@ pub(crate) async fn ingest(
         let mut ck = checksum_algo.map(Hasher::new);
         let mut size: u64 = 0;
         let mut decoded = BytesMut::new();
+        // With a content check, the first bytes wait here until it has passed: a refused body
+        // never reaches the blob writer.
+        let mut head: Option<(crate::rules::ContentCheck, BytesMut)> =
+            sniff.map(|c| (c, BytesMut::new()));
         let mut consume = |data: Bytes, size: &mut u64| -> S3Result<()> {
             *size += data.len() as u64;
             if *size > max_len {
-                return Err(entity_too_large(max_len, *size));
+                return Err(entity_too_large(max_len, *size, limit_rule.as_deref()));
             }
             if let Some(d) = declared_len
                 && *size > d
@@ -158,7 +177,17 @@ pub(crate) async fn ingest(
             if let Some(c) = ck.as_mut() {
                 c.update(&data);
             }
-            writer.write_all(&data)?;
+            if let Some((check, buf)) = head.as_mut() {
+                buf.extend_from_slice(&data);
+                if buf.len() < cubby_rules::sniff::SNIFF_LEN {
+                    return Ok(());
+                }
+                check.check(buf)?;
+                writer.write_all(buf)?;
+                head = None;
+            } else {
+                writer.write_all(&data)?;
+            }
             if let Some(t) = &side_tx {
                 // A clone of `Bytes` is a reference count, not a copy.
                 t.send(data)
@@ -182,6 +211,11 @@ pub(crate) async fn ingest(
         if let Some(dec) = decoder.as_mut() {
             dec.finish()?;
             trailers = dec.trailers().to_vec();
+        }
+        // A body shorter than the sniffing window is judged on all of it.
+        if let Some((check, buf)) = head.take() {
+            check.check(&buf)?;
+            writer.write_all(&buf)?;
         }
         let md5: [u8; 16] = md5.finalize().into();
         Ok(WorkerResult {

@@ -74,6 +74,9 @@ pub struct BucketConfig {
     /// Raw LifecycleConfiguration XML.
     #[serde(default)]
     pub lifecycle: Option<String>,
+    /// Upload rules (cubby's own: limits on what callers may upload), validated on write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_rules: Option<Vec<cubby_rules::UploadRule>>,
 }
 
 impl BucketConfig {

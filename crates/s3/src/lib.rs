@@ -24,11 +24,12 @@ mod post_policy;
 mod reqinfo;
 mod response;
 pub mod router;
+mod rules;
 mod service;
 mod sse;
 mod xml;
 
-pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey};
+pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey, UploadSubject};
 pub use body::{ReqBody, RespBody};
 /// Error type of request bodies.
 pub mod body_error {
@@ -37,4 +38,5 @@ pub mod body_error {
 pub use config::BucketConfig;
 pub use error::{S3Error, S3Result};
 pub use reqinfo::{Decision, RequestInfo};
+pub use rules::{RulesAdminError, refusal_counts as upload_rule_refusals};
 pub use service::{S3Config, S3Service};

@@ -74,6 +74,23 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
             }
         }
     };
+    let admission = svc
+        .admit_upload(
+            ctx,
+            &crate::rules::Request {
+                bucket: ctx.bucket()?,
+                key: ctx.key()?,
+                len: None,
+                bound: None,
+                content_type: headers.content_type.as_deref(),
+                step: crate::rules::Step::CreateMultipart,
+            },
+        )
+        .await?;
+    let (owner, ticket) = match admission {
+        Some(a) => (a.owner, a.ticket),
+        None => (svc.upload_owner(ctx), None),
+    };
     let upload_id = new_upload_id();
     let sse = if crate::sse::wanted(ctx)? {
         let (_, info) = crate::sse::kek(svc)?
@@ -99,8 +116,13 @@ pub(crate) async fn create(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<Resp
         initiated_ms: ctx.now_ms(),
         info: serde_json::to_string(&info).map_err(S3Error::internal)?,
         completed: None,
+        owner: Some(owner),
     };
-    svc.meta.create_upload(&row).await?;
+    // The upload counts as an object of its owner from now on (until completed or aborted).
+    match ticket {
+        Some(t) => t.commit(svc.meta.create_upload(&row)).await?,
+        None => svc.meta.create_upload(&row).await?,
+    }
     let mut x = start("InitiateMultipartUploadResult");
     elem(&mut x, "Bucket", &row.bucket);
     elem(&mut x, "Key", &row.key);
@@ -178,10 +200,39 @@ pub(crate) async fn upload_part(
         )));
     }
     plan.seal = info.seal(svc)?;
+    let mut ticket = None;
+    if !ctx.upload_rules.is_empty() {
+        let others = svc.meta.parts_size_except(&upload.upload_id, pn).await?;
+        if let Some(mut a) = svc
+            .admit_upload(
+                ctx,
+                &crate::rules::Request {
+                    bucket: &upload.bucket,
+                    key: &upload.key,
+                    len: plan.declared_len,
+                    bound: None,
+                    content_type: info.headers.content_type.as_deref(),
+                    step: crate::rules::Step::Part {
+                        others: others.max(0) as u64,
+                    },
+                },
+            )
+            .await?
+        {
+            a.shape(&mut plan);
+            ticket = a.ticket;
+        }
+        // Part 1 starts the object: its first bytes are judged now (and again, whatever
+        // the parts, at Complete).
+        if pn == 1 {
+            plan.sniff =
+                svc.content_check_for(ctx, &upload.key, info.headers.content_type.as_deref());
+        }
+    }
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let ck = got.checksum.as_ref().map(|(_, raw)| checksum::b64(raw));
-    store_part(
+    let store = store_part(
         svc,
         &upload,
         pn,
@@ -190,8 +241,11 @@ pub(crate) async fn upload_part(
         &got.blob,
         ck.clone(),
         ctx.now_ms(),
-    )
-    .await?;
+    );
+    match ticket {
+        Some(t) => t.commit(store).await?,
+        None => store.await?,
+    }
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "etag", &format!("\"{etag}\""));
     info.headers.respond_sse(&mut r);
@@ -272,6 +326,26 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
     };
     let layout = Layout::from_json(&src.layout)?;
     let seal = info.seal(svc)?;
+    let mut ticket = None;
+    if !ctx.upload_rules.is_empty() {
+        let others = svc.meta.parts_size_except(&upload.upload_id, pn).await?;
+        ticket = svc
+            .admit_upload(
+                ctx,
+                &crate::rules::Request {
+                    bucket: &upload.bucket,
+                    key: &upload.key,
+                    len: Some(len),
+                    bound: None,
+                    content_type: info.headers.content_type.as_deref(),
+                    step: crate::rules::Step::Part {
+                        others: others.max(0) as u64,
+                    },
+                },
+            )
+            .await?
+            .and_then(|a| a.ticket);
+    }
     let crate::objects::Copied {
         blob,
         md5,
@@ -280,7 +354,7 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
     } = crate::objects::copy_bytes(svc, &layout, from, len, info.algo, &seal).await?;
     let etag = hex::encode(md5);
     let ckv = ck.as_deref().map(checksum::b64);
-    store_part(
+    let store = store_part(
         svc,
         &upload,
         pn,
@@ -289,8 +363,11 @@ pub(crate) async fn upload_part_copy(svc: &S3Service, ctx: &Ctx) -> S3Result<Res
         &blob,
         ckv.clone(),
         ctx.now_ms(),
-    )
-    .await?;
+    );
+    match ticket {
+        Some(t) => t.commit(store).await?,
+        None => store.await?,
+    }
     let mut x = start("CopyPartResult");
     elem(&mut x, "LastModified", &iso8601(ctx.now_ms()));
     elem(&mut x, "ETag", &format!("\"{etag}\""));
@@ -503,6 +580,30 @@ pub(crate) async fn complete(
             .collect(),
     };
     let used: Vec<String> = layout.blob_ids();
+    if !ctx.upload_rules.is_empty() {
+        // The object as a whole: its size, and what its first bytes are (whichever parts
+        // were chosen, the first is judged here).
+        svc.admit_upload(
+            ctx,
+            &crate::rules::Request {
+                bucket: &upload.bucket,
+                key: &upload.key,
+                len: Some(size),
+                bound: None,
+                content_type: info.headers.content_type.as_deref(),
+                step: crate::rules::Step::Complete,
+            },
+        )
+        .await?;
+        if let Some(check) =
+            svc.content_check_for(ctx, &upload.key, info.headers.content_type.as_deref())
+        {
+            let head =
+                crate::objects::read_head(svc, &layout, size, cubby_rules::sniff::SNIFF_LEN as u64)
+                    .await?;
+            check.check(&head)?;
+        }
+    }
     let row = ObjectRow {
         bucket: upload.bucket.clone(),
         key: upload.key.clone(),
@@ -515,6 +616,8 @@ pub(crate) async fn complete(
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
         layout: layout.to_json(),
+        // The object counts against whoever started the upload.
+        owner: upload.owner.clone(),
     };
     let mut x = start("CompleteMultipartUploadResult");
     elem(

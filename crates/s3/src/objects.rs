@@ -243,6 +243,26 @@ pub(crate) async fn put_object(
     }
     let mut plan = svc.ingest_plan(ctx)?;
     plan.seal = seal;
+    let admission = svc
+        .admit_upload(
+            ctx,
+            &crate::rules::Request {
+                bucket: ctx.bucket()?,
+                key: ctx.key()?,
+                len: plan.declared_len,
+                bound: None,
+                content_type: ctx.header("content-type"),
+                step: crate::rules::Step::Put,
+            },
+        )
+        .await?;
+    let (owner, ticket) = match admission {
+        Some(mut a) => {
+            a.shape(&mut plan);
+            (a.owner, a.ticket)
+        }
+        None => (svc.upload_owner(ctx), None),
+    };
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let stored_ck = got.checksum.as_ref().map(|(a, raw)| Stored {
@@ -262,6 +282,7 @@ pub(crate) async fn put_object(
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
         layout: Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
+        owner: Some(owner),
     };
     commit_object(
         svc,
@@ -270,6 +291,7 @@ pub(crate) async fn put_object(
         &pre,
         &[got.blob.to_string()],
         "ObjectCreated:Put",
+        ticket,
     )
     .await?;
     let mut r = response::status(StatusCode::OK);
@@ -292,6 +314,7 @@ pub(crate) async fn commit_object(
     pre: &Precondition,
     new_blobs: &[String],
     event: &str,
+    ticket: Option<crate::rules::Ticket>,
 ) -> S3Result<()> {
     let events = crate::notify::events_for(
         svc,
@@ -304,7 +327,12 @@ pub(crate) async fn commit_object(
             etag: Some(&row.etag),
         },
     );
-    match svc.meta.put_object_with_events(row, pre, events).await {
+    let write = svc.meta.put_object_with_events(row, pre, events);
+    let written = match ticket {
+        Some(t) => t.commit(write).await,
+        None => write.await,
+    };
+    match written {
         Ok(outcome) => {
             if let Some(old) = outcome.replaced_layout {
                 svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
@@ -1012,6 +1040,41 @@ pub(crate) struct Copied {
     pub sse: Option<cubby_blob::sse::SealInfo>,
 }
 
+/// The first `n` plaintext bytes of a layout (fewer if it is shorter), for content checks.
+pub(crate) async fn read_head(
+    svc: &S3Service,
+    layout: &Layout,
+    size: u64,
+    n: u64,
+) -> S3Result<Vec<u8>> {
+    let len = size.min(n);
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let sources = pieces(svc, layout, 0, len)?;
+    let blobs = svc.blobs.clone();
+    tokio::task::spawn_blocking(move || -> Result<Vec<u8>, cubby_blob::BlobError> {
+        let mut out = Vec::with_capacity(len as usize);
+        for p in sources {
+            blobs.read_range(
+                &p.id,
+                p.key.as_ref(),
+                p.size,
+                p.from,
+                p.len,
+                &mut |c: &[u8]| {
+                    out.extend_from_slice(c);
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| S3Error::internal(format!("read worker: {e}")))?
+    .map_err(S3Error::from)
+}
+
 /// Copy a byte range of a layout into a new committed blob (decrypting the source and
 /// encrypting the copy as `seal` says), computing MD5 and an optional checksum of the
 /// plaintext. Runs on a blocking thread.
@@ -1104,6 +1167,34 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
     let seal = crate::sse::seal_for(svc, ctx)?;
     headers.set_sse(&seal);
     let layout = Layout::from_json(&src.layout)?;
+    // Upload rules judge a copy like an upload of the source's bytes under the new key.
+    let admission = svc
+        .admit_upload(
+            ctx,
+            &crate::rules::Request {
+                bucket: &db,
+                key: &dk,
+                len: Some(src.size as u64),
+                bound: None,
+                content_type: headers.content_type.as_deref(),
+                step: crate::rules::Step::Copy,
+            },
+        )
+        .await?;
+    let (owner, ticket) = match admission {
+        Some(a) => (a.owner, a.ticket),
+        None => (svc.upload_owner(ctx), None),
+    };
+    if let Some(check) = svc.content_check_for(ctx, &dk, headers.content_type.as_deref()) {
+        let head = read_head(
+            svc,
+            &layout,
+            src.size as u64,
+            cubby_rules::sniff::SNIFF_LEN as u64,
+        )
+        .await?;
+        check.check(&head)?;
+    }
     let Copied {
         blob,
         md5,
@@ -1129,6 +1220,7 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         headers: headers.to_json(),
         checksum: stored.as_ref().and_then(|c| serde_json::to_string(c).ok()),
         layout: Layout::single(&blob, src.size as u64, sse).to_json(),
+        owner: Some(owner),
     };
     let pre = write_precondition(ctx);
     commit_object(
@@ -1138,6 +1230,7 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
         &pre,
         &[blob.to_string()],
         "ObjectCreated:Copy",
+        ticket,
     )
     .await?;
     let mut x = start("CopyObjectResult");

@@ -262,6 +262,7 @@ pub(crate) async fn post_object(
         sse_default: crate::sse::bucket_default(&crate::config::BucketConfig::from_json(
             &bucket_row.config,
         )),
+        upload_rules: svc.upload_rules_of(&bucket, &bucket_row.config),
     };
     let arn = format!("arn:aws:s3:::{bucket}/{key}");
     if !svc
@@ -286,7 +287,7 @@ pub(crate) async fn post_object(
         Some((min, max)) => (min, max.min(svc.cfg.max_object_size)),
         None => (0, svc.cfg.max_object_size),
     };
-    let plan = IngestPlan {
+    let mut plan = IngestPlan {
         payload: Payload::Unsigned,
         declared_len: None,
         max_len,
@@ -294,6 +295,32 @@ pub(crate) async fn post_object(
         checksum: crate::service::requested_checksum(&ctx.parts.headers, None)?,
         trailer_required: false,
         seal,
+        sniff: None,
+        limit_rule: None,
+    };
+    // The file's length is not known before it is read; the request's is an upper bound.
+    let request_len = ctx
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let admission = svc
+        .admit_upload(
+            &ctx,
+            &crate::rules::Request {
+                bucket: &bucket,
+                key: &key,
+                len: None,
+                bound: Some(request_len.map_or(max_len, |l| l.min(max_len))),
+                content_type: headers.content_type.as_deref(),
+                step: crate::rules::Step::Post,
+            },
+        )
+        .await?;
+    let (owner, ticket) = match admission {
+        Some(mut a) => {
+            a.shape(&mut plan);
+            (a.owner, a.ticket)
+        }
+        None => (svc.upload_owner(&ctx), None),
     };
     let file_body: ReqBody = http_body_util::StreamBody::new(
         file.map_ok(http_body::Frame::data)
@@ -332,6 +359,7 @@ pub(crate) async fn post_object(
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
         layout: crate::objects::Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
+        owner: Some(owner),
     };
     // The same commit point as PutObject (durable row, replaced blobs collected).
     crate::objects::commit_object(
@@ -341,6 +369,7 @@ pub(crate) async fn post_object(
         &Precondition::None,
         &[got.blob.to_string()],
         "ObjectCreated:Post",
+        ticket,
     )
     .await?;
     let mut r = success_response(&form, &ctx, &bucket, &key, &etag);

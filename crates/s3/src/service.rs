@@ -60,6 +60,8 @@ pub struct S3Service {
     pub(crate) meta: Meta,
     pub(crate) blobs: FsBlobStore,
     pub(crate) authority: Arc<dyn Authority>,
+    /// Upload-rule enforcement state (compiled rules, rate windows, quota reservations).
+    pub(crate) rules: Arc<crate::rules::RulesState>,
 }
 
 /// Everything a handler needs about the current request.
@@ -77,6 +79,8 @@ pub(crate) struct Ctx {
     pub events: Option<Arc<crate::notify::EventScope>>,
     /// The bucket encrypts new objects by default (SSE-S3), for operations that create one.
     pub sse_default: bool,
+    /// The bucket's upload rules, for operations that upload.
+    pub upload_rules: Arc<Vec<cubby_rules::CompiledRule>>,
 }
 
 impl Ctx {
@@ -114,6 +118,7 @@ impl S3Service {
             meta,
             blobs,
             authority,
+            rules: Arc::default(),
         };
         svc.sweep().await?;
         Ok(svc)
@@ -305,6 +310,7 @@ impl S3Service {
             request_id: request_id.to_owned(),
             events: None,
             sse_default: false,
+            upload_rules: Arc::default(),
         };
 
         // Authorize before touching storage or reading the body.
@@ -341,6 +347,18 @@ impl S3Service {
             ctx.sse_default = bucket_row
                 .as_ref()
                 .is_some_and(|b| crate::sse::bucket_default(&BucketConfig::from_json(&b.config)));
+        }
+        if matches!(
+            ctx.route.op,
+            Op::PutObject
+                | Op::CopyObject
+                | Op::CreateMultipartUpload
+                | Op::UploadPart
+                | Op::UploadPartCopy
+                | Op::CompleteMultipartUpload
+        ) && let Some(b) = &bucket_row
+        {
+            ctx.upload_rules = self.upload_rules_of(&b.name, &b.config);
         }
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
@@ -713,6 +731,8 @@ impl S3Service {
             checksum,
             trailer_required,
             seal: crate::sse::Seal::Plain,
+            sniff: None,
+            limit_rule: None,
         })
     }
 }

@@ -1,7 +1,7 @@
 // The console's views: guest and signed-in upload, account (sign-up / confirm / sign-in),
 // my files, operator (root keys), settings. State lives in this module; the DOM is built with
 // textContent only (object keys and names are never parsed as HTML).
-import { AwsError, S3, child, identityCredentials, iamCall, jsonCall, userPoolCall } from './aws.js';
+import { AwsError, S3, adminGet, child, identityCredentials, iamCall, jsonCall, userPoolCall } from './aws.js';
 import { newEphemeral, passwordVerifier } from './srp.js';
 
 const MiB = 1024 * 1024;
@@ -471,6 +471,27 @@ async function showOperator() {
     [...roles.v.getElementsByTagName('member')].filter((m) => m.getElementsByTagName('RoleName').length)
       .map((m) => [child(m, 'RoleName'), h('code', { text: child(m, 'Arn') }), child(m, 'CreateDate')])));
   if (!buckets.e) {
+    // Upload rules and the largest users of each bucket (cubby's admin API).
+    const ruleRows = [];
+    const usageRows = [];
+    for (const b of buckets.v.slice(0, 20)) {
+      try {
+        const { rules } = await adminGet({ ...api(), credentials }, `/_cubby/admin/upload-rules/${encodeURIComponent(b.name)}`);
+        for (const r of rules) {
+          const limits = [r.max_size && `max ${fmtSize(r.max_size)}`, r.content_types?.length && r.content_types.join(' '),
+            r.key_pattern && `keys ${r.key_pattern}`, r.max_objects && `${r.max_objects} objects`, r.max_bytes && fmtSize(r.max_bytes),
+            r.uploads_per_minute && `${r.uploads_per_minute}/min`, r.uploads_per_minute_per_ip && `${r.uploads_per_minute_per_ip}/min/IP`]
+            .filter(Boolean).join(', ');
+          ruleRows.push([b.name, r.id, r.prefix || '(all)', (r.applies_to || ['everyone']).join(', '), limits]);
+        }
+        if (rules.some((r) => r.max_objects || r.max_bytes)) {
+          const u = await adminGet({ ...api(), credentials }, `/_cubby/admin/usage/${encodeURIComponent(b.name)}?limit=10`);
+          for (const o of u.owners) usageRows.push([b.name, h('code', { text: o.owner }), String(o.objects), fmtSize(o.bytes)]);
+        }
+      } catch { /* an older server or no access: skip */ }
+    }
+    parts.push(table('Upload rules', ['Bucket', 'Rule', 'Prefix', 'Applies to', 'Limits'], ruleRows));
+    parts.push(table('Quota usage (largest users)', ['Bucket', 'Owner', 'Objects', 'Bytes'], usageRows));
     const recent = [];
     for (const b of buckets.v.slice(0, 20)) {
       try { for (const o of await s3.list(b.name, '', 1000)) recent.push({ ...o, bucket: b.name }); } catch { /* skip */ }

@@ -30,6 +30,16 @@ export async function jsonCall({ endpoint, region, target, service, body, creden
   return json;
 }
 
+/** GET one of cubby's own root-only admin routes (`/_cubby/admin/…`), SigV4-signed. */
+export async function adminGet({ endpoint, region, credentials }, path) {
+  const url = new URL(trimSlash(endpoint) + path);
+  const headers = await signHeaders({ method: 'GET', url, headers: {}, body: '', region, service: 's3', credentials });
+  const res = await fetch(url, { headers });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new AwsError(json.__type || 'Error', json.message, res.status);
+  return json;
+}
+
 /** Cognito Identity: the calls `fromCognitoIdentityPool` makes (GetId, then GetCredentialsForIdentity). */
 export async function identityCredentials({ endpoint, region, identityPoolId, logins, identityId }) {
   const call = (op, body) => jsonCall({ endpoint, region, target: `AWSCognitoIdentityService.${op}`, body });

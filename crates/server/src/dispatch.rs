@@ -97,6 +97,8 @@ pub(crate) struct App {
     upload_url: crate::upload_url::UploadUrlSettings,
     console: crate::console::ConsoleConfig,
     events_admin: Option<crate::events::EventsAdmin>,
+    /// Keys of the admin API for upload rules and usage.
+    root_keys: Option<crate::rules_admin::RootKeys>,
     ops: crate::ops::Ops,
 }
 
@@ -224,8 +226,15 @@ impl App {
             upload_url: cfg.upload_url.clone(),
             console: cfg.console.clone(),
             events_admin: None,
+            root_keys: None,
             ops,
         }
+    }
+
+    /// Serve `/_cubby/admin/upload-rules/…` and `/_cubby/admin/usage/…` (root only).
+    pub(crate) fn with_root_keys(mut self, keys: crate::rules_admin::RootKeys) -> Self {
+        self.root_keys = Some(keys);
+        self
     }
 
     /// Serve `/_cubby/admin/events` (root only).
@@ -264,6 +273,17 @@ impl App {
                 }
                 .handle(req, now())
                 .await
+            }
+            Target::Own
+                if path.starts_with(crate::rules_admin::RULES_PREFIX)
+                    || path.starts_with(crate::rules_admin::USAGE_PREFIX) =>
+            {
+                match &self.root_keys {
+                    Some(keys) => {
+                        boxed(crate::rules_admin::handle(&self.s3, keys, req, now()).await)
+                    }
+                    None => self.own(&req).await,
+                }
             }
             Target::Own => self.own(&req).await,
             Target::BrowserRoot => boxed(crate::console::redirect(crate::console::PREFIX)),
@@ -459,7 +479,7 @@ impl App {
             },
             "/_cubby/health" => self.ops.health(),
             "/_cubby/ready" => self.ops.ready().await,
-            "/_cubby/metrics" => self.ops.metrics().await,
+            "/_cubby/metrics" => self.ops.metrics(self.s3.upload_reservations()).await,
             // The identity pools' token-signing keys (public), for backends that verify
             // GetOpenIdToken / developer-identity tokens themselves.
             "/_cubby/identity/jwks.json"

@@ -13,6 +13,7 @@ mod keys;
 pub mod metrics;
 mod ops;
 mod root;
+mod rules_admin;
 mod serve;
 mod setup;
 mod upload_url;

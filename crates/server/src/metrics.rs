@@ -338,3 +338,61 @@ pub(crate) fn render() -> Result<Vec<u8>, prometheus::Error> {
     TextEncoder::new().encode(&registry().gather(), &mut out)?;
     Ok(out)
 }
+
+/// Upload-rule gauges, refreshed at scrape time by [`record_upload_rules`].
+struct RuleMetrics {
+    refusals: prometheus::IntGaugeVec,
+    reserved_objects: prometheus::IntGauge,
+    reserved_bytes: prometheus::IntGauge,
+}
+
+fn rule_metrics() -> Option<&'static RuleMetrics> {
+    static M: OnceLock<Option<RuleMetrics>> = OnceLock::new();
+    M.get_or_init(|| {
+        let build = || -> Result<RuleMetrics, prometheus::Error> {
+            // Process-local counts (they only grow until a restart), exported as gauges set
+            // at scrape time, like the event counters.
+            let refusals = prometheus::IntGaugeVec::new(
+                prometheus::Opts::new(
+                    "upload_rule_refusals",
+                    "Uploads refused by an upload rule since this process started, by rule id and reason (key_pattern, max_size, content_type, rate, max_objects, max_bytes).",
+                ),
+                &["rule", "reason"],
+            )?;
+            registry().register(Box::new(refusals.clone()))?;
+            let reserved_objects = prometheus::IntGauge::new(
+                "upload_quota_reserved_objects",
+                "Objects held by quota reservations of uploads in flight on this node.",
+            )?;
+            registry().register(Box::new(reserved_objects.clone()))?;
+            let reserved_bytes = prometheus::IntGauge::new(
+                "upload_quota_reserved_bytes",
+                "Bytes held by quota reservations of uploads in flight on this node.",
+            )?;
+            registry().register(Box::new(reserved_bytes.clone()))?;
+            Ok(RuleMetrics {
+                refusals,
+                reserved_objects,
+                reserved_bytes,
+            })
+        };
+        build()
+            .map_err(|e| tracing::error!(error = %e, "upload-rule metrics unavailable"))
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Refresh the upload-rule gauges: refusals so far and this node's reservations in flight.
+pub(crate) fn record_upload_rules(reserved: (u64, u64)) {
+    let Some(m) = rule_metrics() else { return };
+    // Rule ids are operator-chosen but bounded (at most 100 per bucket), and only rules that
+    // refused something appear.
+    for (rule, reason, n) in cubby_s3::upload_rule_refusals() {
+        m.refusals
+            .with_label_values(&[rule.as_str(), reason])
+            .set(n as i64);
+    }
+    m.reserved_objects.set(reserved.0 as i64);
+    m.reserved_bytes.set(reserved.1 as i64);
+}

@@ -91,7 +91,8 @@ impl Ops {
     }
 
     /// `/_cubby/metrics`: every registered collector, Prometheus text format.
-    pub async fn metrics(&self) -> Response<RespBody> {
+    pub async fn metrics(&self, upload_reservations: (u64, u64)) -> Response<RespBody> {
+        crate::metrics::record_upload_rules(upload_reservations);
         // The outbox gauges are read from the metadata store at scrape time (cheap
         // aggregate queries; scrapes are rare compared with requests).
         let outbox = tokio::time::timeout(CHECK_TIME, async {

@@ -147,14 +147,18 @@ pub async fn run(
     )
     .await;
     let app = Arc::new(
-        App::new(s3, identity, user_pools, &cfg, ops).with_events_admin(
-            crate::events::EventsAdmin {
+        App::new(s3, identity, user_pools, &cfg, ops)
+            .with_events_admin(crate::events::EventsAdmin {
                 meta: meta.clone(),
                 root_access_key_id: cfg.root.access_key_id.clone(),
                 root_secret: cfg.root.secret_access_key.clone(),
                 region: cfg.region.clone(),
-            },
-        ),
+            })
+            .with_root_keys(crate::rules_admin::RootKeys {
+                access_key_id: cfg.root.access_key_id.clone(),
+                secret: cfg.root.secret_access_key.clone(),
+                region: cfg.region.clone(),
+            }),
     );
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;

@@ -276,9 +276,9 @@ impl UploadUrl<'_> {
                 "The credentials expire too soon to issue an upload URL.",
             );
         }
-        let session =
-            self.identity
-                .mint_upload_session(bucket, &key, &caller.identity_id, now, expires_at);
+        let session = self
+            .identity
+            .mint_upload_session(bucket, &key, &caller, now, expires_at);
         let base = match self.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
             None => {

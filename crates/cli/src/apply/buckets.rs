@@ -1,11 +1,9 @@
 //! Buckets: existence, CORS, public-access block, bucket policy, default encryption, event
-//! notifications.
-//!
-//! Extension point: upload rules go here as a further `Get…`/`Put…` comparison when the
-//! server supports them.
+//! notifications, and upload rules (through cubby's own admin API, as no AWS API has them).
 
 use super::{Action, Applier, api_err, code_of, same_json};
 use crate::config::{Bucket, CorsRule, Notification, PublicAccessBlock};
+use anyhow::Context as _;
 use aws_sdk_s3::types as s3t;
 
 pub(super) async fn bucket(a: &mut Applier, b: &Bucket) -> anyhow::Result<()> {
@@ -125,6 +123,23 @@ pub(super) async fn bucket(a: &mut Applier, b: &Bucket) -> anyhow::Result<()> {
             }
             if !a.dry_run {
                 put_notifications(a, name, &want_norm).await?;
+            }
+        }
+    }
+
+    if let Some(want) = &b.upload_rule {
+        let want: Vec<cubby_rules::UploadRule> = want.iter().map(|r| r.get_ref().clone()).collect();
+        let have = if exists {
+            current_upload_rules(a, name).await?
+        } else {
+            Vec::new()
+        };
+        if have != want {
+            if exists {
+                details.push("upload rules".to_owned());
+            }
+            if !a.dry_run {
+                put_upload_rules(a, name, &want).await?;
             }
         }
     }
@@ -421,4 +436,43 @@ async fn account_id(a: &Applier) -> anyhow::Result<String> {
         .and_then(|u| u.arn().split(':').nth(4))
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("GetUser: no account id in the caller's ARN"))
+}
+
+async fn current_upload_rules(
+    a: &Applier,
+    name: &str,
+) -> anyhow::Result<Vec<cubby_rules::UploadRule>> {
+    let path = format!("/_cubby/admin/upload-rules/{name}");
+    let (status, body) =
+        super::admin_call(&a.c.target, reqwest::Method::GET, &path, Vec::new()).await?;
+    if status != 200 {
+        anyhow::bail!("GET {path}: {status} {body}");
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        rules: Vec<cubby_rules::UploadRule>,
+    }
+    let doc: Doc = serde_json::from_str(&body).with_context(|| format!("GET {path}"))?;
+    Ok(doc.rules)
+}
+
+async fn put_upload_rules(
+    a: &Applier,
+    name: &str,
+    rules: &[cubby_rules::UploadRule],
+) -> anyhow::Result<()> {
+    let path = format!("/_cubby/admin/upload-rules/{name}");
+    let (method, body) = if rules.is_empty() {
+        (reqwest::Method::DELETE, Vec::new())
+    } else {
+        (
+            reqwest::Method::PUT,
+            serde_json::to_vec(&serde_json::json!({ "rules": rules }))?,
+        )
+    };
+    let (status, text) = super::admin_call(&a.c.target, method, &path, body).await?;
+    if !(200..300).contains(&status) {
+        anyhow::bail!("upload rules of bucket `{name}`: {status} {text}");
+    }
+    Ok(())
 }

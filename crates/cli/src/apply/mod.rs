@@ -135,6 +135,8 @@ pub(crate) struct Clients {
     pub ci: aws_sdk_cognitoidentity::Client,
     pub idp: aws_sdk_cognitoidentityprovider::Client,
     pub endpoint: String,
+    /// For cubby's own admin API (upload rules), signed by hand.
+    pub target: Target,
 }
 
 impl Clients {
@@ -179,6 +181,7 @@ impl Clients {
             ci: aws_sdk_cognitoidentity::Client::from_conf(ci),
             idp: aws_sdk_cognitoidentityprovider::Client::from_conf(idp),
             endpoint: t.endpoint.trim_end_matches('/').to_owned(),
+            target: t.clone(),
         }
     }
 }
@@ -306,4 +309,49 @@ pub async fn apply(
             })?;
     }
     Ok(a.plan)
+}
+
+/// Call cubby's own admin API (`/_cubby/admin/…`) as the root, SigV4-signed by hand (no AWS
+/// SDK models it). Returns the status and the body.
+pub(crate) async fn admin_call(
+    t: &Target,
+    method: reqwest::Method,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, String)> {
+    use sha2::Digest as _;
+    let url = format!("{}{path}", t.endpoint.trim_end_matches('/'));
+    let uri: http::Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    let (mut parts, ()) = http::Request::builder()
+        .method(method.as_str())
+        .uri(uri)
+        .body(())
+        .context("admin request")?
+        .into_parts();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let hash = hex::encode(sha2::Sha256::digest(&body));
+    cubby_auth::sigv4::sign_request(
+        &mut parts,
+        &t.access_key_id,
+        &t.secret_access_key,
+        None,
+        &t.region,
+        "s3",
+        &hash,
+        now,
+    );
+    let mut req = reqwest::Client::new().request(method, url).body(body);
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("admin API {path}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    Ok((status, text))
 }

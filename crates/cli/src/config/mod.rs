@@ -227,6 +227,16 @@ fn check(cx: &Ctx<'_>, f: &mut File) -> Result<(), ConfigError> {
                 ));
             }
         }
+        if let Some(rules) = &b.upload_rule {
+            let plain: Vec<cubby_rules::UploadRule> =
+                rules.iter().map(|r| r.get_ref().clone()).collect();
+            if let Err(e) = cubby_rules::compile(&plain) {
+                let at = rules.get(e.index).or(rules.last());
+                if let Some(at) = at {
+                    return Err(cx.err(at, format!("bucket `{n}`: {e}")));
+                }
+            }
+        }
         if let Some(rules) = &b.cors {
             for r in rules {
                 if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
@@ -456,6 +466,22 @@ mod tests {
         let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.notification]]\ntarget = \"thumbs\"\nevents = []\n";
         let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
         assert!(e.message.contains("names no events"), "{e}");
+    }
+
+    #[test]
+    fn upload_rules_parse_and_bad_ones_point_at_their_line() {
+        let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.upload_rule]]\nid = \"images\"\nmax_size = \"10 MiB\"\ncontent_types = [\"image/*\"]\nkey_pattern = \"${cognito-identity.amazonaws.com:sub}/*\"\n";
+        let c = Config::parse("x.toml", text, PathBuf::new()).unwrap();
+        let rules = c.file.buckets[0].upload_rule.as_ref().unwrap();
+        assert_eq!(rules[0].get_ref().max_size, Some(10 << 20));
+        let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.upload_rule]]\nid = \"ok\"\n\n[[bucket.upload_rule]]\nid = \"bad\"\nmax_objects = 0\n";
+        let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("max_objects"), "{e}");
+        let text =
+            "[[bucket]]\nname = \"b-1\"\n\n[[bucket.upload_rule]]\nid = \"x\"\nmax_sise = 3\n";
+        let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        assert!(e.message.contains("max_sise"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Bucket {
     /// Event notifications (`PutBucketNotificationConfiguration`); `notification = []`
     /// removes them.
     pub notification: Option<Vec<Notification>>,
+    /// Upload rules (cubby's admin API `/_cubby/admin/upload-rules/{bucket}`); `upload_rule
+    /// = []` removes them.
+    pub upload_rule: Option<Vec<Spanned<cubby_rules::UploadRule>>>,
 }
 
 /// One notification configuration: events under a key filter go to an event target declared
