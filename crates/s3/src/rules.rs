@@ -299,11 +299,22 @@ impl S3Service {
             max_len = Some(m.saturating_sub(others));
         }
 
-        if req.step.starts_upload() {
-            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms)?;
-        }
+        let rated = if req.step.starts_upload() {
+            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms)?
+        } else {
+            Vec::new()
+        };
 
-        let ticket = self.reserve_quota(&matching, &owner, req, max_len).await?;
+        let ticket = match self.reserve_quota(&matching, &owner, req, max_len).await {
+            Ok(t) => t,
+            Err(e) => {
+                // A refused upload does not use up the caller's rate allowance.
+                for k in &rated {
+                    self.rules.rates.refund(k, now_ms);
+                }
+                return Err(e);
+            }
+        };
 
         // Content is judged on the first bytes of the object: a PUT/POST body, or part 1.
         let sniffs = match req.step {
@@ -363,7 +374,7 @@ impl S3Service {
         ip: std::net::IpAddr,
         bucket: &str,
         now_ms: i64,
-    ) -> S3Result<()> {
+    ) -> S3Result<Vec<String>> {
         let mut admitted: Vec<String> = Vec::new();
         let refund = |admitted: &[String]| {
             for k in admitted {
@@ -393,7 +404,7 @@ impl S3Service {
                 admitted.push(key);
             }
         }
-        Ok(())
+        Ok(admitted)
     }
 
     async fn reserve_quota(
