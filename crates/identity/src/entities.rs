@@ -100,7 +100,7 @@ impl Identity {
     pub(crate) async fn role_entry(
         &self,
         name: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<RoleEntry>>, StoreError> {
         let key = name_key(name);
         self.cached(&self.roles, NS_ROLE, &key, |text| {
@@ -139,7 +139,7 @@ impl Identity {
     pub(crate) async fn user_entry(
         &self,
         name: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<UserEntry>>, StoreError> {
         let key = name_key(name);
         self.cached(&self.users, NS_USER, &key, |text| {
@@ -158,7 +158,7 @@ impl Identity {
     pub(crate) async fn managed_entry(
         &self,
         arn: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<ManagedEntry>>, StoreError> {
         self.cached(&self.managed, NS_POLICY, arn, |text| {
             let policy: ManagedPolicy = parse(NS_POLICY, arn, text)?;
@@ -174,7 +174,7 @@ impl Identity {
     pub(crate) async fn key_entry(
         &self,
         access_key_id: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<KeyEntry>>, StoreError> {
         self.cached(&self.keys, NS_ACCESS_KEY, access_key_id, |text| {
             let key: AccessKey = parse(NS_ACCESS_KEY, access_key_id, text)?;
@@ -212,7 +212,7 @@ impl Identity {
     pub(crate) async fn pool(
         &self,
         id: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<IdentityPool>>, StoreError> {
         self.cached(&self.pools, NS_POOL, id, |text| parse(NS_POOL, id, text))
             .await
