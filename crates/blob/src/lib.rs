@@ -213,6 +213,36 @@ impl FsBlobStore {
         Ok(n)
     }
 
+    /// Remove in-progress blobs not written to for `min_age` (start-up sweep of a store
+    /// shared by several nodes: another node's upload in progress keeps its file's mtime
+    /// fresh, so only abandoned files are old).
+    pub fn clear_tmp_older_than(&self, min_age: std::time::Duration) -> Result<usize, BlobError> {
+        let mut n = 0;
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// How long ago a committed blob was written (`None`: gone or unknown). The sweep of a
+    /// shared store leaves young unreferenced blobs alone: another node may have committed
+    /// the blob and not yet its metadata row.
+    pub fn committed_age(&self, id: &BlobId) -> Option<std::time::Duration> {
+        fs::metadata(self.path(id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+    }
+
     /// Every committed blob id (start-up sweep).
     pub fn list_committed(&self) -> Result<Vec<BlobId>, BlobError> {
         let mut out = Vec::new();

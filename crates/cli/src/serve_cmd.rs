@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Metadata database (`postgres://…`); default: SQLite in the data dir.
     #[arg(long, env = "CUBBY_METADATA_URL")]
     pub metadata_url: Option<String>,
+    /// Blob store (`file:///shared/path`, a directory every node mounts); default: the data
+    /// dir.
+    #[arg(long, env = "CUBBY_BLOB_URL")]
+    pub blob_url: Option<String>,
     /// Public base URL clients reach this server at (issuer of user-pool tokens); default
     /// `http://<listen address>`.
     #[arg(long, env = "CUBBY_PUBLIC_URL")]
@@ -169,6 +173,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         domain: args.domain.clone(),
         metadata_url: args.metadata_url.clone(),
+        blob_url: args.blob_url.clone(),
         legacy_bucket_defaults: legacy,
         root: root.clone(),
         master_key: master,

@@ -50,7 +50,8 @@ impl Default for DispatchConfig {
 
 impl DispatchConfig {
     /// Defaults, overridden by `CUBBY_NOTIFY_MAX_ATTEMPTS`, `CUBBY_NOTIFY_RETRY_BASE_MS`,
-    /// `CUBBY_NOTIFY_RETRY_MAX_MS` and `CUBBY_NOTIFY_LINGER_MS` when set.
+    /// `CUBBY_NOTIFY_RETRY_MAX_MS`, `CUBBY_NOTIFY_LINGER_MS` and `CUBBY_NOTIFY_LEASE_MS` when
+    /// set.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut c = DispatchConfig::default();
         for (k, v) in vars {
@@ -62,6 +63,10 @@ impl DispatchConfig {
                 "CUBBY_NOTIFY_RETRY_BASE_MS" => c.retry_base = Duration::from_millis(n.max(1)),
                 "CUBBY_NOTIFY_RETRY_MAX_MS" => c.retry_max = Duration::from_millis(n.max(1)),
                 "CUBBY_NOTIFY_LINGER_MS" => c.linger = Duration::from_millis(n.min(10_000)),
+                // How soon another node takes over a dead node's claimed events.
+                "CUBBY_NOTIFY_LEASE_MS" => {
+                    c.lease = Duration::from_millis(n.clamp(1_000, 3_600_000))
+                }
                 _ => {}
             }
         }

@@ -68,7 +68,13 @@ impl std::fmt::Debug for TargetSpec {
 }
 
 /// Dispatcher settings that share the prefix (see `DispatchConfig::from_env`).
-const SETTINGS: &[&str] = &["MAX_ATTEMPTS", "RETRY_BASE_MS", "RETRY_MAX_MS", "LINGER_MS"];
+const SETTINGS: &[&str] = &[
+    "MAX_ATTEMPTS",
+    "RETRY_BASE_MS",
+    "RETRY_MAX_MS",
+    "LINGER_MS",
+    "LEASE_MS",
+];
 
 /// Parse the targets declared in `vars` (pass `std::env::vars()`). Anything malformed is an
 /// error, so a typo stops the server at start rather than silently dropping events.

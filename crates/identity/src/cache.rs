@@ -1,14 +1,18 @@
 //! In-memory caches: compiled policies by content hash (bucket and session policies) and
 //! documents by key with their store version (roles, users, managed policies, pools, keys).
-//! Versioned entries are re-validated against the store after [`REVALIDATE_SECS`], so edits
-//! made on another node apply within seconds; edits made here invalidate immediately.
+//! Versioned entries are re-validated against the store (one indexed read of the version)
+//! after [`REVALIDATE`], so edits made on another node apply within a second; edits made here
+//! invalidate immediately.
 
 use cubby_policy::{Policy, PolicyError, PolicyKind};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-/// How long a versioned entry is trusted without asking the store.
-pub(crate) const REVALIDATE_SECS: i64 = 2;
+/// How long a versioned entry is trusted without asking the store. Nodes share nothing but
+/// the database, so this bounds how stale another node's edit can look (the scale-out
+/// promise is 1 s); it is measured on a monotonic clock, not the request's `now`.
+pub(crate) const REVALIDATE: Duration = Duration::from_millis(500);
 /// Bound on entries per cache (cleared wholesale when exceeded; they are cheap to rebuild).
 const MAX_ENTRIES: usize = 10_000;
 
@@ -52,7 +56,7 @@ impl CompiledPolicies {
 
 struct Entry<T> {
     version: i64,
-    checked: i64,
+    checked: Instant,
     value: Arc<T>,
 }
 
@@ -80,28 +84,26 @@ pub(crate) enum Probe<T> {
 }
 
 impl<T> Versioned<T> {
-    pub(crate) fn probe(&self, key: &str, now: i64) -> Probe<T> {
+    pub(crate) fn probe(&self, key: &str) -> Probe<T> {
         let Ok(m) = self.map.read() else {
             return Probe::Missing;
         };
         match m.get(key) {
-            Some(e) if now.saturating_sub(e.checked) < REVALIDATE_SECS && now >= e.checked => {
-                Probe::Fresh(e.value.clone())
-            }
+            Some(e) if e.checked.elapsed() < REVALIDATE => Probe::Fresh(e.value.clone()),
             Some(e) => Probe::Stale(e.version),
             None => Probe::Missing,
         }
     }
 
-    /// Mark an entry validated at `now` (its version did not change) and return it.
-    pub(crate) fn touch(&self, key: &str, now: i64) -> Option<Arc<T>> {
+    /// Mark an entry validated now (its version did not change) and return it.
+    pub(crate) fn touch(&self, key: &str) -> Option<Arc<T>> {
         let mut m = self.map.write().ok()?;
         let e = m.get_mut(key)?;
-        e.checked = now;
+        e.checked = Instant::now();
         Some(e.value.clone())
     }
 
-    pub(crate) fn put(&self, key: &str, version: i64, now: i64, value: Arc<T>) {
+    pub(crate) fn put(&self, key: &str, version: i64, value: Arc<T>) {
         if let Ok(mut m) = self.map.write() {
             if m.len() >= MAX_ENTRIES {
                 m.clear();
@@ -110,7 +112,7 @@ impl<T> Versioned<T> {
                 key.to_owned(),
                 Entry {
                     version,
-                    checked: now,
+                    checked: Instant::now(),
                     value,
                 },
             );

@@ -65,10 +65,9 @@ impl Identity {
         cache: &Versioned<T>,
         ns: &'static str,
         key: &str,
-        now: i64,
         build: impl FnOnce(&str) -> Result<T, StoreError>,
     ) -> Result<Option<Arc<T>>, StoreError> {
-        let known = match cache.probe(key, now) {
+        let known = match cache.probe(key) {
             Probe::Fresh(v) => return Ok(Some(v)),
             Probe::Stale(v) => Some(v),
             Probe::Missing => None,
@@ -78,12 +77,12 @@ impl Identity {
             return Ok(None);
         };
         if known == Some(version)
-            && let Some(v) = cache.touch(key, now)
+            && let Some(v) = cache.touch(key)
         {
             return Ok(Some(v));
         }
         let value = Arc::new(build(&text)?);
-        cache.put(key, version, now, value.clone());
+        cache.put(key, version, value.clone());
         Ok(Some(value))
     }
 
@@ -101,10 +100,10 @@ impl Identity {
     pub(crate) async fn role_entry(
         &self,
         name: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<RoleEntry>>, StoreError> {
         let key = name_key(name);
-        self.cached(&self.roles, NS_ROLE, &key, now, |text| {
+        self.cached(&self.roles, NS_ROLE, &key, |text| {
             let role: Role = parse(NS_ROLE, &key, text)?;
             let trust = self.compile_logged(&role.trust, PolicyKind::Trust, "trust policy");
             let inline = role
@@ -140,10 +139,10 @@ impl Identity {
     pub(crate) async fn user_entry(
         &self,
         name: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<UserEntry>>, StoreError> {
         let key = name_key(name);
-        self.cached(&self.users, NS_USER, &key, now, |text| {
+        self.cached(&self.users, NS_USER, &key, |text| {
             let user: User = parse(NS_USER, &key, text)?;
             let inline = user
                 .inline
@@ -159,9 +158,9 @@ impl Identity {
     pub(crate) async fn managed_entry(
         &self,
         arn: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<ManagedEntry>>, StoreError> {
-        self.cached(&self.managed, NS_POLICY, arn, now, |text| {
+        self.cached(&self.managed, NS_POLICY, arn, |text| {
             let policy: ManagedPolicy = parse(NS_POLICY, arn, text)?;
             let compiled = policy
                 .default_document()
@@ -175,9 +174,9 @@ impl Identity {
     pub(crate) async fn key_entry(
         &self,
         access_key_id: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<KeyEntry>>, StoreError> {
-        self.cached(&self.keys, NS_ACCESS_KEY, access_key_id, now, |text| {
+        self.cached(&self.keys, NS_ACCESS_KEY, access_key_id, |text| {
             let key: AccessKey = parse(NS_ACCESS_KEY, access_key_id, text)?;
             let secret = self.unseal_secret(&key)?;
             Ok(KeyEntry { key, secret })
@@ -213,11 +212,9 @@ impl Identity {
     pub(crate) async fn pool(
         &self,
         id: &str,
-        now: i64,
+        _now: i64,
     ) -> Result<Option<Arc<IdentityPool>>, StoreError> {
-        self.cached(&self.pools, NS_POOL, id, now, |text| {
-            parse(NS_POOL, id, text)
-        })
-        .await
+        self.cached(&self.pools, NS_POOL, id, |text| parse(NS_POOL, id, text))
+            .await
     }
 }

@@ -12,7 +12,7 @@
 //!   identities, role resolution, the pool's own OIDC tokens.
 //!
 //! Storage goes through the namespaced document table of `cubby-meta`; compiled policies and
-//! documents are cached per version (re-validated against the store every 2 s, invalidated at
+//! documents are cached per version (re-validated against the store every 0.5 s, invalidated at
 //! once by local writes). Time comes in as a parameter (`now`, epoch seconds).
 //!
 //! Decisions where cubby deliberately differs from (or pins down) AWS behaviour:

@@ -22,7 +22,7 @@ fn peer() -> SocketAddr {
 async fn setup() -> Arc<Identity> {
     let dir = std::env::temp_dir().join(format!("cubby-identity-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let meta = cubby_meta::Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
+    let meta = cubby_meta::Meta::connect(&cubby_meta::pgtest::test_url(&dir).await.unwrap())
         .await
         .unwrap();
     Identity::new(
@@ -440,7 +440,7 @@ async fn user_pool_logins_and_role_mappings() {
     let signer = cubby_identity::jwt::Signer::generate("up1").unwrap().0;
     let dir = std::env::temp_dir().join(format!("cubby-identity-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let meta = cubby_meta::Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
+    let meta = cubby_meta::Meta::connect(&cubby_meta::pgtest::test_url(&dir).await.unwrap())
         .await
         .unwrap();
     let id = Identity::new(

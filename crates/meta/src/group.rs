@@ -2,9 +2,10 @@
 //! whatever has queued up in a single transaction — one fsync for the batch instead of one per
 //! request. A lone request is committed at once (no waiting for a batch to fill).
 
-use crate::objects::{ObjectRow, Precondition, PutOutcome, check, upsert};
+use crate::objects::{
+    ObjectRow, Precondition, PutOutcome, check, lock_current, unlock_absent, upsert,
+};
 use crate::{Meta, MetaError};
-use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 /// Largest batch committed in one transaction.
@@ -38,6 +39,11 @@ pub(crate) fn spawn(meta: Meta) -> mpsc::Sender<PutJob> {
 }
 
 async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
+    if meta.engine() == crate::Engine::Postgres {
+        // Rows are locked in (bucket, key) order on every node, so two nodes' batches cannot
+        // deadlock. The sort is stable: writes to one key keep their queue order.
+        batch.sort_by(|a, b| (&a.row.bucket, &a.row.key).cmp(&(&b.row.bucket, &b.row.key)));
+    }
     let _g = meta.write_guard().await;
     let mut any_events = false;
     let now_ms = crate::outbox::now_ms();
@@ -47,16 +53,9 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
         for job in batch.iter() {
             // Earlier rows of this batch are visible here, so preconditions between requests
             // for the same key are decided in queue order.
-            let old =
-                sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")
-                    .bind(&job.row.bucket)
-                    .bind(job.row.key.as_bytes().to_vec())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let (old_etag, old_layout) = match old {
-                Some(r) => (Some(r.get::<String, _>(0)), Some(r.get::<String, _>(1))),
-                None => (None, None),
-            };
+            let (old, placeholder) =
+                lock_current(&mut tx, meta.engine(), &job.row.bucket, &job.row.key).await?;
+            let (old_etag, old_layout) = old.unzip();
             match check(&job.pre, old_etag.as_deref()) {
                 Ok(()) => {
                     upsert(&mut tx, &job.row).await.map_err(|e| match e {
@@ -73,7 +72,10 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
                         replaced_layout: old_layout,
                     }));
                 }
-                Err(e) => outcomes.push(Err(e)),
+                Err(e) => {
+                    unlock_absent(&mut tx, placeholder, &job.row.bucket, &job.row.key).await?;
+                    outcomes.push(Err(e));
+                }
             }
         }
         tx.commit().await?;

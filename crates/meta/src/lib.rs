@@ -17,6 +17,7 @@ mod migrate;
 mod multipart;
 mod objects;
 mod outbox;
+pub mod pgtest;
 mod usage;
 
 pub use buckets::BucketRow;
@@ -134,6 +135,15 @@ impl Meta {
         match self.engine {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
+        }
+    }
+
+    /// `" FOR UPDATE"` on PostgreSQL (several nodes write; a read that decides a write locks
+    /// its row), nothing on SQLite (one writer, and SQLite has no row locks).
+    pub(crate) fn row_lock(&self) -> &'static str {
+        match self.engine {
+            Engine::Postgres => " FOR UPDATE",
+            Engine::Sqlite => "",
         }
     }
 

@@ -163,24 +163,48 @@ CREATE INDEX uploads_by_owner ON uploads (bucket, owner, key)
     },
 ];
 
+/// Key of the session-level advisory lock held while migrating (any constant unique to cubby).
+const MIGRATION_LOCK: i64 = 7_310_267_718;
+
 pub(crate) async fn run(meta: &Meta) -> Result<(), MetaError> {
-    let pool = meta.pool();
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
-        .execute(pool)
-        .await?;
-    let mut tx = pool.begin().await?;
-    if meta.engine() == Engine::Postgres {
-        // Several nodes may start at once: only one migrates, the others wait here.
-        sqlx::query("SELECT pg_advisory_xact_lock(7310267718)")
-            .execute(&mut *tx)
+    // Several nodes may start at once: on PostgreSQL one connection takes a session advisory
+    // lock before touching the schema (even `CREATE TABLE IF NOT EXISTS` races on PostgreSQL's
+    // catalogs), so exactly one node migrates and the others wait, then find nothing to do.
+    let mut conn = meta.pool().acquire().await?;
+    let pg = meta.engine() == Engine::Postgres;
+    if pg {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
             .await?;
     }
+    let result = migrate(meta.engine(), &mut conn).await;
+    if pg {
+        // Unlock even after a failed step; if this fails the connection is closed below,
+        // which releases the lock too.
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            let _ = conn.detach();
+        }
+    }
+    result
+}
+
+async fn migrate(engine: Engine, conn: &mut sqlx::AnyConnection) -> Result<(), MetaError> {
+    use sqlx::Connection;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
+        .execute(&mut *conn)
+        .await?;
+    let mut tx = conn.begin().await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
         .fetch_one(&mut *tx)
         .await?;
     let current = current.unwrap_or(0);
     for step in STEPS.iter().filter(|s| s.version > current) {
-        let sql = match meta.engine() {
+        let sql = match engine {
             Engine::Sqlite => step.sqlite,
             Engine::Postgres => step.postgres,
         };

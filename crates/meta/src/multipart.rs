@@ -105,12 +105,16 @@ impl Meta {
     pub async fn put_part(&self, part: &PartRow) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let exists =
-            sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL")
-                .bind(&part.upload_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        // Locked on PostgreSQL, so a Complete or Abort on another node cannot slip in
+        // between this check and the part's insert.
+        let exists = sqlx::query(&format!(
+            "SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL{}",
+            self.row_lock()
+        ))
+        .bind(&part.upload_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
         if !exists {
             return Err(MetaError::NotFound);
         }
@@ -191,24 +195,21 @@ impl Meta {
     ) -> Result<(PutOutcome, Vec<String>), MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let exists =
-            sqlx::query("SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL")
-                .bind(upload_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let exists = sqlx::query(&format!(
+            "SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL{}",
+            self.row_lock()
+        ))
+        .bind(upload_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
         if !exists {
             return Err(MetaError::NotFound);
         }
-        let old = sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")
-            .bind(&object.bucket)
-            .bind(object.key.as_bytes().to_vec())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (old_etag, old_layout) = match old {
-            Some(r) => (Some(r.get::<String, _>(0)), Some(r.get::<String, _>(1))),
-            None => (None, None),
-        };
+        // A failed check returns early: the transaction (and any placeholder) rolls back.
+        let (old, _) =
+            crate::objects::lock_current(&mut tx, self.engine, &object.bucket, &object.key).await?;
+        let (old_etag, old_layout) = old.unzip();
         crate::objects::check(pre, old_etag.as_deref())?;
         let all: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts WHERE upload_id = $1")
             .bind(upload_id)
@@ -246,6 +247,15 @@ impl Meta {
     pub async fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
+        // The upload row is read (and on PostgreSQL locked) first, so no part can be added
+        // through another node between listing the parts and deleting them.
+        let completed: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT completed FROM uploads WHERE upload_id = $1{}",
+            self.row_lock()
+        ))
+        .bind(upload_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let blobs: Vec<String> =
             sqlx::query_scalar("SELECT blob_id FROM parts WHERE upload_id = $1")
                 .bind(upload_id)
@@ -255,11 +265,6 @@ impl Meta {
             .bind(upload_id)
             .execute(&mut *tx)
             .await?;
-        let completed: Option<Option<String>> =
-            sqlx::query_scalar("SELECT completed FROM uploads WHERE upload_id = $1")
-                .bind(upload_id)
-                .fetch_optional(&mut *tx)
-                .await?;
         sqlx::query("DELETE FROM uploads WHERE upload_id = $1")
             .bind(upload_id)
             .execute(&mut *tx)

@@ -176,15 +176,9 @@ impl Meta {
         }
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let old = sqlx::query("SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2")
-            .bind(&row.bucket)
-            .bind(row.key.as_bytes().to_vec())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (old_etag, old_layout) = match old {
-            Some(r) => (Some(r.get::<String, _>(0)), Some(r.get::<String, _>(1))),
-            None => (None, None),
-        };
+        // A failed check returns early: the transaction (and any placeholder) rolls back.
+        let (old, _) = lock_current(&mut tx, self.engine, &row.bucket, &row.key).await?;
+        let (old_etag, old_layout) = old.unzip();
         check(pre, old_etag.as_deref())?;
         upsert(&mut tx, row).await?;
         crate::outbox::insert(&mut tx, &events, crate::outbox::now_ms()).await?;
@@ -230,9 +224,14 @@ impl Meta {
     ) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT layout, etag, size, last_modified_ms FROM objects WHERE bucket = $1 AND key = $2",
-        )
+        // On PostgreSQL the row is locked so the condition holds until the delete commits.
+        let lock = match self.engine {
+            crate::Engine::Postgres => " FOR UPDATE",
+            crate::Engine::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT layout, etag, size, last_modified_ms FROM objects WHERE bucket = $1 AND key = $2{lock}",
+        ))
         .bind(bucket)
         .bind(key.as_bytes().to_vec())
         .fetch_optional(&mut *tx)
@@ -318,6 +317,69 @@ impl Meta {
             .await?;
         Ok((layouts, parts))
     }
+}
+
+/// The current row's ETag and layout, locked for the rest of the transaction.
+///
+/// On SQLite the single writer makes a plain read enough. On PostgreSQL several nodes write
+/// at once: an existing row is read `FOR UPDATE`, and an absent key is first claimed with a
+/// placeholder row (`ON CONFLICT DO NOTHING` waits for a concurrent inserter and tells us it
+/// won), so preconditions and the replaced layout are decided against the row that really
+/// gets replaced — last writer wins, and no writer's blobs are lost track of. The
+/// placeholder is overwritten by [`upsert`] or removed by [`unlock_absent`] before commit.
+/// Returns `(current, placeholder_inserted)`.
+pub(crate) async fn lock_current(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    engine: crate::Engine,
+    bucket: &str,
+    key: &str,
+) -> Result<(Option<(String, String)>, bool), sqlx::Error> {
+    if engine == crate::Engine::Postgres {
+        let r = sqlx::query(
+            "INSERT INTO objects (bucket, key, version_id, size, etag, last_modified_ms, headers, \
+             checksum, layout) VALUES ($1, $2, NULL, 0, '', 0, '{}', NULL, '{}') \
+             ON CONFLICT (bucket, key) DO NOTHING",
+        )
+        .bind(bucket)
+        .bind(key.as_bytes().to_vec())
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok((None, true));
+        }
+    }
+    let lock = match engine {
+        crate::Engine::Postgres => " FOR UPDATE",
+        crate::Engine::Sqlite => "",
+    };
+    let old = sqlx::query(&format!(
+        "SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2{lock}"
+    ))
+    .bind(bucket)
+    .bind(key.as_bytes().to_vec())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok((
+        old.map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))),
+        false,
+    ))
+}
+
+/// Remove the placeholder [`lock_current`] inserted when the write is not going ahead.
+pub(crate) async fn unlock_absent(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    placeholder: bool,
+    bucket: &str,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    if placeholder {
+        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
+            .bind(bucket)
+            .bind(key.as_bytes().to_vec())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Insert or replace an object row inside a transaction.

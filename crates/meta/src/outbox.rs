@@ -121,6 +121,8 @@ impl Meta {
         const DUE: &str = "target = $1 AND dead = 0 AND claimed_until < $2 AND due_ms <= $2 \
             AND id < COALESCE((SELECT MIN(id) FROM outbox \
               WHERE target = $1 AND dead = 0 AND due_ms > $2), 9223372036854775807)";
+        // On PostgreSQL several nodes claim at once: SKIP LOCKED hands each row to one of
+        // them, so one target's events may be in flight on two nodes (order is per node).
         let sql = match self.engine {
             Engine::Postgres => format!(
                 "UPDATE outbox SET claimed_until = $3 WHERE id IN (\

@@ -1,18 +1,13 @@
 //! The outbox queries on a real SQLite file: events commit with their object (and only when
 //! the write's precondition holds), claims are ordered per target and never pass an event
 //! that waits for its retry, an unacknowledged claim comes back, dead rows stay for the
-//! operator. (Leases only apply on PostgreSQL, where several nodes claim.)
+//! operator. Each test runs on SQLite and on PostgreSQL (`CUBBY_TEST_POSTGRES_URL`), where
+//! claims are leases taken with `FOR UPDATE SKIP LOCKED` by several nodes.
 #![allow(clippy::unwrap_used)]
 
-use cubby_meta::{Meta, NewEvent, ObjectRow, Precondition};
+mod common;
 
-async fn meta() -> Meta {
-    let dir = std::env::temp_dir().join(format!("cubby-outbox-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
-        .await
-        .unwrap()
-}
+use cubby_meta::{Engine, Meta, NewEvent, ObjectRow, Precondition};
 
 fn row(key: &str) -> ObjectRow {
     ObjectRow {
@@ -38,7 +33,10 @@ fn ev(target: &str, body: &str) -> NewEvent {
 
 #[tokio::test]
 async fn events_commit_with_the_object_and_only_then() {
-    let m = meta().await;
+    common::each_engine("events_commit_with_the_object_and_only_then", events_commit).await;
+}
+
+async fn events_commit(m: Meta) {
     m.put_object_with_events(&row("k"), &Precondition::None, vec![ev("t", "1")])
         .await
         .unwrap();
@@ -57,7 +55,14 @@ async fn events_commit_with_the_object_and_only_then() {
 
 #[tokio::test]
 async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
-    let m = meta().await;
+    common::each_engine(
+        "claims_keep_order_behind_a_retry_and_dead_letters_stay",
+        claims_keep_order,
+    )
+    .await;
+}
+
+async fn claims_keep_order(m: Meta) {
     m.enqueue_events(&[ev("a", "1"), ev("b", "x"), ev("a", "2"), ev("a", "3")])
         .await
         .unwrap();
@@ -71,6 +76,8 @@ async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
     m.fail_event(first[0].id, now + 5_000, "down", false)
         .await
         .unwrap();
+    // As the dispatcher does: the claimed rows behind a failure are given back.
+    m.release_events(&[first[1].id]).await.unwrap();
     assert!(
         m.claim_events("a", now, 60_000, 10)
             .await
@@ -110,14 +117,30 @@ async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
 
 #[tokio::test]
 async fn an_unacknowledged_claim_is_delivered_again() {
-    let m = meta().await;
+    common::each_engine("an_unacknowledged_claim_is_delivered_again", unacked).await;
+}
+
+async fn unacked(m: Meta) {
     m.enqueue_events(&[ev("a", "1")]).await.unwrap();
     let now = i64::MAX / 4;
     let a = m.claim_events("a", now, 60_000, 10).await.unwrap();
-    // The dispatcher died before acknowledging: after a restart the row is claimed again,
-    // byte-identical.
+    // The dispatcher died before acknowledging: after a restart (SQLite) or once its lease
+    // ran out (PostgreSQL, where other nodes claim) the row is claimed again, byte-identical.
     m.reset_event_claims().await.unwrap();
-    let b = m.claim_events("a", now, 60_000, 10).await.unwrap();
+    let later = match m.engine() {
+        Engine::Sqlite => now,
+        Engine::Postgres => {
+            // Still leased: nobody else may take it yet.
+            assert!(
+                m.claim_events("a", now + 59_999, 60_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+            now + 60_001
+        }
+    };
+    let b = m.claim_events("a", later, 60_000, 10).await.unwrap();
     assert_eq!(a.len(), 1);
     assert_eq!((a[0].id, &a[0].payload), (b[0].id, &b[0].payload));
 }

@@ -3,15 +3,9 @@
 //! abort.
 #![allow(clippy::unwrap_used)]
 
-use cubby_meta::{Meta, ObjectRow, PartRow, Precondition, UploadRow, Usage};
+mod common;
 
-async fn meta() -> Meta {
-    let dir = std::env::temp_dir().join(format!("cubby-usage-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
-        .await
-        .unwrap()
-}
+use cubby_meta::{Meta, ObjectRow, PartRow, Precondition, UploadRow, Usage};
 
 fn object(key: &str, size: i64, owner: &str) -> ObjectRow {
     ObjectRow {
@@ -30,7 +24,10 @@ fn object(key: &str, size: i64, owner: &str) -> ObjectRow {
 
 #[tokio::test]
 async fn usage_counts_objects_and_uploads_in_progress() {
-    let m = meta().await;
+    common::each_engine("usage_counts_objects_and_uploads_in_progress", counts).await;
+}
+
+async fn counts(m: Meta) {
     for (k, size, owner) in [
         ("a/1", 10, "alice"),
         ("a/2", 5, "alice"),

@@ -30,6 +30,10 @@ pub struct S3Config {
     pub max_object_size: u64,
     /// How long replaced blobs are kept for readers still streaming them.
     pub gc_grace: Duration,
+    /// Start-up sweep: only temp files and unreferenced blobs at least this old are removed.
+    /// Zero when this process owns the blob store; with a store shared by several nodes, long
+    /// enough that no other node's upload or commit can still be in progress.
+    pub sweep_min_age: Duration,
     /// Ids of the declared event targets (`CUBBY_NOTIFY_<KIND>_<ID>`), which notification
     /// configurations may name.
     pub event_targets: Vec<String>,
@@ -47,6 +51,7 @@ impl Default for S3Config {
             legacy_bucket_defaults: false,
             max_object_size: 5 * 1024 * 1024 * 1024,
             gc_grace: Duration::from_secs(600),
+            sweep_min_age: Duration::ZERO,
             event_targets: Vec::new(),
             sse_kek: None,
         }
@@ -131,7 +136,12 @@ impl S3Service {
 
     /// Delete temp files and blobs no metadata references (crash leftovers).
     async fn sweep(&self) -> S3Result<()> {
-        let tmp = self.blobs.clear_tmp()?;
+        let min_age = self.cfg.sweep_min_age;
+        let tmp = if min_age.is_zero() {
+            self.blobs.clear_tmp()?
+        } else {
+            self.blobs.clear_tmp_older_than(min_age)?
+        };
         // Completed uploads are remembered for a day to answer repeated Completes.
         let day_ago = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -148,7 +158,12 @@ impl S3Service {
         }
         let mut orphans = 0usize;
         for id in self.blobs.list_committed()? {
-            if !referenced.contains(id.as_str()) {
+            // Listed after the references were read: a blob another node committed since
+            // is young, and is left alone.
+            if !referenced.contains(id.as_str())
+                && (min_age.is_zero()
+                    || self.blobs.committed_age(&id).is_some_and(|a| a >= min_age))
+            {
                 self.blobs.delete(&id).await?;
                 orphans += 1;
             }

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub domain: Option<String>,
     /// Metadata database URL (default: SQLite in the data dir).
     pub metadata_url: Option<String>,
+    /// Blob store URL (`file:///shared/path`); default: the data dir.
+    pub blob_url: Option<String>,
     /// New buckets start with pre-2023 defaults.
     pub legacy_bucket_defaults: bool,
     /// Root keys.
@@ -69,10 +71,42 @@ pub enum ServeError {
     /// Identity / IAM start-up.
     #[error("{0}")]
     Identity(#[from] cubby_identity::IdentityError),
+    /// `--blob-url` names no store this build can open.
+    #[error("--blob-url {0}")]
+    BlobUrl(String),
     /// Event target declarations (`CUBBY_NOTIFY_*`).
     #[error("{0}")]
     Events(#[from] cubby_events::EventsError),
 }
+
+/// Open the blob store `--blob-url` names (`file:///path`: a directory, typically a shared
+/// filesystem several nodes mount), or the data dir's when there is none. The one place blob
+/// URLs are understood, so a new scheme is one more arm here.
+pub fn open_blob_store(
+    blob_url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> Result<FsBlobStore, ServeError> {
+    let Some(url) = blob_url else {
+        return Ok(FsBlobStore::open(data_dir, true)?);
+    };
+    match url.split_once("://") {
+        Some(("file", path)) if path.starts_with('/') => {
+            Ok(FsBlobStore::open(std::path::Path::new(path), true)?)
+        }
+        Some(("file", _)) => Err(ServeError::BlobUrl(format!(
+            "{url}: a file URL needs an absolute path (file:///srv/cubby)"
+        ))),
+        _ => Err(ServeError::BlobUrl(format!(
+            "{url}: unsupported (use file:///absolute/path)"
+        ))),
+    }
+}
+
+/// How old leftovers must be before the start-up sweep removes them: with a database or blob
+/// store shared by several nodes, another node's upload may be in flight (its temp file is
+/// written to continuously; a committed blob gets its row within milliseconds), so an hour
+/// leaves a wide margin. A node alone with its store sweeps everything at start.
+const SHARED_SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
 
 /// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
 /// 30 s) and close the database cleanly. `on_ready` is called with the bound address.
@@ -87,7 +121,8 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("meta.db").display()));
     let meta = Meta::connect(&meta_url).await?;
-    let blobs = FsBlobStore::open(&cfg.data_dir, true)?;
+    let blobs = open_blob_store(cfg.blob_url.as_deref(), &cfg.data_dir)?;
+    let shared = cfg.blob_url.is_some() || meta.engine() == cubby_meta::Engine::Postgres;
     let user_pools = cubby_userpool::UserPools::new(
         meta.clone(),
         &cfg.master_key,
@@ -127,6 +162,11 @@ pub async fn run(
         account_id: cfg.account_id.clone(),
         domain: cfg.domain.clone(),
         legacy_bucket_defaults: cfg.legacy_bucket_defaults,
+        sweep_min_age: if shared {
+            SHARED_SWEEP_MIN_AGE
+        } else {
+            Duration::ZERO
+        },
         // SSE-S3 data keys are wrapped by their own subkey of the master key.
         sse_kek: Some(cubby_blob::sse::Kek::new(cubby_auth::session::subkey(
             &cfg.master_key,

@@ -72,7 +72,7 @@ impl Resp {
 pub async fn setup() -> T {
     let dir = std::env::temp_dir().join(format!("cubby-userpool-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    let meta = cubby_meta::Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
+    let meta = cubby_meta::Meta::connect(&cubby_meta::pgtest::test_url(&dir).await.unwrap())
         .await
         .unwrap();
     let codes = Arc::new(Captured::default());

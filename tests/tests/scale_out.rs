@@ -1,0 +1,480 @@
+//! Scale-out: three cubby nodes sharing one fresh PostgreSQL database, one blob directory
+//! (`--blob-url file://…`), the master key and the root keys — nothing else. Runs only when
+//! `CUBBY_TEST_POSTGRES_URL` is set (scripts/test sets it); otherwise each test prints that it
+//! was skipped.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod idhelp;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Event, NotificationConfiguration, QueueConfiguration,
+};
+use common::*;
+use cubby_meta::pgtest::{self, FreshDb};
+use idhelp::*;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Three nodes on one database and one blob directory, and a webhook receiver.
+struct Cluster {
+    nodes: Vec<Server>,
+    db: Option<FreshDb>,
+    shared: std::path::PathBuf,
+    hook: Hook,
+}
+
+impl Cluster {
+    /// `None` (and a printed reason) when no PostgreSQL is configured.
+    async fn start(test: &str) -> Option<Cluster> {
+        let Some(base) = pgtest::base_url() else {
+            pgtest::say(&format!("skipped: {test} ({} is not set)", pgtest::ENV));
+            return None;
+        };
+        let db = FreshDb::create(&base).await.unwrap();
+        let shared = std::env::temp_dir().join(format!("cubby-shared-{:x}", rand_u64()));
+        std::fs::create_dir_all(shared.join("blobs")).unwrap();
+        let key_file = shared.join("master.key");
+        std::fs::write(&key_file, hex::encode(rand_bytes())).unwrap();
+        let hook = Hook::start().await;
+        let blob_url = format!("file://{}", shared.join("blobs").display());
+        let env = [
+            ("CUBBY_MASTER_KEY_FILE", key_file.display().to_string()),
+            ("CUBBY_NOTIFY_WEBHOOK_HOOK", hook.url()),
+            // A killed node's claimed events come back to the others after this.
+            ("CUBBY_NOTIFY_LEASE_MS", "3000".into()),
+            ("CUBBY_NOTIFY_RETRY_BASE_MS", "100".into()),
+            ("CUBBY_NOTIFY_RETRY_MAX_MS", "1000".into()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let args = ["--metadata-url", &db.url, "--blob-url", &blob_url];
+        // One after the other: each node applies the seed setup, and the later ones find
+        // what the first created (by name) instead of racing to create it.
+        let nodes = (0..3)
+            .map(|_| Server::start_seeded_with(&env, &args))
+            .collect();
+        Some(Cluster {
+            nodes,
+            db: Some(db),
+            shared,
+            hook,
+        })
+    }
+
+    fn root(&self, i: usize) -> aws_sdk_s3::Client {
+        root(&self.nodes[i])
+    }
+
+    async fn stop(mut self) {
+        for n in &mut self.nodes {
+            n.kill9();
+        }
+        if let Some(db) = self.db.take() {
+            db.drop_db().await.unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&self.shared);
+    }
+}
+
+fn rand_u64() -> u64 {
+    u64::from_le_bytes(rand_bytes()[..8].try_into().unwrap())
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for chunk in b.chunks_mut(8) {
+        chunk.copy_from_slice(&rand::random::<u64>().to_le_bytes());
+    }
+    b
+}
+
+/// A webhook receiver that records every body it is sent and answers 200.
+struct Hook {
+    port: u16,
+    bodies: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hook {
+    async fn start() -> Hook {
+        use hyper::service::service_fn;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = bodies.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let sink = sink.clone();
+                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let sink = sink.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        sink.lock()
+                            .unwrap()
+                            .push(String::from_utf8(body.to_vec()).unwrap());
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                        ))
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Hook { port, bodies, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Keys of every `ObjectCreated` record received so far.
+    fn created_keys(&self) -> HashSet<String> {
+        let bodies = self.bodies.lock().unwrap().clone();
+        let mut keys = HashSet::new();
+        for b in bodies {
+            let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+            for r in v["Records"].as_array().into_iter().flatten() {
+                if r["eventName"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("ObjectCreated:"))
+                {
+                    keys.insert(r["s3"]["object"]["key"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        keys
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn get_bytes(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    c.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+async fn guest_keys(node: &Server) -> (String, Keys) {
+    let root_ci = cognito(node);
+    let pools = root_ci
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let pool = pools
+        .identity_pools()
+        .iter()
+        .find(|p| p.identity_pool_name() == Some("uploads"))
+        .and_then(|p| p.identity_pool_id())
+        .unwrap()
+        .to_owned();
+    let ci = cognito_anon(node);
+    let id = ci
+        .get_id()
+        .identity_pool_id(&pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let creds = ci
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    (id, Keys::from(creds.credentials().unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_flow_multipart_and_cache_changes_across_nodes() {
+    let Some(cl) = Cluster::start("seed_flow_multipart_and_cache_changes_across_nodes").await
+    else {
+        return;
+    };
+    // Guest credentials minted on node 1 upload through node 2; root reads through node 3.
+    let (id, guest) = guest_keys(&cl.nodes[0]).await;
+    let key = format!("guest/{id}/photo.jpg");
+    let body = data(100_000, 1);
+    guest
+        .s3(&cl.nodes[1])
+        .put_object()
+        .bucket("uploads")
+        .key(&key)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_bytes(&cl.root(2), "uploads", &key).await, body);
+
+    // Multipart: created on node 1, parts through nodes 1 and 2, completed on node 3.
+    let part1 = data(5 * 1024 * 1024, 2);
+    let part2 = data(1234, 3);
+    let up = cl
+        .root(0)
+        .create_multipart_upload()
+        .bucket("uploads")
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, (node, bytes)) in [(0, &part1), (1, &part2)].into_iter().enumerate() {
+        let r = cl
+            .root(node)
+            .upload_part()
+            .bucket("uploads")
+            .key("big.bin")
+            .upload_id(upload_id)
+            .part_number(n as i32 + 1)
+            .body(ByteStream::from(bytes.clone()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n as i32 + 1)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let listed = cl
+        .root(2)
+        .list_parts()
+        .bucket("uploads")
+        .key("big.bin")
+        .upload_id(upload_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.parts().len(), 2);
+    cl.root(2)
+        .complete_multipart_upload()
+        .bucket("uploads")
+        .key("big.bin")
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut whole = part1.clone();
+    whole.extend_from_slice(&part2);
+    assert_eq!(get_bytes(&cl.root(1), "uploads", "big.bin").await, whole);
+
+    // A role change made through node 1 reaches node 2's cached role within a second.
+    let guest_on_2 = guest.s3(&cl.nodes[1]);
+    let iam1 = iam(&cl.nodes[0]);
+    iam1.put_role_policy()
+        .role_name("CubbyGuestUpload")
+        .policy_name("scale-out-freeze")
+        .policy_document(policy(serde_json::json!([{
+            "Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"
+        }])))
+        .send()
+        .await
+        .unwrap();
+    let changed = Instant::now();
+    let mut denied_after = None;
+    while changed.elapsed() < Duration::from_secs(5) {
+        let r = guest_on_2
+            .put_object()
+            .bucket("uploads")
+            .key(format!("guest/{id}/after.txt"))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await;
+        if r.is_err() {
+            denied_after = Some(changed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let denied_after = denied_after.expect("node 2 never saw the role change");
+    pgtest::say(&format!(
+        "role change visible on another node after {denied_after:?}"
+    ));
+    assert!(
+        denied_after <= Duration::from_secs(1),
+        "took {denied_after:?}"
+    );
+    cl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_uploads_with_a_node_killed_lose_nothing() {
+    let Some(mut cl) = Cluster::start("hundred_uploads_with_a_node_killed_lose_nothing").await
+    else {
+        return;
+    };
+    let c = cl.root(0);
+    c.create_bucket().bucket("scale").send().await.unwrap();
+    c.put_bucket_notification_configuration()
+        .bucket("scale")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("all")
+                        .queue_arn("arn:cubby:sqs:us-east-1:000000000000:hook")
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let clients: Vec<aws_sdk_s3::Client> = (0..3).map(|i| cl.root(i)).collect();
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let sem = Arc::new(tokio::sync::Semaphore::new(12));
+    let mut tasks = Vec::new();
+    for i in 0..100usize {
+        let c = clients[i % 3].clone();
+        let (acked, done, sem) = (acked.clone(), done.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let r = c
+                .put_object()
+                .bucket("scale")
+                .key(format!("k{i:03}"))
+                .body(ByteStream::from(data(65_536 + i, i as u64)))
+                .send()
+                .await;
+            if r.is_ok() {
+                acked.lock().unwrap().push(i);
+            }
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    // Node 3 dies mid-way, with uploads to it in flight.
+    while done.load(Ordering::SeqCst) < 35 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cl.nodes[2].kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    pgtest::say(&format!("{} of 100 uploads acknowledged", acked.len()));
+    assert!(acked.len() >= 66, "the survivors took their share");
+    assert!(
+        acked.len() < 100,
+        "node 3 died before taking all of its uploads"
+    );
+
+    // Every acknowledged object is intact, read through either survivor.
+    for &i in &acked {
+        let got = get_bytes(&clients[i % 2], "scale", &format!("k{i:03}")).await;
+        assert!(got == data(65_536 + i, i as u64), "k{i:03} damaged");
+    }
+    // Every acknowledged object's event is delivered once the survivors catch up (events the
+    // dead node had claimed come back when its lease runs out).
+    let want: HashSet<String> = acked.iter().map(|i| format!("k{i:03}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = cl.hook.created_keys();
+        if want.is_subset(&got) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "missing events: {:?}",
+            want.difference(&got).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_to_one_key_last_writer_wins_whole() {
+    let Some(cl) = Cluster::start("concurrent_puts_to_one_key_last_writer_wins_whole").await else {
+        return;
+    };
+    cl.root(0)
+        .create_bucket()
+        .bucket("hot")
+        .send()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..30usize {
+        let c = cl.root(i % 3);
+        tasks.push(tokio::spawn(async move {
+            c.put_object()
+                .bucket("hot")
+                .key("one")
+                .body(ByteStream::from(data(20_000 + i, i as u64)))
+                .send()
+                .await
+                .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Whatever won is one writer's complete body, with its own ETag, on every node.
+    let bodies: Vec<Vec<u8>> = (0..30usize).map(|i| data(20_000 + i, i as u64)).collect();
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        let got = get_bytes(&cl.root(n), "hot", "one").await;
+        let i = bodies
+            .iter()
+            .position(|b| *b == got)
+            .expect("a torn object");
+        let head = cl
+            .root(n)
+            .head_object()
+            .bucket("hot")
+            .key("one")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.e_tag().unwrap().trim_matches('"'),
+            hex::encode(<md5::Md5 as md5::Digest>::digest(&bodies[i]))
+        );
+        seen.push(i);
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "nodes disagree: {seen:?}"
+    );
+    cl.stop().await;
+}
