@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Metadata database (`postgres://…`); default: SQLite in the data dir.
     #[arg(long, env = "CUBBY_METADATA_URL")]
     pub metadata_url: Option<String>,
+    /// Blob store: `s3://bucket/prefix?endpoint=…&region=…` (any S3-compatible store;
+    /// credentials from `CUBBY_BLOB_ACCESS_KEY_ID` / `CUBBY_BLOB_SECRET_ACCESS_KEY`, else the
+    /// AWS chain); default: `blobs/` in the data dir.
+    #[arg(long, env = "CUBBY_BLOB_URL")]
+    pub blob_url: Option<String>,
     /// Public base URL clients reach this server at (issuer of user-pool tokens); default
     /// `http://<listen address>`.
     #[arg(long, env = "CUBBY_PUBLIC_URL")]
@@ -169,6 +174,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         domain: args.domain.clone(),
         metadata_url: args.metadata_url.clone(),
+        blob_url: args.blob_url.clone(),
         legacy_bucket_defaults: legacy,
         root: root.clone(),
         master_key: master,

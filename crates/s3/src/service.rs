@@ -142,7 +142,7 @@ impl S3Service {
             }
         }
         let mut orphans = 0usize;
-        for id in self.blobs.list_committed()? {
+        for id in self.blobs.list_committed().await? {
             if !referenced.contains(id.as_str()) {
                 self.blobs.delete(&id).await?;
                 orphans += 1;

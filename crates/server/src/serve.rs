@@ -4,7 +4,7 @@ use crate::console::ConsoleConfig;
 use crate::dispatch::App;
 use crate::keys::RootKeys;
 use cubby_auth::session::MasterKey;
-use cubby_blob::FsBlobStore;
+use cubby_blob::BlobStore;
 use cubby_identity::{Identity, IdentityConfig};
 use cubby_meta::Meta;
 use cubby_s3::{S3Config, S3Service};
@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub domain: Option<String>,
     /// Metadata database URL (default: SQLite in the data dir).
     pub metadata_url: Option<String>,
+    /// Blob store URL (`s3://bucket/prefix?…`); default: `blobs/` in the data dir.
+    pub blob_url: Option<String>,
     /// New buckets start with pre-2023 defaults.
     pub legacy_bucket_defaults: bool,
     /// Root keys.
@@ -74,6 +76,24 @@ pub enum ServeError {
     Events(#[from] cubby_events::EventsError),
 }
 
+/// The blob store a `--blob-url` names: none is the data dir's `blobs/`, `s3://…` an upstream
+/// S3-compatible store (settings from the URL and `CUBBY_BLOB_*`).
+pub fn open_blob_store(
+    url: Option<&str>,
+    data_dir: &std::path::Path,
+) -> Result<BlobStore, ServeError> {
+    Ok(match url {
+        None => BlobStore::open(data_dir, true)?,
+        Some(u) if u.starts_with("s3://") => BlobStore::open_s3_url(u, |k| std::env::var(k).ok())?,
+        Some(u) => {
+            return Err(cubby_blob::BlobError::Config(format!(
+                "--blob-url {u:?}: expected s3://bucket/prefix"
+            ))
+            .into());
+        }
+    })
+}
+
 /// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
 /// 30 s) and close the database cleanly. `on_ready` is called with the bound address.
 pub async fn run(
@@ -87,7 +107,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", cfg.data_dir.join("meta.db").display()));
     let meta = Meta::connect(&meta_url).await?;
-    let blobs = FsBlobStore::open(&cfg.data_dir, true)?;
+    let blobs = open_blob_store(cfg.blob_url.as_deref(), &cfg.data_dir)?;
     let user_pools = cubby_userpool::UserPools::new(
         meta.clone(),
         &cfg.master_key,
