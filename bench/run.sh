@@ -18,6 +18,9 @@
 #   BENCH_PORT_BASE=9600 bench/run.sh --idpool   # identity pools: GetCredentialsForIdentity
 #                                # (returning guest) and GetId+GetCredentialsForIdentity
 #                                # pairs/s at c=1,16,64 (cubby only)
+#   bench/run.sh --upstream     # blob store upstream: cubby with --blob-url s3://… into a second
+#                                # cubby vs that cubby on its local filesystem (no s3s-fs)
+#   BENCH_PROFILE=debug bench/run.sh …   # use target/debug (no release build; slow, say so)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,20 +33,28 @@ SK=cubbybenchsecretkey0123456789abcdefghij
 PORT_BASE=${BENCH_PORT_BASE:-9400}
 USERPOOL=0
 EVENTS=0
+UPSTREAM=0
+PROFILE=${BENCH_PROFILE:-release}
+ARGS=()
 for arg in "$@"; do
     # These measure cubby alone (no s3s-fs).
     [[ $arg == --userpool || $arg == --idpool || $arg == --events || $arg == --rules ]] && USERPOOL=1
     [[ $arg == --events ]] && EVENTS=1
+    # --upstream is this script's, not cubby-bench's.
+    if [[ $arg == --upstream ]]; then UPSTREAM=1; else ARGS+=("$arg"); fi
 done
+set -- "${ARGS[@]}"
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 
-echo "== build: cargo build --release -p cubby -p cubby-bench"
+PROFILE_FLAG=--release
+[[ $PROFILE == debug ]] && PROFILE_FLAG=
+echo "== build: cargo build $PROFILE_FLAG -p cubby -p cubby-bench"
 SECONDS=0
-cargo build --release -p cubby -p cubby-bench
+cargo build $PROFILE_FLAG -p cubby -p cubby-bench
 echo "== build took ${SECONDS} s (including any wait for the cargo lock)"
-if [[ $USERPOOL == 0 && ! -x $S3S_FS ]]; then
+if [[ $USERPOOL == 0 && $UPSTREAM == 0 && ! -x $S3S_FS ]]; then
     echo "== install: cargo install s3s-fs@0.14.1 --features binary --locked --root $S3S_ROOT"
     cargo install s3s-fs@0.14.1 --features binary --locked --root "$S3S_ROOT"
 fi
@@ -97,6 +108,46 @@ wait_ready() {
 CUBBY_PORT=$(free_port)
 mkdir -p "$WORK/cubby-data" "$WORK/s3s-data"
 
+if [[ $UPSTREAM == 1 ]]; then
+    # `upstream`: a plain cubby on its local filesystem, with bucket `blobs`. `node`: a cubby
+    # whose blobs live in upstream's `blobs` bucket. The same load runs against both, so the
+    # table compares cubby→cubby-upstream (first column) with local-filesystem cubby.
+    UP_PORT=$(free_port)
+    printf '[[bucket]]\nname = "blobs"\n' >"$WORK/upstream.toml"
+    CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
+        "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$UP_PORT" \
+        --data-dir "$WORK/s3s-data" --config "$WORK/upstream.toml" >"$WORK/upstream.log" 2>&1 &
+    UP_PID=$!
+    PIDS+=("$UP_PID")
+    wait_ready "$UP_PID" "$UP_PORT" upstream
+    for _ in $(seq 1 300); do
+        curl -fs "http://127.0.0.1:$UP_PORT/_cubby/ready" >/dev/null && break
+        sleep 0.1
+    done
+    NODE_PORT=$(free_port "$UP_PORT")
+    CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
+        CUBBY_BLOB_ACCESS_KEY_ID=$AK CUBBY_BLOB_SECRET_ACCESS_KEY=$SK \
+        "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$NODE_PORT" \
+        --data-dir "$WORK/cubby-data" \
+        --blob-url "s3://blobs/node?endpoint=http://127.0.0.1:$UP_PORT&region=us-east-1" \
+        >"$WORK/node.log" 2>&1 &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    wait_ready "$NODE_PID" "$NODE_PORT" node
+    sleep 1
+    echo "== node (blobs upstream) pid $NODE_PID on 127.0.0.1:$NODE_PORT; upstream (local fs) pid $UP_PID on 127.0.0.1:$UP_PORT; profile $PROFILE"
+    echo "== machine: $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== run: cubby-bench --duration $DURATION $*"
+    SECONDS=0
+    timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
+        --endpoint "http://127.0.0.1:$NODE_PORT" --pid "$NODE_PID" --name cubby-upstream \
+        --compare-endpoint "http://127.0.0.1:$UP_PORT" --compare-pid "$UP_PID" --compare-name cubby-localfs \
+        --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
+    echo "== load run took ${SECONDS} s; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "== note: the upstream cubby also serves the node's blob traffic during the node's cells"
+    exit 0
+fi
+
 EVENT_ENV=()
 if [[ $EVENTS == 1 ]]; then
     # Two private NATS JetStream servers: `bench` (up) receives the events of the overhead
@@ -112,7 +163,7 @@ if [[ $EVENTS == 1 ]]; then
 fi
 
 env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
-    "$TARGET_DIR/release/cubby" serve --listen "127.0.0.1:$CUBBY_PORT" \
+    "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$CUBBY_PORT" \
     --data-dir "$WORK/cubby-data" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
 PIDS+=("$CUBBY_PID")
@@ -124,7 +175,7 @@ if [[ $USERPOOL == 1 ]]; then
     echo "== run: cubby-bench --duration $DURATION $*"
     SECONDS=0
     if [[ $EVENTS == 1 ]]; then
-        timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+        timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
             --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
             --access-key "$AK" --secret "$SK" --duration "$DURATION" \
             --drain-ready "$WORK/drain-ready" "$@" | tee "$WORK/bench.out" &
@@ -138,7 +189,7 @@ if [[ $USERPOOL == 1 ]]; then
         wait_ready "$!" "$NATS_B" nats-b && touch "$WORK/drain-ready"
         wait "$BENCH"
     else
-        timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+        timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
             --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
             --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"
     fi
@@ -161,7 +212,7 @@ echo "== s3s-fs  pid $S3S_PID on 127.0.0.1:$S3S_PORT, data $WORK/s3s-data"
 echo "== machine: $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== run: cubby-bench --duration $DURATION $*"
 SECONDS=0
-timeout "$TIMEOUT" "$TARGET_DIR/release/cubby-bench" \
+timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
     --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
     --compare-endpoint "http://127.0.0.1:$S3S_PORT" --compare-pid "$S3S_PID" --compare-name s3s-fs \
     --access-key "$AK" --secret "$SK" --duration "$DURATION" "$@"

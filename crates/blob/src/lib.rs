@@ -1,21 +1,31 @@
-//! Blob storage: object bytes live in files named by a random id, never by the object key.
+//! Blob storage: object bytes live in blobs named by a random id, never by the object key.
 //!
-//! Layout under the data dir:
+//! Two backends behind one [`BlobStore`]: the local filesystem (the default) and an upstream
+//! object store (`--blob-url s3://bucket/prefix`, see [`upstream`]), where blob `id` is the
+//! object `<prefix>/<2 hex>/<id>` and commit is the upstream's acknowledgement of the PUT or
+//! CompleteMultipartUpload.
+//!
+//! Filesystem layout under the data dir:
 //! - `blobs/<2 hex>/<32 hex>` — committed blobs (sharded so no directory grows huge);
 //! - `tmp/<32 hex>` — blobs being written; everything here is garbage after a restart.
 //!
 //! Durability protocol of [`BlobWriter::commit`]: write to `tmp/`, `fsync` the file, `rename`
 //! into `blobs/xx/`, `fsync` the shard directory. Only after that may metadata reference the
 //! blob. A crash before the metadata commit leaves an unreferenced blob, which the start-up
-//! sweep ([`FsBlobStore::list_committed`] + the metadata's reference set) deletes.
+//! sweep ([`BlobStore::list_committed`] + the metadata's reference set) deletes.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod sse;
+pub mod upstream;
 
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// Opaque id of a stored blob: 32 lower-case hex characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,59 +73,143 @@ pub enum BlobError {
     /// An encrypted blob failed to decrypt (tampered, truncated, wrong key).
     #[error("encrypted blob: {0}")]
     Sse(#[from] sse::SseError),
+    /// The upstream object store failed (network, credentials, throttling…).
+    #[error("upstream blob store: {0}")]
+    Upstream(#[source] Box<object_store::Error>),
+    /// A bad `--blob-url` or upstream setting.
+    #[error("{0}")]
+    Config(String),
 }
 
-/// A local-filesystem blob store.
+/// A blob store: the local filesystem or an upstream object store.
 #[derive(Clone, Debug)]
-pub struct FsBlobStore {
+pub struct BlobStore {
+    backend: Backend,
+    /// The start-up sweep deletes unreferenced blobs only when older than this.
+    sweep_grace: Duration,
+}
+
+/// The former name, kept while call sites move to [`BlobStore`].
+pub type FsBlobStore = BlobStore;
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Fs(FsDirs),
+    Upstream(upstream::Upstream),
+}
+
+#[derive(Clone, Debug)]
+struct FsDirs {
     blobs: PathBuf,
     tmp: PathBuf,
     durable: bool,
 }
 
-impl FsBlobStore {
-    /// Open (creating if needed) the store under `root`. `durable` turns on fsync of files and
-    /// directories; only tests and benchmarks of the non-durable mode turn it off.
+/// What a stream read yields.
+pub type BlobStream = BoxStream<'static, io::Result<Bytes>>;
+
+impl BlobStore {
+    /// Open (creating if needed) the filesystem store under `root`. `durable` turns on fsync
+    /// of files and directories; only tests and benchmarks of the non-durable mode turn it off.
     pub fn open(root: &Path, durable: bool) -> Result<Self, BlobError> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&tmp)?;
-        Ok(FsBlobStore {
-            blobs,
-            tmp,
-            durable,
+        Ok(BlobStore {
+            backend: Backend::Fs(FsDirs {
+                blobs,
+                tmp,
+                durable,
+            }),
+            // One process owns a local data dir: at start nothing is in flight.
+            sweep_grace: Duration::ZERO,
         })
     }
 
-    /// Is the store usable? Both directories exist and `tmp/` accepts a file (used by
-    /// `/_cubby/ready`; a full or read-only disk fails here).
+    /// Open an upstream S3-compatible store from `s3://bucket/prefix?…` (see
+    /// [`upstream::S3Options::parse`]); `env` looks up `CUBBY_BLOB_*` settings. Must be called
+    /// inside a tokio runtime, whose handle the blocking writers and readers use.
+    pub fn open_s3_url(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, BlobError> {
+        let o = upstream::S3Options::parse(url, env)?;
+        let store = Arc::new(o.build()?);
+        Ok(BlobStore {
+            backend: Backend::Upstream(upstream::Upstream::new(
+                store,
+                &o.prefix,
+                o.part_size,
+                o.concurrency,
+            )?),
+            sweep_grace: o.sweep_grace,
+        })
+    }
+
+    /// A store over any `object_store` implementation (tests use the in-memory one; GCS and
+    /// Azure plug in here). Blobs go under `prefix`; uploads above `part_size` are multipart.
+    pub fn from_object_store(
+        store: Arc<dyn object_store::ObjectStore>,
+        prefix: &str,
+        part_size: usize,
+        sweep_grace: Duration,
+    ) -> Result<Self, BlobError> {
+        Ok(BlobStore {
+            backend: Backend::Upstream(upstream::Upstream::new(
+                store,
+                prefix,
+                part_size,
+                upstream::DEFAULT_CONCURRENCY,
+            )?),
+            sweep_grace,
+        })
+    }
+
+    /// Set the sweep grace: unreferenced blobs younger than this survive the start-up sweep
+    /// (needed whenever several nodes share the store).
+    pub fn with_sweep_grace(mut self, grace: Duration) -> Self {
+        self.sweep_grace = grace;
+        self
+    }
+
+    /// Is the store usable? Local: both directories exist and `tmp/` accepts a file (a full or
+    /// read-only disk fails here). Upstream: a HEAD under the prefix answers. Used by
+    /// `/_cubby/ready`.
     pub async fn probe(&self) -> Result<(), BlobError> {
-        if !tokio::fs::metadata(&self.blobs).await?.is_dir() {
+        let d = match &self.backend {
+            Backend::Fs(d) => d,
+            Backend::Upstream(u) => return u.probe().await,
+        };
+        if !tokio::fs::metadata(&d.blobs).await?.is_dir() {
             return Err(io::Error::other("blobs/ is not a directory").into());
         }
-        let probe = self
-            .tmp
-            .join(format!("ready-{}", BlobId::random().as_str()));
+        let probe = d.tmp.join(format!("ready-{}", BlobId::random().as_str()));
         tokio::fs::write(&probe, b"").await?;
         tokio::fs::remove_file(&probe).await?;
         Ok(())
     }
 
-    /// Start writing a new blob (synchronous: call from a blocking thread).
+    /// Start writing a new blob. Creating the writer does no upstream I/O, so it may be called
+    /// anywhere; writing and committing are synchronous: call them from a blocking thread.
     pub fn writer(&self) -> Result<BlobWriter, BlobError> {
         let id = BlobId::random();
-        let tmp_path = self.tmp.join(id.as_str());
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
+        let sink = match &self.backend {
+            Backend::Fs(d) => {
+                let tmp_path = d.tmp.join(id.as_str());
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp_path)?;
+                Sink::Fs {
+                    file: Some(file),
+                    tmp_path,
+                    final_dir: d.blobs.join(id.shard()),
+                    durable: d.durable,
+                }
+            }
+            Backend::Upstream(u) => Sink::Upstream(Some(u.writer(&id))),
+        };
         Ok(BlobWriter {
-            file: Some(file),
-            tmp_path,
-            final_dir: self.blobs.join(id.shard()),
+            sink,
             id,
-            durable: self.durable,
             len: 0,
             sealer: None,
         })
@@ -145,7 +239,8 @@ impl FsBlobStore {
 
     /// Read plaintext bytes `[from, from + len)` of a committed blob into `sink`
     /// (synchronous: call from a blocking thread). `key` is the unwrapped data key of an
-    /// encrypted blob, whose plaintext is `plain_len` bytes long.
+    /// encrypted blob, whose plaintext is `plain_len` bytes long. Upstream, this is one ranged
+    /// GET of exactly the bytes (or the sealed segments) the range needs.
     pub fn read_range(
         &self,
         id: &BlobId,
@@ -155,56 +250,89 @@ impl FsBlobStore {
         len: u64,
         sink: &mut impl FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<(), BlobError> {
-        let mut f = match File::open(self.path(id)) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(BlobError::NotFound(id.clone()));
-            }
-            Err(e) => return Err(e.into()),
+        let u = match &self.backend {
+            Backend::Fs(d) => return fs_read_range(d, id, key, plain_len, from, len, sink),
+            Backend::Upstream(u) => u,
         };
         if let Some(key) = key {
-            return Ok(sse::read_range(&mut f, key, plain_len, from, len, sink)?);
+            let Some((first, last)) = sse::segment_span(plain_len, from, len) else {
+                return Ok(());
+            };
+            let start = sse::sealed_offset(first);
+            let end =
+                sse::sealed_offset(last) + sse::segment_plain_len(plain_len, last) + sse::TAG_LEN;
+            let mut r = u.reader(id, start, end)?;
+            return Ok(sse::read_range(&mut r, key, plain_len, from, len, sink)?);
         }
-        f.seek(SeekFrom::Start(from))?;
+        let mut r = u.reader(id, from, from + len)?;
         let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
         let mut left = len;
         while left > 0 {
             let want = (left as usize).min(buf.len());
             let chunk = buf.get_mut(..want).unwrap_or_default();
-            f.read_exact(chunk)?;
+            r.read_exact(chunk)?;
             sink(chunk)?;
             left -= want as u64;
         }
         Ok(())
     }
 
-    /// Path of a committed blob.
-    pub fn path(&self, id: &BlobId) -> PathBuf {
-        self.blobs.join(id.shard()).join(id.as_str())
+    /// Stream stored bytes `[from, from + len)` of a committed (unencrypted) blob. Opening
+    /// fails with [`BlobError::NotFound`] for a missing blob; later failures are stream items.
+    pub async fn read_stream(
+        &self,
+        id: &BlobId,
+        from: u64,
+        len: u64,
+    ) -> Result<BlobStream, BlobError> {
+        use futures_util::StreamExt as _;
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let d = match &self.backend {
+            Backend::Fs(d) => d,
+            Backend::Upstream(u) => return u.read_stream(id, from, len).await,
+        };
+        let mut f = match tokio::fs::File::open(fs_path(d, id)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BlobError::NotFound(id.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        f.seek(SeekFrom::Start(from)).await?;
+        Ok(tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024).boxed())
     }
 
-    /// Open a committed blob for reading.
-    pub async fn open_read(&self, id: &BlobId) -> Result<tokio::fs::File, BlobError> {
-        match tokio::fs::File::open(self.path(id)).await {
-            Ok(f) => Ok(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobError::NotFound(id.clone())),
-            Err(e) => Err(e.into()),
+    /// Path of a committed blob (filesystem backend only).
+    pub fn path(&self, id: &BlobId) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::Fs(d) => Some(fs_path(d, id)),
+            Backend::Upstream(_) => None,
         }
     }
 
     /// Delete a committed blob; a missing blob is not an error (deletion is idempotent).
     pub async fn delete(&self, id: &BlobId) -> Result<(), BlobError> {
-        match tokio::fs::remove_file(self.path(id)).await {
+        let d = match &self.backend {
+            Backend::Fs(d) => d,
+            Backend::Upstream(u) => return u.delete(id).await,
+        };
+        match tokio::fs::remove_file(fs_path(d, id)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Remove every in-progress blob (start-up only: nothing in `tmp/` survives a restart).
+    /// Remove every in-progress local blob (start-up only: nothing in `tmp/` survives a
+    /// restart). Upstream there is nothing local; a multipart upload that a killed process
+    /// left open is invisible and is for the upstream's own lifecycle rule to abort.
     pub fn clear_tmp(&self) -> Result<usize, BlobError> {
+        let d = match &self.backend {
+            Backend::Fs(d) => d,
+            Backend::Upstream(_) => return Ok(0),
+        };
         let mut n = 0;
-        for entry in fs::read_dir(&self.tmp)? {
+        for entry in fs::read_dir(&d.tmp)? {
             let entry = entry?;
             if fs::remove_file(entry.path()).is_ok() {
                 n += 1;
@@ -215,10 +343,14 @@ impl FsBlobStore {
 
     /// Remove in-progress blobs not written to for `min_age` (start-up sweep of a store
     /// shared by several nodes: another node's upload in progress keeps its file's mtime
-    /// fresh, so only abandoned files are old).
-    pub fn clear_tmp_older_than(&self, min_age: std::time::Duration) -> Result<usize, BlobError> {
+    /// fresh, so only abandoned files are old). Upstream stores have no local temp files.
+    pub fn clear_tmp_older_than(&self, min_age: Duration) -> Result<usize, BlobError> {
+        let d = match &self.backend {
+            Backend::Fs(d) => d,
+            Backend::Upstream(_) => return Ok(0),
+        };
         let mut n = 0;
-        for entry in fs::read_dir(&self.tmp)? {
+        for entry in fs::read_dir(&d.tmp)? {
             let entry = entry?;
             let old = entry
                 .metadata()
@@ -233,45 +365,123 @@ impl FsBlobStore {
         Ok(n)
     }
 
-    /// How long ago a committed blob was written (`None`: gone or unknown). The sweep of a
-    /// shared store leaves young unreferenced blobs alone: another node may have committed
-    /// the blob and not yet its metadata row.
-    pub fn committed_age(&self, id: &BlobId) -> Option<std::time::Duration> {
-        fs::metadata(self.path(id))
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-    }
-
-    /// Every committed blob id (start-up sweep).
-    pub fn list_committed(&self) -> Result<Vec<BlobId>, BlobError> {
-        let mut out = Vec::new();
-        for shard in fs::read_dir(&self.blobs)? {
-            let shard = shard?;
-            if !shard.file_type()?.is_dir() {
-                continue;
+    /// Committed blob ids old enough to be swept: last modified before now minus the sweep
+    /// grace (all of them for a local data dir, whose grace is zero). The start-up sweep
+    /// deletes those that no metadata references.
+    pub async fn list_committed(&self) -> Result<Vec<BlobId>, BlobError> {
+        let before = SystemTime::now()
+            .checked_sub(self.sweep_grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let d = match &self.backend {
+            Backend::Fs(d) => d.clone(),
+            Backend::Upstream(u) => {
+                // No grace: everything, including blobs written this very millisecond.
+                let ms = match self.sweep_grace.is_zero() {
+                    true => i64::MAX,
+                    false => before
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as i64)
+                        .unwrap_or(0),
+                };
+                return u.list(ms).await;
             }
-            for entry in fs::read_dir(shard.path())? {
-                let entry = entry?;
-                if let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) {
-                    out.push(id);
-                }
-            }
-        }
-        Ok(out)
+        };
+        let check_age = !self.sweep_grace.is_zero();
+        tokio::task::spawn_blocking(move || fs_list(&d, check_age.then_some(before)))
+            .await
+            .map_err(|e| io::Error::other(format!("blob listing: {e}")))?
     }
 }
 
-/// A blob being written. Dropping it without [`BlobWriter::commit`] removes the partial file.
+fn fs_path(d: &FsDirs, id: &BlobId) -> PathBuf {
+    d.blobs.join(id.shard()).join(id.as_str())
+}
+
+fn fs_list(d: &FsDirs, before: Option<SystemTime>) -> Result<Vec<BlobId>, BlobError> {
+    let mut out = Vec::new();
+    for shard in fs::read_dir(&d.blobs)? {
+        let shard = shard?;
+        if !shard.file_type()?.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(shard.path())? {
+            let entry = entry?;
+            if let Some(before) = before
+                && entry.metadata()?.modified()? >= before
+            {
+                continue;
+            }
+            if let Some(id) = entry.file_name().to_str().and_then(BlobId::parse) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn fs_read_range(
+    d: &FsDirs,
+    id: &BlobId,
+    key: Option<&sse::DataKey>,
+    plain_len: u64,
+    from: u64,
+    len: u64,
+    sink: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(), BlobError> {
+    let mut f = match File::open(fs_path(d, id)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(BlobError::NotFound(id.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(key) = key {
+        return Ok(sse::read_range(&mut f, key, plain_len, from, len, sink)?);
+    }
+    f.seek(SeekFrom::Start(from))?;
+    let mut buf = vec![0u8; (len as usize).min(256 * 1024)];
+    let mut left = len;
+    while left > 0 {
+        let want = (left as usize).min(buf.len());
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        f.read_exact(chunk)?;
+        sink(chunk)?;
+        left -= want as u64;
+    }
+    Ok(())
+}
+
+/// Where a writer's (possibly encrypted) bytes go.
+#[derive(Debug)]
+enum Sink {
+    Fs {
+        file: Option<File>,
+        tmp_path: PathBuf,
+        final_dir: PathBuf,
+        durable: bool,
+    },
+    /// `None` once finished.
+    Upstream(Option<upstream::UpstreamWriter>),
+}
+
+impl Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<()> {
+        let finished = || io::Error::other("blob writer already finished");
+        match self {
+            Sink::Fs { file, .. } => file.as_mut().ok_or_else(finished)?.write_all(b),
+            Sink::Upstream(w) => w.as_mut().ok_or_else(finished)?.write(b),
+        }
+    }
+}
+
+/// A blob being written. Dropping it without [`BlobWriter::commit`] leaves nothing behind:
+/// the partial file is removed, an upstream multipart upload is aborted.
 #[derive(Debug)]
 pub struct BlobWriter {
-    file: Option<File>,
-    tmp_path: PathBuf,
-    final_dir: PathBuf,
+    sink: Sink,
     id: BlobId,
-    durable: bool,
     len: u64,
-    /// Set for an encrypted blob: plaintext goes through it, sealed segments to the file.
+    /// Set for an encrypted blob: plaintext goes through it, sealed segments to the sink.
     sealer: Option<sse::Sealer>,
 }
 
@@ -291,49 +501,66 @@ impl BlobWriter {
         self.len == 0
     }
 
-    /// Append plaintext bytes (encrypted on the way to the file for a sealed writer).
+    /// Append plaintext bytes (encrypted on the way for a sealed writer). Blocking threads
+    /// only: upstream, this may wait for part uploads.
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        let sink = &mut self.sink;
         match self.sealer.as_mut() {
-            Some(s) => s.push(buf, &mut |b: &[u8]| file.write_all(b))?,
-            None => file.write_all(buf)?,
+            Some(s) => s.push(buf, &mut |b: &[u8]| sink.write(b))?,
+            None => sink.write(buf)?,
         }
         self.len += buf.len() as u64;
         Ok(())
     }
 
-    /// Make the blob durable and visible under its id: fsync file, rename, fsync directory.
+    /// Make the blob durable and visible under its id. Local: fsync file, rename, fsync
+    /// directory. Upstream: the PUT or CompleteMultipartUpload is acknowledged. Blocking
+    /// threads only.
     pub fn commit(mut self) -> io::Result<BlobId> {
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
         if let Some(s) = self.sealer.take() {
-            s.finish(&mut |b: &[u8]| file.write_all(b))?;
+            let sink = &mut self.sink;
+            s.finish(&mut |b: &[u8]| sink.write(b))?;
         }
-        if self.durable {
-            file.sync_all()?;
+        match &mut self.sink {
+            Sink::Fs {
+                file,
+                tmp_path,
+                final_dir,
+                durable,
+            } => {
+                let file = file
+                    .take()
+                    .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+                if *durable {
+                    file.sync_all()?;
+                }
+                drop(file);
+                fs::create_dir_all(&*final_dir)?;
+                let final_path = final_dir.join(self.id.as_str());
+                fs::rename(&*tmp_path, &final_path)?;
+                if *durable {
+                    File::open(&*final_dir)?.sync_all()?;
+                }
+                // Nothing left to clean up on drop.
+                *tmp_path = PathBuf::new();
+            }
+            Sink::Upstream(w) => {
+                w.take()
+                    .ok_or_else(|| io::Error::other("blob writer already finished"))?
+                    .finish()?;
+            }
         }
-        drop(file);
-        fs::create_dir_all(&self.final_dir)?;
-        let final_path = self.final_dir.join(self.id.as_str());
-        fs::rename(&self.tmp_path, &final_path)?;
-        if self.durable {
-            File::open(&self.final_dir)?.sync_all()?;
-        }
-        // Nothing left to clean up on drop.
-        self.tmp_path = PathBuf::new();
         Ok(self.id.clone())
     }
 }
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if !self.tmp_path.as_os_str().is_empty() {
-            let _ = fs::remove_file(&self.tmp_path);
+        // The upstream writer aborts its own multipart upload when dropped.
+        if let Sink::Fs { tmp_path, .. } = &self.sink
+            && !tmp_path.as_os_str().is_empty()
+        {
+            let _ = fs::remove_file(tmp_path);
         }
     }
 }
@@ -342,32 +569,44 @@ impl Drop for BlobWriter {
 mod tests {
     use super::*;
 
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn write_commit_read_delete() {
         let dir = std::env::temp_dir().join(format!("cubby-blob-{}", BlobId::random()));
-        let store = FsBlobStore::open(&dir, true).unwrap();
+        let store = BlobStore::open(&dir, true).unwrap();
         let mut w = store.writer().unwrap();
         w.write_all(b"hello").unwrap();
         let id = w.commit().unwrap();
-        assert_eq!(fs::read(store.path(&id)).unwrap(), b"hello");
-        assert_eq!(store.list_committed().unwrap(), vec![id.clone()]);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
+        assert_eq!(fs::read(store.path(&id).unwrap()).unwrap(), b"hello");
+        let rt = rt();
+        assert_eq!(
+            rt.block_on(store.list_committed()).unwrap(),
+            vec![id.clone()]
+        );
+        // With a grace, a blob written just now is not a sweep candidate.
+        let shared = store.clone().with_sweep_grace(Duration::from_secs(3600));
+        assert!(rt.block_on(shared.list_committed()).unwrap().is_empty());
         rt.block_on(store.delete(&id)).unwrap();
-        assert!(store.list_committed().unwrap().is_empty());
+        assert!(rt.block_on(store.list_committed()).unwrap().is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn dropped_writer_leaves_nothing() {
         let dir = std::env::temp_dir().join(format!("cubby-blob-{}", BlobId::random()));
-        let store = FsBlobStore::open(&dir, false).unwrap();
+        let store = BlobStore::open(&dir, false).unwrap();
         let mut w = store.writer().unwrap();
         w.write_all(b"partial").unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
-        assert!(store.list_committed().unwrap().is_empty());
+        assert!(rt().block_on(store.list_committed()).unwrap().is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -376,5 +615,194 @@ mod tests {
         assert!(BlobId::parse("../../etc/passwd").is_none());
         assert!(BlobId::parse("0123456789abcdef0123456789abcdeF").is_none());
         assert!(BlobId::parse("0123456789abcdef0123456789abcdef").is_some());
+    }
+
+    mod upstream_backend {
+        use super::*;
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        use object_store::ObjectStore;
+        use object_store::memory::InMemory;
+        use object_store::path::Path as OsPath;
+
+        const PART: usize = 1000;
+
+        /// An in-memory upstream with tiny parts, so multipart paths run on small data.
+        fn mem(rt: &tokio::runtime::Runtime) -> (Arc<InMemory>, BlobStore) {
+            let mem = Arc::new(InMemory::new());
+            let store = rt
+                .block_on(async {
+                    BlobStore::from_object_store(mem.clone(), "pre/fix", PART, Duration::ZERO)
+                })
+                .unwrap();
+            (mem, store)
+        }
+
+        fn data(n: usize) -> Vec<u8> {
+            (0..n).map(|i| (i * 31 % 251) as u8).collect()
+        }
+
+        /// Blocking-thread work, as the S3 layer runs it.
+        fn blocking<T: Send + 'static>(
+            rt: &tokio::runtime::Runtime,
+            f: impl FnOnce() -> T + Send + 'static,
+        ) -> T {
+            rt.block_on(rt.spawn_blocking(f)).unwrap()
+        }
+
+        fn write(store: &BlobStore, bytes: &[u8], step: usize) -> BlobId {
+            let mut w = store.writer().unwrap();
+            for c in bytes.chunks(step) {
+                w.write_all(c).unwrap();
+            }
+            w.commit().unwrap()
+        }
+
+        fn read(
+            store: &BlobStore,
+            id: &BlobId,
+            key: Option<&sse::DataKey>,
+            plain: u64,
+            from: u64,
+            len: u64,
+        ) -> Result<Vec<u8>, BlobError> {
+            let mut out = Vec::new();
+            store.read_range(id, key, plain, from, len, &mut |b: &[u8]| {
+                out.extend_from_slice(b);
+                Ok(())
+            })?;
+            Ok(out)
+        }
+
+        async fn keys(mem: &InMemory) -> Vec<String> {
+            mem.list(None)
+                .map_ok(|m| m.location.to_string())
+                .try_collect()
+                .await
+                .unwrap()
+        }
+
+        #[test]
+        fn small_and_multipart_blobs_roundtrip() {
+            let rt = rt();
+            let (mem, store) = mem(&rt);
+            let small = data(PART);
+            let big = data(PART * 7 + 123);
+            let (s2, small2, big2) = (store.clone(), small.clone(), big.clone());
+            let (a, b) = blocking(&rt, move || {
+                (write(&s2, &small2, 100), write(&s2, &big2, 333))
+            });
+            let ks = rt.block_on(keys(&mem));
+            assert!(
+                ks.contains(&format!("pre/fix/{}/{}", &a.as_str()[..2], a)),
+                "{ks:?}"
+            );
+            assert_eq!(ks.len(), 2);
+            let (s2, a2, b2) = (store.clone(), a.clone(), b.clone());
+            let (ra, rb, rr) = blocking(&rt, move || {
+                (
+                    read(&s2, &a2, None, PART as u64, 0, PART as u64).unwrap(),
+                    read(&s2, &b2, None, 7123, 0, 7123).unwrap(),
+                    read(&s2, &b2, None, 7123, 999, 2002).unwrap(),
+                )
+            });
+            assert_eq!(ra, small);
+            assert_eq!(rb, big);
+            assert_eq!(rr, &big[999..3001]);
+            let streamed: Vec<u8> = rt.block_on(async {
+                let s = store.read_stream(&b, 10, 5000).await.unwrap();
+                s.map_ok(|b| b.to_vec()).try_concat().await.unwrap()
+            });
+            assert_eq!(streamed, &big[10..5010]);
+            // Missing blobs are NotFound, reads and streams alike; deletes are idempotent.
+            let gone = BlobId::random();
+            let s2 = store.clone();
+            let g2 = gone.clone();
+            assert!(matches!(
+                blocking(&rt, move || read(&s2, &g2, None, 10, 0, 10)),
+                Err(BlobError::NotFound(_))
+            ));
+            assert!(matches!(
+                rt.block_on(store.read_stream(&gone, 0, 1)),
+                Err(BlobError::NotFound(_))
+            ));
+            rt.block_on(store.delete(&a)).unwrap();
+            rt.block_on(store.delete(&a)).unwrap();
+            assert_eq!(rt.block_on(store.list_committed()).unwrap(), vec![b]);
+            rt.block_on(store.probe()).unwrap();
+        }
+
+        #[test]
+        fn sealed_blobs_decrypt_from_ranges() {
+            let rt = rt();
+            let (mem, store) = mem(&rt);
+            let kek = sse::Kek::new([9u8; 32]);
+            let plain = data(3 * sse::SEGMENT_LEN as usize + 777);
+            let (s2, p2) = (store.clone(), plain.clone());
+            let (w, info) = store.sealed_writer(&kek).unwrap();
+            let id = blocking(&rt, move || {
+                let mut w = w;
+                for c in p2.chunks(4096) {
+                    w.write_all(c).unwrap();
+                }
+                w.commit().unwrap()
+            });
+            let stored = rt.block_on(async {
+                let m = mem.list(None).next().await.unwrap().unwrap();
+                mem.get(&m.location).await.unwrap().bytes().await.unwrap()
+            });
+            assert_eq!(stored.len() as u64, sse::sealed_len(plain.len() as u64));
+            assert!(
+                !stored.windows(64).any(|w| w == &plain[1000..1064]),
+                "ciphertext at rest"
+            );
+            let key = kek.unwrap(&info, &id).unwrap();
+            let n = plain.len() as u64;
+            for (from, len) in [(0, n), (5, 10), (65_530, 20), (n - 3, 3), (70_000, 120_000)] {
+                let (s, i, k) = (s2.clone(), id.clone(), key.clone());
+                let got = blocking(&rt, move || read(&s, &i, Some(&k), n, from, len).unwrap());
+                assert_eq!(
+                    got,
+                    &plain[from as usize..(from + len) as usize],
+                    "{from}+{len}"
+                );
+            }
+        }
+
+        #[test]
+        fn dropped_writer_aborts_the_upload() {
+            let rt = rt();
+            let (mem, store) = mem(&rt);
+            let s2 = store.clone();
+            blocking(&rt, move || {
+                let mut w = s2.writer().unwrap();
+                w.write_all(&data(PART * 5)).unwrap();
+                drop(w);
+            });
+            // The abort is a spawned task: give it a moment.
+            rt.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+            assert!(rt.block_on(keys(&mem)).is_empty());
+            assert!(rt.block_on(store.list_committed()).unwrap().is_empty());
+        }
+
+        #[test]
+        fn sweep_spares_young_blobs_of_a_shared_store() {
+            let rt = rt();
+            let (mem, store) = mem(&rt);
+            let s2 = store.clone();
+            let id = blocking(&rt, move || write(&s2, b"young", 5));
+            assert_eq!(rt.block_on(store.list_committed()).unwrap(), vec![id]);
+            let shared = store.with_sweep_grace(Duration::from_secs(60));
+            assert!(rt.block_on(shared.list_committed()).unwrap().is_empty());
+            // Objects under the prefix that are not blobs are never listed as blobs.
+            rt.block_on(mem.put(&OsPath::from("pre/fix/notes.txt"), "x".into()))
+                .unwrap();
+            rt.block_on(mem.put(
+                &OsPath::from("other/00/0123456789abcdef0123456789abcdef"),
+                "x".into(),
+            ))
+            .unwrap();
+            let s3 = shared.with_sweep_grace(Duration::ZERO);
+            assert_eq!(rt.block_on(s3.list_committed()).unwrap().len(), 1);
+        }
     }
 }

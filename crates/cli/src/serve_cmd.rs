@@ -35,8 +35,10 @@ pub struct ServeArgs {
     /// Metadata database (`postgres://…`); default: SQLite in the data dir.
     #[arg(long, env = "CUBBY_METADATA_URL")]
     pub metadata_url: Option<String>,
-    /// Blob store (`file:///shared/path`, a directory every node mounts); default: the data
-    /// dir.
+    /// Blob store: `s3://bucket/prefix?endpoint=…&region=…` (any S3-compatible store;
+    /// credentials from `CUBBY_BLOB_ACCESS_KEY_ID` / `CUBBY_BLOB_SECRET_ACCESS_KEY`, else the
+    /// AWS chain) or `file:///shared/path` (a directory every node mounts); default: `blobs/`
+    /// in the data dir.
     #[arg(long, env = "CUBBY_BLOB_URL")]
     pub blob_url: Option<String>,
     /// Public base URL clients reach this server at (issuer of user-pool tokens); default

@@ -15,7 +15,6 @@ use futures_util::{StreamExt, TryStreamExt};
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Where an object's bytes are: blobs in order (one for a PUT, one per part after multipart).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -527,15 +526,10 @@ pub(crate) async fn stream_range(
         .then(move |p| {
             let blobs = blobs.clone();
             async move {
-                let mut f = blobs
-                    .open_read(&p.id)
+                blobs
+                    .read_stream(&p.id, p.from, p.len)
                     .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                f.seek(std::io::SeekFrom::Start(p.from)).await?;
-                Ok::<_, std::io::Error>(tokio_util::io::ReaderStream::with_capacity(
-                    f.take(p.len),
-                    256 * 1024,
-                ))
+                    .map_err(|e| std::io::Error::other(e.to_string()))
             }
         })
         .try_flatten()

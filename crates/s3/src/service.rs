@@ -157,13 +157,11 @@ impl S3Service {
             }
         }
         let mut orphans = 0usize;
-        for id in self.blobs.list_committed()? {
-            // Listed after the references were read: a blob another node committed since
-            // is young, and is left alone.
-            if !referenced.contains(id.as_str())
-                && (min_age.is_zero()
-                    || self.blobs.committed_age(&id).is_some_and(|a| a >= min_age))
-            {
+        // The store lists only blobs older than its sweep grace (an hour when it is shared),
+        // listed after the references were read: a blob another node committed since is
+        // young, and is left alone.
+        for id in self.blobs.list_committed().await? {
+            if !referenced.contains(id.as_str()) {
                 self.blobs.delete(&id).await?;
                 orphans += 1;
             }

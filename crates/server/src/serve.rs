@@ -4,7 +4,7 @@ use crate::console::ConsoleConfig;
 use crate::dispatch::App;
 use crate::keys::RootKeys;
 use cubby_auth::session::MasterKey;
-use cubby_blob::FsBlobStore;
+use cubby_blob::BlobStore;
 use cubby_identity::{Identity, IdentityConfig};
 use cubby_meta::Meta;
 use cubby_s3::{S3Config, S3Service};
@@ -32,7 +32,8 @@ pub struct ServerConfig {
     pub domain: Option<String>,
     /// Metadata database URL (default: SQLite in the data dir).
     pub metadata_url: Option<String>,
-    /// Blob store URL (`file:///shared/path`); default: the data dir.
+    /// Blob store URL (`s3://bucket/prefix?…` or `file:///shared/path`); default: `blobs/` in
+    /// the data dir.
     pub blob_url: Option<String>,
     /// New buckets start with pre-2023 defaults.
     pub legacy_bucket_defaults: bool,
@@ -79,25 +80,28 @@ pub enum ServeError {
     Events(#[from] cubby_events::EventsError),
 }
 
-/// Open the blob store `--blob-url` names (`file:///path`: a directory, typically a shared
-/// filesystem several nodes mount), or the data dir's when there is none. The one place blob
+/// Open the blob store `--blob-url` names: none is the data dir's `blobs/`; `file:///path` a
+/// directory (typically a shared filesystem several nodes mount); `s3://bucket/prefix?…` an
+/// upstream S3-compatible store (settings from the URL and `CUBBY_BLOB_*`). The one place blob
 /// URLs are understood, so a new scheme is one more arm here.
 pub fn open_blob_store(
     blob_url: Option<&str>,
     data_dir: &std::path::Path,
-) -> Result<FsBlobStore, ServeError> {
+) -> Result<BlobStore, ServeError> {
     let Some(url) = blob_url else {
-        return Ok(FsBlobStore::open(data_dir, true)?);
+        return Ok(BlobStore::open(data_dir, true)?);
     };
     match url.split_once("://") {
         Some(("file", path)) if path.starts_with('/') => {
-            Ok(FsBlobStore::open(std::path::Path::new(path), true)?)
+            Ok(BlobStore::open(std::path::Path::new(path), true)?
+                .with_sweep_grace(SHARED_SWEEP_MIN_AGE))
         }
         Some(("file", _)) => Err(ServeError::BlobUrl(format!(
             "{url}: a file URL needs an absolute path (file:///srv/cubby)"
         ))),
+        Some(("s3", _)) => Ok(BlobStore::open_s3_url(url, |k| std::env::var(k).ok())?),
         _ => Err(ServeError::BlobUrl(format!(
-            "{url}: unsupported (use file:///absolute/path)"
+            "{url}: unsupported (use file:///absolute/path or s3://bucket/prefix)"
         ))),
     }
 }
@@ -123,6 +127,13 @@ pub async fn run(
     let meta = Meta::connect(&meta_url).await?;
     let blobs = open_blob_store(cfg.blob_url.as_deref(), &cfg.data_dir)?;
     let shared = cfg.blob_url.is_some() || meta.engine() == cubby_meta::Engine::Postgres;
+    // A store shared through the database (several nodes, one local-looking directory) keeps
+    // another node's fresh blobs out of the sweep too.
+    let blobs = if shared && cfg.blob_url.is_none() {
+        blobs.with_sweep_grace(SHARED_SWEEP_MIN_AGE)
+    } else {
+        blobs
+    };
     let user_pools = cubby_userpool::UserPools::new(
         meta.clone(),
         &cfg.master_key,
