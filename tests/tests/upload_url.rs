@@ -574,3 +574,71 @@ async fn bearer_id_token_maps_to_the_identity_getid_gives() {
         assert!(r.json()["__type"].is_string(), "{}", r.body);
     }
 }
+
+/// Upload URLs are held to the bucket's upload rules like any upload, as the identity that
+/// asked for them: a guest's content check, key pattern and object quota apply to the PUT.
+#[tokio::test]
+async fn upload_urls_obey_upload_rules_as_their_identity() {
+    let server = setup(&[]).await;
+    let pool = guest_pool(&server).await;
+    let (identity_id, keys) = guest(&server, &pool).await;
+    let rules = json!({"rules": [{
+        "id": "url-images", "applies_to": ["guests"], "content_types": ["image/png"],
+        "key_pattern": "${cognito-identity.amazonaws.com:sub}/*", "max_objects": 1
+    }]})
+    .to_string();
+    let admin_url = format!("{}/_cubby/admin/upload-rules/{BUCKET}", server.endpoint);
+    let (mut parts, ()) = http::Request::builder()
+        .method("PUT")
+        .uri(&admin_url)
+        .body(())
+        .unwrap()
+        .into_parts();
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(rules.as_bytes()));
+    cubby_auth::sigv4::sign_request(
+        &mut parts,
+        ROOT_KEY,
+        ROOT_SECRET,
+        None,
+        "us-east-1",
+        "s3",
+        &hash,
+        now(),
+    );
+    let mut req = reqwest::Client::new().put(&admin_url).body(rules);
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    assert_eq!(send(req).await.status, 200);
+
+    let ask = || async {
+        let r = upload_url(
+            &server,
+            Some(&keys),
+            &[],
+            &json!({"collectionId": "c", "filename": "cat.png", "contentType": "image/png"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["url"].as_str().unwrap().to_owned()
+    };
+    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01".to_vec();
+    // An executable declared image/png: refused by the rule, nothing stored.
+    let r = put(&ask().await, "image/png", b"MZ\x90\x00\x03\x00\x00\x00").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("url-images"), "{}", r.body);
+    // A PNG: stored, counted against the identity (the URL's key matches its own folder).
+    assert_eq!(put(&ask().await, "image/png", &png).await.status, 200);
+    // The quota of one object is now used up for this identity.
+    let r = put(&ask().await, "image/png", &png).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("quota"), "{}", r.body);
+    let listed = root(&server)
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("{identity_id}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(1));
+}
