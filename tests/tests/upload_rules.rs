@@ -141,23 +141,7 @@ impl Guests {
 
     /// A new guest identity: its id and credentials.
     async fn one(&self, server: &Server) -> (String, Keys) {
-        let anon = cognito_anon(server);
-        let id = anon
-            .get_id()
-            .identity_pool_id(&self.pool)
-            .send()
-            .await
-            .unwrap()
-            .identity_id()
-            .unwrap()
-            .to_owned();
-        let out = anon
-            .get_credentials_for_identity()
-            .identity_id(&id)
-            .send()
-            .await
-            .unwrap();
-        (id, Keys::from(out.credentials().unwrap()))
+        new_guest(server, &self.pool).await
     }
 }
 

@@ -130,23 +130,7 @@ async fn guest_pool(server: &Server) -> String {
 }
 
 async fn guest(server: &Server, pool: &str) -> (String, Keys) {
-    let anon = cognito_anon(server);
-    let id = anon
-        .get_id()
-        .identity_pool_id(pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id()
-        .unwrap()
-        .to_owned();
-    let out = anon
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
-    (id, Keys::from(out.credentials().unwrap()))
+    new_guest(server, pool).await
 }
 
 async fn setup(args: &[&str]) -> Server {

@@ -134,6 +134,28 @@ impl From<&aws_sdk_cognitoidentity::types::Credentials> for Keys {
     }
 }
 
+/// A new guest identity of identity pool `pool`, the way `fromCognitoIdentityPool` gets one
+/// (unsigned GetId, then GetCredentialsForIdentity): its id and credentials.
+pub async fn new_guest(server: &Server, pool: &str) -> (String, Keys) {
+    let anon = cognito_anon(server);
+    let id = anon
+        .get_id()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let out = anon
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    (id, Keys::from(out.credentials().unwrap()))
+}
+
 /// A policy document with the given statements.
 pub fn policy(statements: Value) -> String {
     json!({"Version": "2012-10-17", "Statement": statements}).to_string()
