@@ -151,6 +151,17 @@ impl S3Client {
         path: &str,
         payload: &Payload,
     ) -> Result<http::Response<Incoming>> {
+        self.send_as(method, path, payload, "s3").await
+    }
+
+    /// [`Self::send`] signed for another service (`iam` for the query API).
+    async fn send_as(
+        &self,
+        method: Method,
+        path: &str,
+        payload: &Payload,
+        service: &str,
+    ) -> Result<http::Response<Incoming>> {
         let mut req = Request::builder()
             .method(method.clone())
             .uri(format!("{}/{path}", self.endpoint));
@@ -166,7 +177,7 @@ impl S3Client {
             &self.secret,
             None,
             &self.region,
-            "s3",
+            service,
             &payload.sha256,
             now,
         );
@@ -213,8 +224,21 @@ impl S3Client {
     /// A signed request whose answer must be 2xx; returns the body (bucket subresources such
     /// as `bucket?notification`, cubby's own `/_cubby/admin/events`).
     pub async fn request(&self, method: Method, path: &str, body: Bytes) -> Result<Bytes> {
+        self.request_as(method, path, body, "s3").await
+    }
+
+    /// [`Self::request`] signed for `service` (e.g. `iam` for `?Action=…` query calls).
+    pub async fn request_as(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        service: &str,
+    ) -> Result<Bytes> {
         let payload = Payload::new(body, false);
-        let resp = self.send(method.clone(), path, &payload).await?;
+        let resp = self
+            .send_as(method.clone(), path, &payload, service)
+            .await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
         if !status.is_success() {

@@ -58,17 +58,18 @@ async fn iam_user(root: &S3Client, name: &str, region: &str) -> Result<S3Client>
             .collect();
         format!("?{}&Version=2010-05-08", q.join("&"))
     };
-    root.request(
+    root.request_as(
         Method::POST,
         &call(vec![
             ("Action", "CreateUser".into()),
             ("UserName", name.into()),
         ]),
         Bytes::new(),
+        "iam",
     )
     .await
     .context("CreateUser")?;
-    root.request(
+    root.request_as(
         Method::POST,
         &call(vec![
             ("Action", "PutUserPolicy".into()),
@@ -77,17 +78,19 @@ async fn iam_user(root: &S3Client, name: &str, region: &str) -> Result<S3Client>
             ("PolicyDocument", policy.into()),
         ]),
         Bytes::new(),
+        "iam",
     )
     .await
     .context("PutUserPolicy")?;
     let out = root
-        .request(
+        .request_as(
             Method::POST,
             &call(vec![
                 ("Action", "CreateAccessKey".into()),
                 ("UserName", name.into()),
             ]),
             Bytes::new(),
+            "iam",
         )
         .await
         .context("CreateAccessKey")?;
