@@ -103,15 +103,39 @@ impl Admission {
 /// The content-type part of the matching rules, checked against the body's first bytes.
 #[derive(Clone)]
 pub(crate) struct ContentCheck {
-    rules: Vec<CompiledRule>,
+    /// The bucket's compiled rules (shared, not copied per upload) …
+    rules: Arc<Vec<CompiledRule>>,
+    /// … and which of them restrict content types for this upload.
+    which: Vec<usize>,
     declared: Option<String>,
 }
 
 impl ContentCheck {
+    /// The check of the rules in `rules` that cover `key` for `who` and restrict types;
+    /// `None` when there are none.
+    fn of(
+        rules: &Arc<Vec<CompiledRule>>,
+        key: &str,
+        who: Subject<'_>,
+        declared: Option<&str>,
+    ) -> Option<ContentCheck> {
+        let which: Vec<usize> = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.restricts_types() && r.applies(key, who))
+            .map(|(i, _)| i)
+            .collect();
+        (!which.is_empty()).then(|| ContentCheck {
+            rules: rules.clone(),
+            which,
+            declared: declared.map(str::to_owned),
+        })
+    }
+
     /// Decide on the body's first bytes (up to `sniff::SNIFF_LEN`, fewer for short bodies).
     pub fn check(&self, head: &[u8]) -> S3Result<()> {
         let detected = sniff::detect(head);
-        for r in &self.rules {
+        for r in self.which.iter().filter_map(|&i| self.rules.get(i)) {
             if !r.allows_content(self.declared.as_deref(), detected) {
                 return Err(refused(
                     r,
@@ -321,15 +345,9 @@ impl S3Service {
             Step::Put | Step::Post => true,
             Step::Part { .. } | Step::CreateMultipart | Step::Complete | Step::Copy => false,
         };
-        let typed: Vec<CompiledRule> = matching
-            .iter()
-            .filter(|r| r.restricts_types())
-            .map(|r| (*r).clone())
-            .collect();
-        let sniff = (sniffs && !typed.is_empty()).then(|| ContentCheck {
-            rules: typed,
-            declared: req.content_type.map(str::to_owned),
-        });
+        let sniff = sniffs
+            .then(|| ContentCheck::of(rules, req.key, who, req.content_type))
+            .flatten();
         Ok(Some(Admission {
             owner,
             max_len,
@@ -356,15 +374,7 @@ impl S3Service {
             kind: subject.kind,
             role_name: subject.role_name.as_deref(),
         };
-        let typed: Vec<CompiledRule> = rules
-            .iter()
-            .filter(|r| r.applies(key, who) && r.restricts_types())
-            .cloned()
-            .collect();
-        (!typed.is_empty()).then(|| ContentCheck {
-            rules: typed,
-            declared: content_type.map(str::to_owned),
-        })
+        ContentCheck::of(rules, key, who, content_type)
     }
 
     fn admit_rates(
