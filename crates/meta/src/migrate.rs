@@ -161,7 +161,85 @@ ALTER TABLE uploads ADD COLUMN owner TEXT COLLATE "C";
 CREATE INDEX uploads_by_owner ON uploads (bucket, owner, key)
 "#,
     },
+    Step {
+        version: 5,
+        // PostgreSQL only: a batch of object writes in one round trip (see `group.rs`). On
+        // SQLite the statements run in-process, so there is nothing to save.
+        sqlite: "",
+        postgres: PUT_OBJECTS_FUNCTION,
+    },
 ];
+
+/// `cubby_put_objects(jobs, now_ms)`: for each job of the JSON array, in order — claim or
+/// lock the key's row (a placeholder row for an absent key, `FOR UPDATE` for a present one,
+/// exactly as `objects::lock_current` does), check the precondition, write the row and its
+/// outbox events, or drop the placeholder. One row out per job: its index, `ok`,
+/// `precondition` or `not_found`, and the replaced layout. Called outside an explicit
+/// transaction, the whole call is one atomic statement: one round trip for the batch.
+const PUT_OBJECTS_FUNCTION: &str = r#"
+CREATE FUNCTION cubby_put_objects(jobs TEXT, now_ms BIGINT)
+RETURNS TABLE (idx INT, status TEXT, replaced TEXT)
+LANGUAGE plpgsql AS $$
+DECLARE
+  j JSONB;
+  n BIGINT;
+  b TEXT;
+  k BYTEA;
+  cur_etag TEXT;
+  cur_layout TEXT;
+  claimed BOOLEAN;
+  pre TEXT;
+  hit BOOLEAN;
+  verdict TEXT;
+BEGIN
+  FOR j, n IN SELECT value, ordinality FROM jsonb_array_elements(jobs::jsonb) WITH ORDINALITY LOOP
+    b := j->>'bucket';
+    k := decode(j->>'key', 'hex');
+    cur_etag := NULL;
+    cur_layout := NULL;
+    INSERT INTO objects (bucket, key, version_id, size, etag, last_modified_ms, headers,
+                         checksum, layout)
+      VALUES (b, k, NULL, 0, '', 0, '{}', NULL, '{}')
+      ON CONFLICT (bucket, key) DO NOTHING;
+    claimed := FOUND;
+    IF NOT claimed THEN
+      SELECT o.etag, o.layout INTO cur_etag, cur_layout FROM objects o
+        WHERE o.bucket = b AND o.key = k FOR UPDATE;
+    END IF;
+    pre := j->>'pre';
+    SELECT EXISTS (SELECT 1 FROM jsonb_array_elements_text(j->'tags') t
+                   WHERE t = '*' OR btrim(t, '"') = cur_etag) INTO hit;
+    verdict := CASE
+      WHEN pre = 'absent' THEN CASE WHEN cur_etag IS NULL THEN 'ok' ELSE 'precondition' END
+      WHEN pre = 'match' THEN CASE WHEN cur_etag IS NULL THEN 'not_found'
+                                   WHEN hit THEN 'ok' ELSE 'precondition' END
+      WHEN pre = 'no_match' THEN CASE WHEN cur_etag IS NULL OR NOT hit THEN 'ok'
+                                      ELSE 'precondition' END
+      ELSE 'ok' END;
+    IF verdict = 'ok' THEN
+      INSERT INTO objects (bucket, key, version_id, size, etag, last_modified_ms, headers,
+                           checksum, layout, owner)
+        VALUES (b, k, j->>'version_id', (j->>'size')::BIGINT, j->>'etag',
+                (j->>'last_modified_ms')::BIGINT, j->>'headers', j->>'checksum',
+                j->>'layout', j->>'owner')
+        ON CONFLICT (bucket, key) DO UPDATE SET version_id = excluded.version_id,
+          size = excluded.size, etag = excluded.etag,
+          last_modified_ms = excluded.last_modified_ms, headers = excluded.headers,
+          checksum = excluded.checksum, layout = excluded.layout, owner = excluded.owner;
+      INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until)
+        SELECT e->>'target', e->>'payload', now_ms, now_ms, 0, 0, 0
+        FROM jsonb_array_elements(j->'events') e;
+    ELSIF claimed THEN
+      DELETE FROM objects WHERE bucket = b AND key = k;
+    END IF;
+    idx := n - 1;
+    status := verdict;
+    replaced := CASE WHEN verdict = 'ok' THEN cur_layout END;
+    RETURN NEXT;
+  END LOOP;
+END
+$$
+"#;
 
 /// Key of the session-level advisory lock held while migrating (any constant unique to cubby).
 const MIGRATION_LOCK: i64 = 7_310_267_718;
@@ -208,7 +286,7 @@ async fn migrate(engine: Engine, conn: &mut sqlx::AnyConnection) -> Result<(), M
             Engine::Sqlite => step.sqlite,
             Engine::Postgres => step.postgres,
         };
-        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        for stmt in statements(sql) {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
@@ -219,4 +297,46 @@ async fn migrate(engine: Engine, conn: &mut sqlx::AnyConnection) -> Result<(), M
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The statements of a migration step: split at `;`, except inside `$$`-quoted bodies.
+fn statements(sql: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"$$") {
+            quoted = !quoted;
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b';' && !quoted {
+            out.push(sql[start..i].trim());
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.push(sql[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements;
+
+    #[test]
+    fn dollar_quoted_bodies_stay_whole() {
+        let got = statements(
+            "CREATE TABLE a (x INT);\nCREATE FUNCTION f() AS $$ BEGIN x; y; END $$;\n ;",
+        );
+        assert_eq!(
+            got,
+            [
+                "CREATE TABLE a (x INT)",
+                "CREATE FUNCTION f() AS $$ BEGIN x; y; END $$"
+            ]
+        );
+    }
 }
