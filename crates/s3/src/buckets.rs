@@ -223,7 +223,7 @@ pub(crate) async fn delete_bucket(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
     let name = ctx.bucket()?;
     match svc.meta.delete_bucket(name).await {
         Ok(blobs) => {
-            svc.discard_blobs(blobs);
+            svc.discard_blobs(name, blobs);
             Ok(response::status(StatusCode::NO_CONTENT))
         }
         Err(MetaError::PreconditionFailed) => Err(S3Error::new(

@@ -278,7 +278,7 @@ async fn store_part(
     match svc.meta.put_part(&row).await {
         Ok(old) => {
             if let Some(old) = old {
-                svc.discard_blobs(vec![old]);
+                svc.discard_blobs(&upload.bucket, vec![old]);
             }
             Ok(())
         }
@@ -651,9 +651,9 @@ pub(crate) async fn complete(
         .await
     {
         Ok((outcome, unused)) => {
-            svc.discard_blobs(unused);
+            svc.discard_blobs(&row.bucket, unused);
             if let Some(old) = outcome.replaced_layout {
-                svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
+                svc.discard_blobs(&row.bucket, Layout::from_json(&old)?.blob_ids());
             }
         }
         Err(MetaError::NotFound) if matches!(pre, cubby_meta::Precondition::EtagMatches(_)) => {
@@ -676,7 +676,7 @@ pub(crate) async fn abort(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespB
     let (upload, _) = load_upload(svc, ctx).await?;
     match svc.meta.abort_upload(&upload.upload_id).await {
         Ok(blobs) => {
-            svc.discard_blobs(blobs);
+            svc.discard_blobs(&upload.bucket, blobs);
             Ok(response::status(StatusCode::NO_CONTENT))
         }
         Err(MetaError::NotFound) => Err(S3Error::no_such_upload(&upload.upload_id)),

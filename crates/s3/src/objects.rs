@@ -334,7 +334,7 @@ pub(crate) async fn commit_object(
     match written {
         Ok(outcome) => {
             if let Some(old) = outcome.replaced_layout {
-                svc.discard_blobs(Layout::from_json(&old)?.blob_ids());
+                svc.discard_blobs(&row.bucket, Layout::from_json(&old)?.blob_ids());
             }
             Ok(())
         }
@@ -764,7 +764,7 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
         .delete_object_with_events(bucket, key, &cond, &events)
         .await
     {
-        Ok(Some(layout)) => svc.discard_blobs(Layout::from_json(&layout)?.blob_ids()),
+        Ok(Some(layout)) => svc.discard_blobs(bucket, Layout::from_json(&layout)?.blob_ids()),
         Ok(None) => {}
         Err(MetaError::PreconditionFailed) => return Err(S3Error::precondition_failed("If-Match")),
         Err(e) => return Err(e.into()),
@@ -906,7 +906,7 @@ pub(crate) async fn delete_objects(
         {
             Ok(layout) => {
                 if let Some(l) = layout {
-                    svc.discard_blobs(Layout::from_json(&l)?.blob_ids());
+                    svc.discard_blobs(&bucket, Layout::from_json(&l)?.blob_ids());
                 }
                 if !quiet {
                     x.push_str("<Deleted>");

@@ -5,10 +5,10 @@
 //! pure `cubby-rules` crate.
 //!
 //! Quotas: usage is counted from the metadata rows (`Meta::usage`: objects by owner, plus
-//! multipart uploads in progress). An upload in flight holds a *reservation* in this process
-//! until its row is committed, so concurrent uploads cannot overshoot: the check (usage +
-//! reservations + this upload ≤ limit) and the commit (row written, reservation dropped) of
-//! one owner are serialized by a striped lock. A crash loses only reservations, never usage.
+//! multipart uploads in progress), read at most once a second per owner and kept current in
+//! between with this process's own commits ([`Quotas`]). An upload in flight holds a
+//! *reservation* until its row is committed, so concurrent uploads cannot overshoot. A crash
+//! loses only reservations, never usage.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ pub(crate) struct RulesState {
     /// the bucket row (read on every request anyway) still says the same.
     compiled: Mutex<HashMap<String, CompiledFor>>,
     rates: RateWindows,
-    quotas: Quotas,
+    pub(crate) quotas: Quotas,
 }
 
 /// What kind of upload step is being admitted.
@@ -450,15 +450,23 @@ impl S3Service {
             })
             .collect();
         let quotas = &self.rules.quotas;
-        let _locks = quotas.lock(&holds).await;
+        // Usage older than a second is read again (another node's uploads, deletes); the
+        // reading happens outside the lock, so one owner's uploads never wait on each other.
         for (r, hold) in quota_rules.iter().zip(&holds) {
-            let used = self.meta.usage(req.bucket, owner, &r.rule.prefix).await?;
-            let (res_objects, res_bytes) = quotas.reserved(&hold.key);
-            let objects_after = used.objects.max(0) as u64 + res_objects + hold.objects;
-            let bytes_after = used.bytes.max(0) as u64 + res_bytes + hold.bytes;
+            if let Some(since) = quotas.needs_reading(&hold.key) {
+                let used = self.meta.usage(req.bucket, owner, &r.rule.prefix).await?;
+                quotas.read(&hold.key, used, since);
+            }
+        }
+        // Decide and reserve for every rule at once, so a refusal by one rule holds nothing
+        // under another.
+        let mut book = quotas.lock();
+        for (r, hold) in quota_rules.iter().zip(&holds) {
+            let a = book.accounts.entry(hold.key.clone()).or_default();
+            let used = a.used();
             if let Some(max) = r.rule.max_objects
                 && hold.objects > 0
-                && objects_after > max
+                && used.0 + hold.objects > max
             {
                 return Err(refused(
                     r,
@@ -467,21 +475,24 @@ impl S3Service {
                 ));
             }
             if let Some(max) = r.rule.max_bytes
-                && bytes_after > max
+                && used.1 + hold.bytes > max
             {
                 return Err(refused(
                     r,
                     "max_bytes",
                     &format!(
                         "the quota of {max} bytes per identity would be exceeded ({} in use)",
-                        used.bytes.max(0) as u64 + res_bytes
+                        used.1
                     ),
                 ));
             }
         }
         for h in &holds {
-            quotas.add(h);
+            let a = book.accounts.entry(h.key.clone()).or_default();
+            a.reserved.0 += h.objects;
+            a.reserved.1 += h.bytes;
         }
+        drop(book);
         Ok(Some(Ticket {
             quotas: self.rules_handle(),
             holds,
@@ -504,12 +515,7 @@ impl S3Service {
 
     /// Quota reservations held by uploads in flight in this process: (objects, bytes).
     pub fn upload_reservations(&self) -> (u64, u64) {
-        self.rules
-            .quotas
-            .held
-            .lock()
-            .map(|m| m.values().fold((0, 0), |(o, b), (ho, hb)| (o + ho, b + hb)))
-            .unwrap_or((0, 0))
+        self.rules.quotas.held()
     }
 }
 
@@ -521,76 +527,169 @@ struct Hold {
     bytes: u64,
 }
 
-/// Reservations in this process, and the striped locks that serialize one owner's quota
-/// checks with its commits.
-pub(crate) struct Quotas {
-    held: Mutex<HashMap<String, (u64, u64)>>,
-    stripes: Vec<tokio::sync::Mutex<()>>,
+/// How long a usage reading is trusted before it is read again.
+const USAGE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Accounts idle this long (nothing reserved) are forgotten.
+const ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One owner's quota account under one rule: the committed usage as last read from the
+/// metadata rows, kept current with this process's own commits, and the reservations of its
+/// uploads in flight. All numbers are `(objects, bytes)`.
+#[derive(Debug, Default)]
+pub(crate) struct Account {
+    /// Committed usage: the last reading plus what this process committed since.
+    committed: (u64, u64),
+    /// When `committed` was read (`None`: never).
+    read_at: Option<std::time::Instant>,
+    /// Held by uploads in flight.
+    reserved: (u64, u64),
+    /// The bucket's change count when `committed` was read.
+    epoch: u64,
+    /// Everything moved from `reserved` to `committed` since start (a running total, so a
+    /// reading can tell which commits it may have missed).
+    moved: (u64, u64),
 }
 
-impl Default for Quotas {
-    fn default() -> Self {
-        Quotas {
-            held: Mutex::default(),
-            stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
-        }
+impl Account {
+    fn used(&self) -> (u64, u64) {
+        (
+            self.committed.0 + self.reserved.0,
+            self.committed.1 + self.reserved.1,
+        )
     }
 }
+
+/// The quota accounts of this process.
+///
+/// A check is `committed + reserved + this upload ≤ limit`, decided and reserved under one
+/// short lock, so concurrent uploads of one owner cannot overshoot. A commit moves its
+/// reservation into `committed` after the row is written; no lock is held while writing.
+///
+/// Readings are conservative: a reading races the commits that finish while it runs (the row
+/// may or may not be in it), so those are added on top (the `moved` total before and after).
+/// An upload can be counted twice for up to [`USAGE_TTL`], never not at all. What this
+/// process deletes or replaces in a bucket makes its accounts read again at the next upload;
+/// other nodes' uploads and deletes are seen at the next reading. A crash loses the accounts,
+/// never the rows they are read from.
+#[derive(Default)]
+pub(crate) struct Quotas {
+    book: Mutex<Book>,
+    /// When idle accounts were last forgotten.
+    pruned: Mutex<Option<std::time::Instant>>,
+}
+
+/// The accounts, keyed `bucket \0 rule \0 owner`, and per bucket how often something in it
+/// was deleted or replaced here.
+#[derive(Default)]
+struct Book {
+    accounts: HashMap<String, Account>,
+    changes: HashMap<String, u64>,
+}
+
+impl Book {
+    fn epoch_of(&self, key: &str) -> u64 {
+        let bucket = key.split('\0').next().unwrap_or_default();
+        self.changes.get(bucket).copied().unwrap_or(0)
+    }
+}
+
+/// The account's `moved` total and its bucket's change count when a reading started.
+pub(crate) struct ReadingStart((u64, u64), u64);
 
 impl Quotas {
-    fn stripe(&self, key: &str) -> usize {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        (h.finish() % self.stripes.len() as u64) as usize
-    }
-
-    /// Lock the stripes of `holds` in ascending order (so two uploads never deadlock).
-    async fn lock(&self, holds: &[Hold]) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let mut idx: Vec<usize> = holds.iter().map(|h| self.stripe(&h.key)).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        let mut guards = Vec::with_capacity(idx.len());
-        for i in idx {
-            if let Some(m) = self.stripes.get(i) {
-                guards.push(m.lock().await);
-            }
-        }
-        guards
-    }
-
-    fn reserved(&self, key: &str) -> (u64, u64) {
-        self.held
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
+        // A panic while holding this lock cannot leave an account half-updated in a way
+        // that matters more than refusing every upload would.
+        self.book
             .lock()
-            .ok()
-            .and_then(|m| m.get(key).copied())
-            .unwrap_or((0, 0))
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn add(&self, h: &Hold) {
-        if let Ok(mut m) = self.held.lock() {
-            let e = m.entry(h.key.clone()).or_insert((0, 0));
-            e.0 += h.objects;
-            e.1 += h.bytes;
-        }
-    }
-
-    fn remove(&self, h: &Hold) {
-        if let Ok(mut m) = self.held.lock()
-            && let Some(e) = m.get_mut(&h.key)
-        {
-            e.0 = e.0.saturating_sub(h.objects);
-            e.1 = e.1.saturating_sub(h.bytes);
-            if *e == (0, 0) {
-                m.remove(&h.key);
+    /// Something in `bucket` was deleted or replaced: its accounts are read again.
+    pub(crate) fn bucket_changed(&self, bucket: &str) {
+        let mut book = self.lock();
+        match book.changes.get_mut(bucket) {
+            Some(n) => *n += 1,
+            None => {
+                book.changes.insert(bucket.to_owned(), 1);
             }
         }
+    }
+
+    /// `Some` when `key`'s usage must be read from the rows first.
+    fn needs_reading(&self, key: &str) -> Option<ReadingStart> {
+        let now = std::time::Instant::now();
+        let mut book = self.lock();
+        if book.accounts.len() > 4096 {
+            self.prune(&mut book.accounts, now);
+        }
+        let epoch = book.epoch_of(key);
+        let a = book.accounts.entry(key.to_owned()).or_default();
+        match a.read_at {
+            Some(t) if now.duration_since(t) < USAGE_TTL && a.epoch == epoch => None,
+            _ => Some(ReadingStart(a.moved, epoch)),
+        }
+    }
+
+    /// Take a reading of the rows begun at `since`.
+    fn read(&self, key: &str, rows: cubby_meta::Usage, since: ReadingStart) {
+        let mut book = self.lock();
+        let a = book.accounts.entry(key.to_owned()).or_default();
+        let (o0, b0) = since.0;
+        // Commits that finished while reading may or may not be in the rows: count them.
+        a.committed = (
+            rows.objects.max(0) as u64 + a.moved.0.saturating_sub(o0),
+            rows.bytes.max(0) as u64 + a.moved.1.saturating_sub(b0),
+        );
+        a.read_at = Some(std::time::Instant::now());
+        // A change during the reading may be missing from it: then it is read again.
+        a.epoch = since.1;
+    }
+
+    /// Forget accounts with nothing reserved that were not read for a while (at most every
+    /// ten seconds; their usage is read again when needed).
+    fn prune(&self, accounts: &mut HashMap<String, Account>, now: std::time::Instant) {
+        let mut last = self
+            .pruned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(10)) {
+            return;
+        }
+        *last = Some(now);
+        accounts.retain(|_, a| {
+            a.reserved != (0, 0)
+                || a.read_at
+                    .is_some_and(|t| now.duration_since(t) < ACCOUNT_IDLE)
+        });
+    }
+
+    /// Release `h`; `committed`: its upload's row was written, so it now counts as usage.
+    fn release(&self, h: &Hold, committed: bool) {
+        let mut book = self.lock();
+        if let Some(a) = book.accounts.get_mut(&h.key) {
+            a.reserved.0 = a.reserved.0.saturating_sub(h.objects);
+            a.reserved.1 = a.reserved.1.saturating_sub(h.bytes);
+            if committed {
+                a.committed.0 += h.objects;
+                a.committed.1 += h.bytes;
+                a.moved.0 += h.objects;
+                a.moved.1 += h.bytes;
+            }
+        }
+    }
+
+    /// Reservations held by uploads in flight: (objects, bytes).
+    fn held(&self) -> (u64, u64) {
+        self.lock()
+            .accounts
+            .values()
+            .fold((0, 0), |(o, b), a| (o + a.reserved.0, b + a.reserved.1))
     }
 }
 
-/// A quota reservation. Dropped: released. [`Ticket::commit`]: the metadata write that makes
-/// the upload count in `Meta::usage` runs under the owner's lock, and the reservation goes
-/// in the same step, so no check ever sees the upload twice or not at all.
+/// A quota reservation. Dropped: released. [`Ticket::commit`]: released into the owner's
+/// committed usage once the metadata write that makes the upload count has succeeded.
 pub(crate) struct Ticket {
     quotas: Arc<RulesState>,
     holds: Vec<Hold>,
@@ -598,19 +697,20 @@ pub(crate) struct Ticket {
 }
 
 impl Ticket {
-    /// Run the commit `write`, then release the reservation, under the owner's lock.
-    pub async fn commit<T>(mut self, write: impl std::future::Future<Output = T>) -> T {
-        let state = self.quotas.clone();
-        let _locks = state.quotas.lock(&self.holds).await;
+    /// Run the commit `write`; on success the reservation becomes committed usage.
+    pub async fn commit<T, E>(
+        mut self,
+        write: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         let out = write.await;
-        self.release();
+        self.release(out.is_ok());
         out
     }
 
-    fn release(&mut self) {
+    fn release(&mut self, committed: bool) {
         if !self.done {
             for h in &self.holds {
-                self.quotas.quotas.remove(h);
+                self.quotas.quotas.release(h, committed);
             }
             self.done = true;
         }
@@ -619,7 +719,7 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.release();
+        self.release(false);
     }
 }
 
@@ -685,5 +785,86 @@ impl S3Service {
             return Err(RulesAdminError::NoSuchBucket);
         }
         Ok(self.meta.usage_by_owner(bucket, prefix, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(key: &str, objects: u64, bytes: u64) -> Hold {
+        Hold {
+            key: key.to_owned(),
+            objects,
+            bytes,
+        }
+    }
+
+    fn usage(objects: i64, bytes: i64) -> cubby_meta::Usage {
+        cubby_meta::Usage { objects, bytes }
+    }
+
+    fn reserve(q: &Quotas, h: &Hold) {
+        let mut book = q.lock();
+        let a = book.accounts.entry(h.key.clone()).or_default();
+        a.reserved.0 += h.objects;
+        a.reserved.1 += h.bytes;
+    }
+
+    fn used(q: &Quotas, key: &str) -> (u64, u64) {
+        q.lock()
+            .accounts
+            .get(key)
+            .map(Account::used)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_commit_racing_a_reading_is_counted_not_lost() {
+        let q = Quotas::default();
+        let k = "b\0r\0alice";
+        let h = hold(k, 1, 10);
+        let start = q.needs_reading(k).expect("never read");
+        reserve(&q, &h);
+        // The upload commits while the rows are being read; the reading may have missed it.
+        q.release(&h, true);
+        q.read(k, usage(2, 100), start);
+        assert_eq!(used(&q, k), (3, 110));
+        // Fresh for a second: no new reading.
+        assert!(q.needs_reading(k).is_none());
+    }
+
+    #[test]
+    fn a_failed_upload_gives_its_reservation_back() {
+        let q = Quotas::default();
+        let k = "b\0r\0bob";
+        let start = q.needs_reading(k).expect("never read");
+        q.read(k, usage(0, 0), start);
+        let h = hold(k, 1, 5);
+        reserve(&q, &h);
+        assert_eq!(used(&q, k), (1, 5));
+        q.release(&h, false);
+        assert_eq!(used(&q, k), (0, 0));
+    }
+
+    #[test]
+    fn a_delete_in_the_bucket_makes_its_accounts_read_again() {
+        let q = Quotas::default();
+        let (k, other) = ("b\0r\0carol", "c\0r\0carol");
+        for key in [k, other] {
+            let start = q.needs_reading(key).expect("never read");
+            q.read(key, usage(1, 1), start);
+        }
+        q.bucket_changed("b");
+        assert!(q.needs_reading(k).is_some());
+        assert!(
+            q.needs_reading(other).is_none(),
+            "another bucket is untouched"
+        );
+        // A change during a reading leaves the account due for another one.
+        let start = q.needs_reading(k).expect("due");
+        q.bucket_changed("b");
+        q.read(k, usage(0, 0), start);
+        assert!(q.needs_reading(k).is_some());
     }
 }

@@ -176,9 +176,11 @@ impl S3Service {
         Ok(())
     }
 
-    /// Delete blobs that are no longer referenced, after a grace period so that readers that
-    /// resolved the old layout can finish streaming it.
-    pub(crate) fn discard_blobs(&self, ids: Vec<String>) {
+    /// Delete blobs of `bucket` that are no longer referenced (something was deleted or
+    /// replaced), after a grace period so that readers that resolved the old layout can finish
+    /// streaming it. The bucket's quota usage is read again at its next upload.
+    pub(crate) fn discard_blobs(&self, bucket: &str, ids: Vec<String>) {
+        self.rules.quotas.bucket_changed(bucket);
         if ids.is_empty() {
             return;
         }
