@@ -1,7 +1,8 @@
-//! Scale-out: three cubby nodes sharing one fresh PostgreSQL database, one blob directory
-//! (`--blob-url file://…`), the master key and the root keys — nothing else. Runs only when
-//! `CUBBY_TEST_POSTGRES_URL` is set (scripts/test sets it); otherwise each test prints that it
-//! was skipped.
+//! Scale-out: three cubby nodes sharing one fresh PostgreSQL database, one blob store, the
+//! master key and the root keys — nothing else. Every check runs twice: with a shared blob
+//! directory (`--blob-url file://…`) and with a fourth cubby as the upstream S3 store
+//! (`--blob-url s3://…?endpoint=…`). Runs only when `CUBBY_TEST_POSTGRES_URL` is set
+//! (scripts/test sets it); otherwise each test prints that it was skipped.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -19,17 +20,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Three nodes on one database and one blob directory, and a webhook receiver.
+/// Where the cluster's blobs live.
+#[derive(Clone, Copy, Debug)]
+enum Blobs {
+    /// One directory all nodes mount (`file://`).
+    SharedDir,
+    /// Another cubby, used as an S3-compatible upstream (`s3://`).
+    UpstreamCubby,
+}
+
+/// Three nodes on one database and one blob store, and a webhook receiver.
 struct Cluster {
     nodes: Vec<Server>,
     db: Option<FreshDb>,
     shared: std::path::PathBuf,
     hook: Hook,
+    /// The upstream cubby holding the blobs (`Blobs::UpstreamCubby`).
+    upstream: Option<Server>,
 }
 
 impl Cluster {
     /// `None` (and a printed reason) when no PostgreSQL is configured.
-    async fn start(test: &str) -> Option<Cluster> {
+    async fn start(test: &str, blobs: Blobs) -> Option<Cluster> {
         let Some(base) = pgtest::base_url() else {
             pgtest::say(&format!("skipped: {test} ({} is not set)", pgtest::ENV));
             return None;
@@ -40,8 +52,26 @@ impl Cluster {
         let key_file = shared.join("master.key");
         std::fs::write(&key_file, hex::encode(rand_bytes())).unwrap();
         let hook = Hook::start().await;
-        let blob_url = format!("file://{}", shared.join("blobs").display());
+        let (blob_url, upstream) = match blobs {
+            Blobs::SharedDir => (format!("file://{}", shared.join("blobs").display()), None),
+            Blobs::UpstreamCubby => {
+                let up = Server::start();
+                root(&up)
+                    .create_bucket()
+                    .bucket("cluster-blobs")
+                    .send()
+                    .await
+                    .unwrap();
+                let url = format!(
+                    "s3://cluster-blobs/nodes?endpoint={}&region=us-east-1",
+                    up.endpoint
+                );
+                (url, Some(up))
+            }
+        };
         let env = [
+            ("CUBBY_BLOB_ACCESS_KEY_ID", ROOT_KEY.to_owned()),
+            ("CUBBY_BLOB_SECRET_ACCESS_KEY", ROOT_SECRET.to_owned()),
             ("CUBBY_MASTER_KEY_FILE", key_file.display().to_string()),
             ("CUBBY_NOTIFY_WEBHOOK_HOOK", hook.url()),
             // A killed node's claimed events come back to the others after this.
@@ -61,6 +91,7 @@ impl Cluster {
             db: Some(db),
             shared,
             hook,
+            upstream,
         })
     }
 
@@ -74,6 +105,9 @@ impl Cluster {
         }
         if let Some(db) = self.db.take() {
             db.drop_db().await.unwrap();
+        }
+        if let Some(mut up) = self.upstream.take() {
+            up.kill9();
         }
         let _ = std::fs::remove_dir_all(&self.shared);
     }
@@ -216,7 +250,20 @@ async fn guest_keys(node: &Server) -> (String, Keys) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seed_flow_multipart_and_cache_changes_across_nodes() {
-    let Some(cl) = Cluster::start("seed_flow_multipart_and_cache_changes_across_nodes").await
+    seed_flow_multipart_and_cache_changes_across_nodes_on(Blobs::SharedDir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seed_flow_multipart_and_cache_changes_across_nodes_upstream_cubby() {
+    seed_flow_multipart_and_cache_changes_across_nodes_on(Blobs::UpstreamCubby).await;
+}
+
+async fn seed_flow_multipart_and_cache_changes_across_nodes_on(blobs: Blobs) {
+    let Some(cl) = Cluster::start(
+        &format!("seed_flow_multipart_and_cache_changes_across_nodes ({blobs:?})"),
+        blobs,
+    )
+    .await
     else {
         return;
     };
@@ -335,7 +382,20 @@ async fn seed_flow_multipart_and_cache_changes_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_uploads_with_a_node_killed_lose_nothing() {
-    let Some(mut cl) = Cluster::start("hundred_uploads_with_a_node_killed_lose_nothing").await
+    hundred_uploads_with_a_node_killed_lose_nothing_on(Blobs::SharedDir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_uploads_with_a_node_killed_lose_nothing_upstream_cubby() {
+    hundred_uploads_with_a_node_killed_lose_nothing_on(Blobs::UpstreamCubby).await;
+}
+
+async fn hundred_uploads_with_a_node_killed_lose_nothing_on(blobs: Blobs) {
+    let Some(mut cl) = Cluster::start(
+        &format!("hundred_uploads_with_a_node_killed_lose_nothing ({blobs:?})"),
+        blobs,
+    )
+    .await
     else {
         return;
     };
@@ -424,7 +484,21 @@ async fn hundred_uploads_with_a_node_killed_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_to_one_key_last_writer_wins_whole() {
-    let Some(cl) = Cluster::start("concurrent_puts_to_one_key_last_writer_wins_whole").await else {
+    concurrent_puts_to_one_key_last_writer_wins_whole_on(Blobs::SharedDir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_to_one_key_last_writer_wins_whole_upstream_cubby() {
+    concurrent_puts_to_one_key_last_writer_wins_whole_on(Blobs::UpstreamCubby).await;
+}
+
+async fn concurrent_puts_to_one_key_last_writer_wins_whole_on(blobs: Blobs) {
+    let Some(cl) = Cluster::start(
+        &format!("concurrent_puts_to_one_key_last_writer_wins_whole ({blobs:?})"),
+        blobs,
+    )
+    .await
+    else {
         return;
     };
     cl.root(0)
