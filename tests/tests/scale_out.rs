@@ -81,11 +81,14 @@ impl Cluster {
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let args = ["--metadata-url", &db.url, "--blob-url", &blob_url];
-        // One after the other: each node applies the seed setup, and the later ones find
-        // what the first created (by name) instead of racing to create it.
-        let nodes = (0..3)
-            .map(|_| Server::start_seeded_with(&env, &args))
-            .collect();
+        // All at once: each node applies the seed setup at start, under a cluster-wide lock,
+        // so the later ones find by name what the first created instead of creating it again.
+        let nodes = std::thread::scope(|s| {
+            let starting: Vec<_> = (0..3)
+                .map(|_| s.spawn(|| Server::start_seeded_with(&env, &args)))
+                .collect();
+            starting.into_iter().map(|t| t.join().unwrap()).collect()
+        });
         Some(Cluster {
             nodes,
             db: Some(db),
@@ -267,6 +270,22 @@ async fn seed_flow_multipart_and_cache_changes_across_nodes_on(blobs: Blobs) {
     else {
         return;
     };
+    // The three nodes started together and applied the seed setup once.
+    let pools = cognito(&cl.nodes[2])
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let named = |n: &str| {
+        pools
+            .identity_pools()
+            .iter()
+            .filter(|p| p.identity_pool_name() == Some(n))
+            .count()
+    };
+    assert_eq!(named("uploads"), 1, "{pools:?}");
+
     // Guest credentials minted on node 1 upload through node 2; root reads through node 3.
     let (id, guest) = guest_keys(&cl.nodes[0]).await;
     let key = format!("guest/{id}/photo.jpg");

@@ -192,7 +192,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let region = args.region.clone();
     let public_url = args.public_url.clone();
     let config = std::sync::Arc::new(config);
-    let on_ready = move |addr: SocketAddr| {
+    let on_ready = move |addr: SocketAddr, ready: cubby_server::Ready| {
         let target = Target {
             endpoint: format!("http://{}", self_address(addr)),
             region: region.clone(),
@@ -204,7 +204,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("http://{addr}"));
         tracing::info!(%addr, "listening");
         tokio::spawn(async move {
-            match apply::apply(&config, &target, false, None).await {
+            let applied = match ready.startup_config_lock().await {
+                Ok(lock) => {
+                    let applied = apply::apply(&config, &target, false, None).await;
+                    lock.release().await;
+                    applied
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("waiting for the start-up lock")),
+            };
+            match applied {
                 Ok(plan) => {
                     for c in plan
                         .changes

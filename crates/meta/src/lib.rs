@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod buckets;
+mod exclusive;
 mod group;
 mod kv;
 mod migrate;
@@ -21,6 +22,7 @@ pub mod pgtest;
 mod usage;
 
 pub use buckets::BucketRow;
+pub use exclusive::{Exclusive, LockName};
 pub use multipart::{PartRow, UploadRow};
 pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
 pub use outbox::{ClaimedEvent, DeadEvent, NewEvent};

@@ -22,6 +22,6 @@ mod userpools;
 pub use console::{ConsoleConfig, ConsoleSettings};
 pub use keys::{RootKeys, load_or_create_master_key, load_or_create_root_keys};
 pub use root::RootAuthority;
-pub use serve::{ServeError, ServerConfig, open_blob_store, run};
+pub use serve::{Ready, ServeError, ServerConfig, open_blob_store, run};
 pub use setup::{SetupHandle, SetupInfo};
 pub use upload_url::{UPLOAD_URL_SECONDS, UploadUrlSettings, sanitize_filename};

@@ -112,12 +112,30 @@ pub fn open_blob_store(
 /// leaves a wide margin. A node alone with its store sweeps everything at start.
 const SHARED_SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
 
+/// What `on_ready` gets besides the bound address.
+pub struct Ready {
+    meta: Meta,
+}
+
+impl Ready {
+    /// Wait for, and take, the cluster-wide lock under which the start-up configuration is
+    /// applied: nodes starting together apply it one after the other, so the later ones find
+    /// by name what the first created instead of creating it again. A no-op on SQLite.
+    pub async fn startup_config_lock(&self) -> Result<cubby_meta::Exclusive, ServeError> {
+        Ok(self
+            .meta
+            .exclusive(cubby_meta::LockName::StartupConfig)
+            .await?)
+    }
+}
+
 /// Run until `shutdown` resolves; then stop accepting, let in-flight requests finish (up to
-/// 30 s) and close the database cleanly. `on_ready` is called with the bound address.
+/// 30 s) and close the database cleanly. `on_ready` is called with the bound address once
+/// the server accepts requests.
 pub async fn run(
     cfg: ServerConfig,
     shutdown: impl Future<Output = ()>,
-    on_ready: impl FnOnce(SocketAddr),
+    on_ready: impl FnOnce(SocketAddr, Ready),
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&cfg.data_dir)?;
     let meta_url = cfg
@@ -214,7 +232,7 @@ pub async fn run(
 
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local = listener.local_addr()?;
-    on_ready(local);
+    on_ready(local, Ready { meta: meta.clone() });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Bounded header sizes: a client cannot make us buffer unbounded request heads.
