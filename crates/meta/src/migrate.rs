@@ -168,6 +168,19 @@ CREATE INDEX uploads_by_owner ON uploads (bucket, owner, key)
         sqlite: "",
         postgres: PUT_OBJECTS_FUNCTION,
     },
+    Step {
+        version: 6,
+        // Quota readings (`Meta::usage`) sum sizes by owner: with the size in the index they
+        // are answered from the index alone.
+        sqlite: r#"
+DROP INDEX objects_by_owner;
+CREATE INDEX objects_by_owner ON objects (bucket, owner, key, size)
+"#,
+        postgres: r#"
+DROP INDEX objects_by_owner;
+CREATE INDEX objects_by_owner ON objects (bucket, owner, key) INCLUDE (size)
+"#,
+    },
 ];
 
 /// `cubby_put_objects(jobs, now_ms)`: for each job of the JSON array, in order — claim or

@@ -450,12 +450,40 @@ impl S3Service {
             })
             .collect();
         let quotas = &self.rules.quotas;
-        // Usage older than a second is read again (another node's uploads, deletes); the
-        // reading happens outside the lock, so one owner's uploads never wait on each other.
+        // Readings happen outside the lock, so one owner's uploads never wait on each other.
         for (r, hold) in quota_rules.iter().zip(&holds) {
-            if let Some(since) = quotas.needs_reading(&hold.key) {
-                let used = self.meta.usage(req.bucket, owner, &r.rule.prefix).await?;
-                quotas.read(&hold.key, used, since);
+            match quotas.needs_reading(&hold.key) {
+                Reading::NotNeeded => {}
+                Reading::Now(since) => {
+                    let used = self.meta.usage(req.bucket, owner, &r.rule.prefix).await;
+                    match used {
+                        Ok(used) => quotas.read(&hold.key, used, since),
+                        Err(e) => {
+                            quotas.reading_failed(&hold.key);
+                            return Err(e.into());
+                        }
+                    }
+                }
+                Reading::InBackground(since) => {
+                    // Only other nodes' uploads can be missing from the current figure: this
+                    // upload goes on with it while one task reads the rows again.
+                    let (meta, state) = (self.meta.clone(), self.rules.clone());
+                    let (bucket, owner, prefix, key) = (
+                        req.bucket.to_owned(),
+                        owner.to_owned(),
+                        r.rule.prefix.clone(),
+                        hold.key.clone(),
+                    );
+                    tokio::spawn(async move {
+                        match meta.usage(&bucket, &owner, &prefix).await {
+                            Ok(used) => state.quotas.read(&key, used, since),
+                            Err(e) => {
+                                tracing::warn!(bucket, error = %e, "quota usage reading failed");
+                                state.quotas.reading_failed(&key);
+                            }
+                        }
+                    });
+                }
             }
         }
         // Decide and reserve for every rule at once, so a refusal by one rule holds nothing
@@ -545,6 +573,8 @@ pub(crate) struct Account {
     reserved: (u64, u64),
     /// The bucket's change count when `committed` was read.
     epoch: u64,
+    /// A reading is under way (at most one at a time is started in the background).
+    reading: bool,
     /// Everything moved from `reserved` to `committed` since start (a running total, so a
     /// reading can tell which commits it may have missed).
     moved: (u64, u64),
@@ -596,6 +626,18 @@ impl Book {
 /// The account's `moved` total and its bucket's change count when a reading started.
 pub(crate) struct ReadingStart((u64, u64), u64);
 
+/// Whether an account's usage must be read from the rows before a check.
+pub(crate) enum Reading {
+    /// The account is current enough.
+    NotNeeded,
+    /// Read now, before checking: the account was never read, or this node deleted or
+    /// replaced something in the bucket since (the figure may be too high).
+    Now(ReadingStart),
+    /// The reading is more than [`USAGE_TTL`] old: check with it, and read again in the
+    /// background (only other nodes' changes can be missing).
+    InBackground(ReadingStart),
+}
+
 impl Quotas {
     fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         // A panic while holding this lock cannot leave an account half-updated in a way
@@ -616,8 +658,8 @@ impl Quotas {
         }
     }
 
-    /// `Some` when `key`'s usage must be read from the rows first.
-    fn needs_reading(&self, key: &str) -> Option<ReadingStart> {
+    /// Whether `key`'s usage must be read from the rows, and how.
+    fn needs_reading(&self, key: &str) -> Reading {
         let now = std::time::Instant::now();
         let mut book = self.lock();
         if book.accounts.len() > 4096 {
@@ -625,9 +667,15 @@ impl Quotas {
         }
         let epoch = book.epoch_of(key);
         let a = book.accounts.entry(key.to_owned()).or_default();
+        let start = ReadingStart(a.moved, epoch);
         match a.read_at {
-            Some(t) if now.duration_since(t) < USAGE_TTL && a.epoch == epoch => None,
-            _ => Some(ReadingStart(a.moved, epoch)),
+            None => Reading::Now(start),
+            Some(_) if a.epoch != epoch => Reading::Now(start),
+            Some(t) if now.duration_since(t) < USAGE_TTL || a.reading => Reading::NotNeeded,
+            Some(_) => {
+                a.reading = true;
+                Reading::InBackground(start)
+            }
         }
     }
 
@@ -644,6 +692,14 @@ impl Quotas {
         a.read_at = Some(std::time::Instant::now());
         // A change during the reading may be missing from it: then it is read again.
         a.epoch = since.1;
+        a.reading = false;
+    }
+
+    /// A reading failed: the next upload tries again.
+    fn reading_failed(&self, key: &str) {
+        if let Some(a) = self.lock().accounts.get_mut(key) {
+            a.reading = false;
+        }
     }
 
     /// Forget accounts with nothing reserved that were not read for a while (at most every
@@ -800,6 +856,14 @@ mod tests {
         }
     }
 
+    /// The start of a reading that must happen now.
+    fn now(r: Reading) -> ReadingStart {
+        match r {
+            Reading::Now(s) => s,
+            _ => panic!("expected an immediate reading"),
+        }
+    }
+
     fn usage(objects: i64, bytes: i64) -> cubby_meta::Usage {
         cubby_meta::Usage { objects, bytes }
     }
@@ -824,21 +888,21 @@ mod tests {
         let q = Quotas::default();
         let k = "b\0r\0alice";
         let h = hold(k, 1, 10);
-        let start = q.needs_reading(k).expect("never read");
+        let start = now(q.needs_reading(k));
         reserve(&q, &h);
         // The upload commits while the rows are being read; the reading may have missed it.
         q.release(&h, true);
         q.read(k, usage(2, 100), start);
         assert_eq!(used(&q, k), (3, 110));
         // Fresh for a second: no new reading.
-        assert!(q.needs_reading(k).is_none());
+        assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
     }
 
     #[test]
     fn a_failed_upload_gives_its_reservation_back() {
         let q = Quotas::default();
         let k = "b\0r\0bob";
-        let start = q.needs_reading(k).expect("never read");
+        let start = now(q.needs_reading(k));
         q.read(k, usage(0, 0), start);
         let h = hold(k, 1, 5);
         reserve(&q, &h);
@@ -852,19 +916,39 @@ mod tests {
         let q = Quotas::default();
         let (k, other) = ("b\0r\0carol", "c\0r\0carol");
         for key in [k, other] {
-            let start = q.needs_reading(key).expect("never read");
+            let start = now(q.needs_reading(key));
             q.read(key, usage(1, 1), start);
         }
         q.bucket_changed("b");
-        assert!(q.needs_reading(k).is_some());
+        assert!(matches!(q.needs_reading(k), Reading::Now(_)));
         assert!(
-            q.needs_reading(other).is_none(),
+            matches!(q.needs_reading(other), Reading::NotNeeded),
             "another bucket is untouched"
         );
         // A change during a reading leaves the account due for another one.
-        let start = q.needs_reading(k).expect("due");
+        let start = now(q.needs_reading(k));
         q.bucket_changed("b");
         q.read(k, usage(0, 0), start);
-        assert!(q.needs_reading(k).is_some());
+        assert!(matches!(q.needs_reading(k), Reading::Now(_)));
+    }
+
+    #[test]
+    fn an_old_reading_is_renewed_once_in_the_background() {
+        let q = Quotas::default();
+        let k = "b\0r\0dave";
+        let start = now(q.needs_reading(k));
+        q.read(k, usage(4, 40), start);
+        if let Some(a) = q.lock().accounts.get_mut(k) {
+            a.read_at = Some(std::time::Instant::now() - USAGE_TTL);
+        }
+        let start = match q.needs_reading(k) {
+            Reading::InBackground(s) => s,
+            _ => panic!("expected a background reading"),
+        };
+        // While it runs, others go on with the current figure instead of reading too.
+        assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
+        assert_eq!(used(&q, k), (4, 40));
+        q.read(k, usage(6, 60), start);
+        assert_eq!(used(&q, k), (6, 60));
     }
 }
