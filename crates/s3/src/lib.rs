@@ -10,6 +10,7 @@
 mod acl;
 mod auth;
 mod body;
+mod bucket_view;
 mod buckets;
 pub mod checksum;
 mod config;

@@ -283,16 +283,15 @@ pub(crate) struct EventScope {
 }
 
 impl EventScope {
-    /// From a bucket row, without parsing its configuration when it has no rules (the common
-    /// case stays free).
-    pub(crate) fn of(row: &cubby_meta::BucketRow) -> Option<std::sync::Arc<EventScope>> {
-        if !row.config.contains("\"notify\":[{") {
-            return None;
-        }
-        let rules = crate::config::BucketConfig::from_json(&row.config).notify?;
+    /// From a bucket's parsed configuration (`None`: it has no notification rules).
+    pub(crate) fn of(
+        config: &crate::config::BucketConfig,
+        owner: &str,
+    ) -> Option<std::sync::Arc<EventScope>> {
+        let rules = config.notify.clone().filter(|r| !r.is_empty())?;
         Some(std::sync::Arc::new(EventScope {
             rules,
-            owner: row.owner.clone(),
+            owner: owner.to_owned(),
         }))
     }
 }

@@ -258,11 +258,11 @@ pub(crate) async fn post_object(
         peer,
         now,
         request_id: request_id.to_owned(),
-        events: crate::notify::EventScope::of(&bucket_row),
+        events: svc.bucket_view(&bucket_row).events.clone(),
         sse_default: crate::sse::bucket_default(&crate::config::BucketConfig::from_json(
             &bucket_row.config,
         )),
-        upload_rules: svc.upload_rules_of(&bucket, &bucket_row.config),
+        upload_rules: svc.bucket_view(&bucket_row).upload_rules.clone(),
     };
     let arn = format!("arn:aws:s3:::{bucket}/{key}");
     if !svc

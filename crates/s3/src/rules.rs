@@ -19,15 +19,9 @@ use http::StatusCode;
 use crate::service::Ctx;
 use crate::{BucketConfig, CallerKind, S3Error, S3Result, S3Service};
 
-/// A bucket's compiled rules, with the configuration text they came from.
-type CompiledFor = (String, Arc<Vec<CompiledRule>>);
-
 /// Per-process state of upload-rule enforcement.
 #[derive(Default)]
 pub(crate) struct RulesState {
-    /// Compiled rules per bucket, with the configuration text they came from: reused while
-    /// the bucket row (read on every request anyway) still says the same.
-    compiled: Mutex<HashMap<String, CompiledFor>>,
     rates: RateWindows,
     pub(crate) quotas: Quotas,
 }
@@ -218,35 +212,6 @@ fn slow_down(rule: &CompiledRule, what: &str, retry_after_ms: i64) -> S3Error {
 }
 
 impl S3Service {
-    /// The compiled upload rules of a bucket, from its configuration text.
-    pub(crate) fn upload_rules_of(&self, bucket: &str, config: &str) -> Arc<Vec<CompiledRule>> {
-        // Most buckets have none: skip parsing and the lock.
-        if !config.contains("\"upload_rules\":[{") {
-            return Arc::default();
-        }
-        let st = &self.rules;
-        if let Ok(map) = st.compiled.lock()
-            && let Some((text, rules)) = map.get(bucket)
-            && text == config
-        {
-            return rules.clone();
-        }
-        let cfg = BucketConfig::from_json(config);
-        let rules = match cubby_rules::compile(cfg.upload_rules.as_deref().unwrap_or_default()) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                // Validated when stored; a document that no longer compiles is an operator
-                // problem, and failing closed would stop every upload.
-                tracing::error!(bucket, error = %e, "stored upload rules do not compile");
-                Arc::default()
-            }
-        };
-        if let Ok(mut map) = st.compiled.lock() {
-            map.insert(bucket.to_owned(), (config.to_owned(), rules.clone()));
-        }
-        rules
-    }
-
     /// Admit one upload step, or refuse it with the S3 error naming the rule. `None`: no rule
     /// covers it (or the caller is the account root).
     pub(crate) async fn admit_upload(

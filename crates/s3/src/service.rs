@@ -2,7 +2,6 @@
 
 use crate::auth::{AccessRequest, Authority, Caller, CallerKind};
 use crate::body::{Payload, ReqBody, RespBody};
-use crate::config::BucketConfig;
 use crate::router::{self, Op, Route};
 use crate::{S3Error, S3Result, response};
 use cubby_auth::chunked::ChunkedDecoder;
@@ -67,6 +66,8 @@ pub struct S3Service {
     pub(crate) authority: Arc<dyn Authority>,
     /// Upload-rule enforcement state (compiled rules, rate windows, quota reservations).
     pub(crate) rules: Arc<crate::rules::RulesState>,
+    /// Parsed bucket configurations (see `bucket_view`).
+    views: Arc<crate::bucket_view::BucketViews>,
 }
 
 /// Everything a handler needs about the current request.
@@ -124,6 +125,7 @@ impl S3Service {
             blobs,
             authority,
             rules: Arc::default(),
+            views: Default::default(),
         };
         svc.sweep().await?;
         Ok(svc)
@@ -174,6 +176,11 @@ impl S3Service {
             );
         }
         Ok(())
+    }
+
+    /// The parsed configuration of a bucket row (cached per configuration text).
+    pub(crate) fn bucket_view(&self, row: &BucketRow) -> Arc<crate::bucket_view::BucketView> {
+        self.views.of(row)
     }
 
     /// Delete blobs of `bucket` that are no longer referenced (something was deleted or
@@ -353,7 +360,9 @@ impl S3Service {
                 | Op::DeleteObject
                 | Op::DeleteObjects
         ) {
-            ctx.events = bucket_row.as_ref().and_then(crate::notify::EventScope::of);
+            ctx.events = bucket_row
+                .as_ref()
+                .and_then(|b| self.bucket_view(b).events.clone());
         }
         if matches!(
             ctx.route.op,
@@ -361,7 +370,7 @@ impl S3Service {
         ) {
             ctx.sse_default = bucket_row
                 .as_ref()
-                .is_some_and(|b| crate::sse::bucket_default(&BucketConfig::from_json(&b.config)));
+                .is_some_and(|b| crate::sse::bucket_default(&self.bucket_view(b).config));
         }
         if matches!(
             ctx.route.op,
@@ -373,7 +382,7 @@ impl S3Service {
                 | Op::CompleteMultipartUpload
         ) && let Some(b) = &bucket_row
         {
-            ctx.upload_rules = self.upload_rules_of(&b.name, &b.config);
+            ctx.upload_rules = self.bucket_view(b).upload_rules.clone();
         }
         let resp = self.dispatch(&mut ctx, bucket_row, body).await?;
         Ok(resp)
@@ -390,8 +399,8 @@ impl S3Service {
         let Ok(Some(row)) = self.meta.get_bucket(bucket).await else {
             return;
         };
-        let cfg = BucketConfig::from_json(&row.config);
-        if let Some(rules) = &cfg.cors
+        let view = self.bucket_view(&row);
+        if let Some(rules) = &view.config.cors
             && let Some(rule) = crate::cors::find_rule(rules, origin, method, &[])
         {
             crate::cors::apply(resp, rule, origin);
@@ -415,10 +424,7 @@ impl S3Service {
             PutObject | CopyObject | CreateMultipartUpload | PutObjectAcl | PutBucketAcl
         ) && let Some(b) = &bucket
         {
-            crate::acl::check_request_acl(
-                &BucketConfig::from_json(&b.config),
-                ctx.header("x-amz-acl"),
-            )?;
+            crate::acl::check_request_acl(&self.bucket_view(b).config, ctx.header("x-amz-acl"))?;
         }
         match ctx.route.op {
             ListBuckets => crate::buckets::list_buckets(self, ctx).await,
@@ -578,7 +584,8 @@ impl S3Service {
         {
             return Ok(true);
         }
-        let cfg = bucket.map(|b| BucketConfig::from_json(&b.config));
+        let view = bucket.map(|b| self.bucket_view(b));
+        let cfg = view.as_ref().map(|v| &v.config);
         let acl_grant = cfg
             .as_ref()
             .is_some_and(|c| crate::acl::grants(c, object_acl, action, &ctx.caller));
