@@ -46,11 +46,10 @@ trap cleanup EXIT INT TERM
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Statements the log recorded for backends of the bench database since line $1.
+# Statements the log recorded for sessions on the bench database since line $1 (the log line
+# prefix is "[pid] user@database").
 statements_since() {
-    local pids
-    pids=$(psql "$PG/postgres" -qAtc "select string_agg(pid::text, '|') from pg_stat_activity where datname = '$DB'")
-    tail -n +"$1" "$PG_LOG" | grep -E "\[($pids)\] LOG:  (statement|execute)" | grep -vc "pg_stat_activity" || true
+    tail -n +"$1" "$PG_LOG" | grep -E "@$DB LOG:  (statement|execute)" | grep -vc "pg_stat_activity" || true
 }
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/master.key"
@@ -89,7 +88,8 @@ for n in $NODES; do
     line1=$(($(wc -l <"$PG_LOG") + 1))
     BENCH_PIDS=()
     for i in $(seq 1 "$n"); do
-        "$BIN/cubby-bench" --endpoint "${ENDPOINTS[$((i - 1))]}" --access-key $AK --secret $SK \
+        "$BIN/cubby-bench" --endpoint "${ENDPOINTS[$((i - 1))]}" --pid "${NODE_PIDS[$((i - 1))]}" \
+            --access-key $AK --secret $SK \
             --duration "$DURATION" --concurrency "$CONC" --big-mib 1 --runs 1 --small-kib 4 \
             >"$WORK/put-$n-$i.out" 2>&1 &
         BENCH_PIDS+=("$!")

@@ -195,8 +195,17 @@ pub async fn run(root: &S3Client, region: &str, p: Params) -> Result<()> {
     );
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for run in 0..p.runs {
-        for (bucket, out) in [(&plain, &mut a), (&checks, &mut b)] {
-            out.push(workload::big_put(&user, bucket, &format!("big{run}"), &p.big).await?);
+        // Alternate which bucket goes first.
+        let first_plain = run % 2 == 0;
+        for with_rules in [!first_plain, first_plain] {
+            let (bucket, out) = if with_rules {
+                (&checks, &mut b)
+            } else {
+                (&plain, &mut a)
+            };
+            let mbs = workload::big_put(&user, bucket, &format!("big{run}"), &p.big).await?;
+            eprintln!("  {bucket} big run {}: {mbs:.0} MB/s", run + 1);
+            out.push(mbs);
         }
     }
     let (a, b) = (workload::median(a), workload::median(b));
