@@ -15,10 +15,14 @@ use aws_sdk_s3::types::{
 use common::*;
 use cubby_meta::pgtest::{self, FreshDb};
 use idhelp::*;
+use serde_json::json;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The URL the cluster would have behind a load balancer (never dialled by the tests).
+const PUBLIC_URL: &str = "http://cubby.cluster.test";
 
 /// Where the cluster's blobs live.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +84,16 @@ impl Cluster {
             ("CUBBY_NOTIFY_RETRY_MAX_MS", "1000".into()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let args = ["--metadata-url", &db.url, "--blob-url", &blob_url];
+        // Every node has the balancer's URL as its public URL: user-pool tokens name it as
+        // their issuer, so a token from one node is good on every node.
+        let args = [
+            "--metadata-url",
+            &db.url,
+            "--blob-url",
+            &blob_url,
+            "--public-url",
+            PUBLIC_URL,
+        ];
         // All at once: each node applies the seed setup at start, under a cluster-wide lock,
         // so the later ones find by name what the first created instead of creating it again.
         let nodes = std::thread::scope(|s| {
@@ -251,6 +264,88 @@ async fn guest_keys(node: &Server) -> (String, Keys) {
     (id, Keys::from(creds.credentials().unwrap()))
 }
 
+/// A user of the seed's user pool, signed in across the nodes: created through node 1,
+/// signed in (USER_PASSWORD_AUTH) through node 2, its ID token traded for the identity pool's
+/// authenticated credentials on node 3. Returns the identity id and the credentials.
+async fn signed_in_member(cl: &Cluster, pool_id: &str) -> (String, Keys) {
+    let (n1, n2, n3) = (&cl.nodes[0], &cl.nodes[1], &cl.nodes[2]);
+    let pools = idp(n1, "ListUserPools", json!({"MaxResults": 60}), true).await;
+    let up_id = pools["UserPools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["Name"] == "users")
+        .and_then(|p| p["Id"].as_str())
+        .unwrap()
+        .to_owned();
+    let clients = idp(
+        n1,
+        "ListUserPoolClients",
+        json!({"UserPoolId": up_id, "MaxResults": 60}),
+        true,
+    )
+    .await;
+    let client_id = clients["UserPoolClients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ClientName"] == "web")
+        .and_then(|c| c["ClientId"].as_str())
+        .unwrap()
+        .to_owned();
+    let email = "ada@example.com";
+    idp(
+        n1,
+        "AdminCreateUser",
+        json!({"UserPoolId": up_id, "Username": email, "MessageAction": "SUPPRESS",
+               "TemporaryPassword": "Temp-passw0rd!",
+               "UserAttributes": [{"Name": "email", "Value": email},
+                                  {"Name": "email_verified", "Value": "true"}]}),
+        true,
+    )
+    .await;
+    idp(
+        n1,
+        "AdminSetUserPassword",
+        json!({"UserPoolId": up_id, "Username": email, "Password": "Corr3ct-horse!",
+               "Permanent": true}),
+        true,
+    )
+    .await;
+    let auth = idp(
+        n2,
+        "InitiateAuth",
+        json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+               "AuthParameters": {"USERNAME": email, "PASSWORD": "Corr3ct-horse!"}}),
+        false,
+    )
+    .await;
+    let id_token = auth["AuthenticationResult"]["IdToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let provider = format!("{}/{up_id}", PUBLIC_URL.trim_start_matches("http://"));
+    let ci = cognito_anon(n3);
+    let member = ci
+        .get_id()
+        .identity_pool_id(pool_id)
+        .logins(&provider, &id_token)
+        .send()
+        .await
+        .unwrap()
+        .identity_id()
+        .unwrap()
+        .to_owned();
+    let creds = ci
+        .get_credentials_for_identity()
+        .identity_id(&member)
+        .logins(&provider, &id_token)
+        .send()
+        .await
+        .unwrap();
+    (member, Keys::from(creds.credentials().unwrap()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seed_flow_multipart_and_cache_changes_across_nodes() {
     seed_flow_multipart_and_cache_changes_across_nodes_on(Blobs::SharedDir).await;
@@ -285,6 +380,13 @@ async fn seed_flow_multipart_and_cache_changes_across_nodes_on(blobs: Blobs) {
             .count()
     };
     assert_eq!(named("uploads"), 1, "{pools:?}");
+    let pool_id = pools
+        .identity_pools()
+        .iter()
+        .find(|p| p.identity_pool_name() == Some("uploads"))
+        .and_then(|p| p.identity_pool_id())
+        .unwrap()
+        .to_owned();
 
     // Guest credentials minted on node 1 upload through node 2; root reads through node 3.
     let (id, guest) = guest_keys(&cl.nodes[0]).await;
@@ -300,6 +402,40 @@ async fn seed_flow_multipart_and_cache_changes_across_nodes_on(blobs: Blobs) {
         .await
         .unwrap();
     assert_eq!(get_bytes(&cl.root(2), "uploads", &key).await, body);
+
+    // Signed in: a user created through node 1 signs in to the user pool through node 2,
+    // trades the ID token for credentials on node 3 and uploads to its own folder through
+    // node 1; another identity's folder stays closed on every node.
+    let (member, member_keys) = signed_in_member(&cl, &pool_id).await;
+    let own = format!("private/{member}/notes.txt");
+    member_keys
+        .s3(&cl.nodes[0])
+        .put_object()
+        .bucket("uploads")
+        .key(&own)
+        .body(ByteStream::from_static(b"mine"))
+        .send()
+        .await
+        .unwrap();
+    let got = member_keys
+        .s3(&cl.nodes[1])
+        .get_object()
+        .bucket("uploads")
+        .key(&own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&got.body.collect().await.unwrap().into_bytes()[..], b"mine");
+    let e = member_keys
+        .s3(&cl.nodes[2])
+        .put_object()
+        .bucket("uploads")
+        .key(format!("private/{id}/notes.txt"))
+        .body(ByteStream::from_static(b"not mine"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
 
     // Multipart: created on node 1, parts through nodes 1 and 2, completed on node 3.
     let part1 = data(5 * 1024 * 1024, 2);

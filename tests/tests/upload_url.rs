@@ -397,43 +397,6 @@ async fn refusals_are_json_errors() {
     );
 }
 
-/// Call the user-pool JSON API (signed with root keys when `signed`).
-async fn idp(server: &Server, op: &str, body: Value, signed: bool) -> Value {
-    let body = body.to_string();
-    let url = format!("{}/", server.endpoint);
-    let (mut parts, ()) = http::Request::builder()
-        .method("POST")
-        .uri(&url)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "x-amz-target",
-            format!("AWSCognitoIdentityProviderService.{op}"),
-        )
-        .body(())
-        .unwrap()
-        .into_parts();
-    if signed {
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
-        cubby_auth::sigv4::sign_request(
-            &mut parts,
-            ROOT_KEY,
-            ROOT_SECRET,
-            None,
-            "us-east-1",
-            "cognito-idp",
-            &hash,
-            now(),
-        );
-    }
-    let mut req = reqwest::Client::new().post(&url).body(body);
-    for (k, v) in &parts.headers {
-        req = req.header(k.as_str(), v.as_bytes());
-    }
-    let r = send(req).await;
-    assert_eq!(r.status, 200, "{op}: {}", r.body);
-    r.json()
-}
-
 #[tokio::test]
 async fn bearer_id_token_maps_to_the_identity_getid_gives() {
     let mut server = setup(&[]).await;

@@ -78,6 +78,46 @@ pub fn cognito_as(
     aws_sdk_cognitoidentity::Client::from_conf(b.build())
 }
 
+/// Call the user-pool JSON API (`AWSCognitoIdentityProviderService.<op>`), signed with the
+/// root keys when `signed`; panics unless the answer is 200, and returns its JSON.
+pub async fn idp(server: &Server, op: &str, body: Value, signed: bool) -> Value {
+    let body = body.to_string();
+    let url = format!("{}/", server.endpoint);
+    let (mut parts, ()) = http::Request::builder()
+        .method("POST")
+        .uri(&url)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "x-amz-target",
+            format!("AWSCognitoIdentityProviderService.{op}"),
+        )
+        .body(())
+        .unwrap()
+        .into_parts();
+    if signed {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        cubby_auth::sigv4::sign_request(
+            &mut parts,
+            ROOT_KEY,
+            ROOT_SECRET,
+            None,
+            REGION,
+            "cognito-idp",
+            &hash,
+            crate::common::now(),
+        );
+    }
+    let mut req = reqwest::Client::new().post(&url).body(body);
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{op}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// A root (signed) Cognito Identity client: pool administration, developer identities.
 pub fn cognito(server: &Server) -> aws_sdk_cognitoidentity::Client {
     cognito_as(&server.endpoint, Some((ROOT_KEY, ROOT_SECRET, None)))
