@@ -1059,3 +1059,50 @@ policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*"
     );
     assert!(err.contains("PutBucketPolicy: AccessDenied"), "{err}");
 }
+
+#[tokio::test]
+async fn revoke_sessions_cuts_off_the_roles_older_sessions_only() {
+    let server = Server::start_seeded();
+    let pool = banner_value(&server.log(), "identity pool id").unwrap();
+    let put = |keys: Keys, id: String| {
+        let c = keys.s3(&server);
+        async move {
+            c.put_object()
+                .bucket("uploads")
+                .key(format!("guest/{id}/note.txt"))
+                .body(ByteStream::from_static(b"hello"))
+                .send()
+                .await
+        }
+    };
+    let (id, before) = new_guest(&server, &pool).await;
+    put(before.clone(), id.clone()).await.unwrap();
+
+    let (code, out, err) = run(&[
+        "admin",
+        "revoke-sessions",
+        "CubbyGuestUpload",
+        "--endpoint",
+        &server.endpoint,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("CubbyGuestUpload: sessions issued before"),
+        "{out}"
+    );
+    let e = put(before, id.clone()).await.unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+
+    // Credentials the same identity gets afterwards work (the cut-off is the next whole
+    // second after the command; issue times are whole seconds).
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let creds = cognito_anon(&server)
+        .get_credentials_for_identity()
+        .identity_id(&id)
+        .send()
+        .await
+        .unwrap();
+    put(Keys::from(creds.credentials().unwrap()), id)
+        .await
+        .unwrap();
+}

@@ -95,6 +95,45 @@ pub enum AdminCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Revoke every session of these roles issued until now — what the IAM console's "Revoke
+    /// active sessions" does: the inline policy `AWSRevokeOlderSessions` denies everything to
+    /// sessions whose `aws:TokenIssueTime` is earlier. Identity-pool credentials (guests and
+    /// signed-in users) are such sessions: their next GetCredentialsForIdentity gets working
+    /// ones. Applies on every node within a second; run it again to move the cut-off.
+    RevokeSessions {
+        /// Role names.
+        #[arg(required = true)]
+        roles: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// The name the IAM console gives the policy (kept, so tools that know it recognise it).
+const REVOKE_POLICY: &str = "AWSRevokeOlderSessions";
+
+/// The policy that refuses sessions issued before `cutoff` (ISO 8601, UTC).
+fn revoke_policy(cutoff: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}
+        }]
+    })
+    .to_string()
+}
+
+/// Now rounded up to the next whole second, as ISO 8601: session issue times have whole
+/// seconds, so every session issued before this command ran is strictly earlier.
+fn revoke_cutoff() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64 + 1)
+        .unwrap_or(0);
+    cubby_auth::format_iso8601(now)
 }
 
 async fn identity_pool_id(c: &Clients, pool: &str) -> anyhow::Result<String> {
@@ -161,7 +200,8 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
         | A::DisableUser { server, .. }
         | A::EnableUser { server, .. }
         | A::SignOutUser { server, .. }
-        | A::DeleteUser { server, .. } => server,
+        | A::DeleteUser { server, .. }
+        | A::RevokeSessions { server, .. } => server,
     };
     let c = Clients::new(&server.target()?);
     match &cmd {
@@ -243,6 +283,20 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             println!("deleted {} identities", identity_ids.len());
+        }
+        A::RevokeSessions { roles, .. } => {
+            let cutoff = revoke_cutoff();
+            for role in roles {
+                c.iam
+                    .put_role_policy()
+                    .role_name(role)
+                    .policy_name(REVOKE_POLICY)
+                    .policy_document(revoke_policy(&cutoff))
+                    .send()
+                    .await
+                    .map_err(|e| api_err("PutRolePolicy", e))?;
+                println!("{role}: sessions issued before {cutoff} are revoked");
+            }
         }
         A::RotateAccessKey { user, delete, .. } => {
             let old: Vec<String> = c
