@@ -984,3 +984,52 @@ async fn mqtt_subscriber_gets_the_event() {
     let ev = bodies.iter().find(|b| b.contains("Records")).unwrap();
     check_broker_record(ev, &bk, &etag);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_declared_in_cubby_toml_gets_its_buckets_events() {
+    let hook = Hook::start().await;
+    let dir = std::env::temp_dir().join(format!("cubby-toml-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("cubby.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[event_target]]
+id = "thumbs"
+kind = "webhook"
+url = "{}"
+secret = "file-secret"
+
+[[bucket]]
+name = "fromfile"
+
+[[bucket.notification]]
+target = "thumbs"
+events = ["s3:ObjectCreated:*"]
+"#,
+            hook.url()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_seeded_with(&[], &["--config", config.to_str().unwrap()]);
+    let c = root(&server);
+    put(&c, "fromfile", "from-the-file.txt", b"hello").await;
+    wait_until("the event", 15, || {
+        records(&hook.bodies())
+            .iter()
+            .any(|r| r["s3"]["object"]["key"] == "from-the-file.txt")
+    })
+    .await;
+    // Signed with the key the file gave the target.
+    let calls = hook.calls.lock().unwrap().clone();
+    let (sig, body) = calls
+        .iter()
+        .find(|(_, b)| b.contains("from-the-file.txt"))
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"file-secret").unwrap();
+    mac.update(body.as_bytes());
+    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(sig.as_deref(), Some(want.as_str()));
+    let _ = std::fs::remove_dir_all(&dir);
+}

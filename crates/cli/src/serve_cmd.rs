@@ -187,6 +187,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_size: args.upload_url_max_size,
         },
         console: console.clone(),
+        event_targets: config.event_target_vars(),
     };
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let region = args.region.clone();

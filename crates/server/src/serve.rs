@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub console: ConsoleConfig,
     /// Filled in once the start-up configuration is applied (`/_cubby/ready` waits for it).
     pub setup: crate::SetupHandle,
+    /// Event targets declared outside the environment (the configuration file), in the
+    /// environment's form: `("CUBBY_NOTIFY_WEBHOOK_THUMBS", url)`, `("CUBBY_NOTIFY_SECRET_…", key)`.
+    pub event_targets: Vec<(String, String)>,
 }
 
 /// Errors starting the server.
@@ -184,7 +187,8 @@ pub async fn run(
     )?;
     let authority = identity.authority();
     // Event targets are declared in the environment (the fixed outside, DESIGN.md §2).
-    let targets = cubby_events::targets::from_env(std::env::vars())?;
+    let targets =
+        cubby_events::targets::from_env(std::env::vars().chain(cfg.event_targets.iter().cloned()))?;
     let s3_cfg = S3Config {
         event_targets: targets.iter().map(|t| t.id.clone()).collect(),
         region: cfg.region.clone(),

@@ -162,6 +162,16 @@ impl Config {
         })
     }
 
+    /// The file's `[[event_target]]`s in the environment form the server reads
+    /// (`CUBBY_NOTIFY_<KIND>_<ID>`, `CUBBY_NOTIFY_SECRET_<ID>`).
+    pub fn event_target_vars(&self) -> Vec<(String, String)> {
+        self.file
+            .event_targets
+            .iter()
+            .flat_map(target_vars)
+            .collect()
+    }
+
     /// `file:line` of a value in the file, so errors found while applying point at it too.
     pub fn at<T>(&self, v: &Spanned<T>) -> String {
         let (line, _) = line_col(&self.text, v.span().start);
@@ -183,8 +193,77 @@ fn unique<'a>(
     Ok(seen)
 }
 
+/// `t` as the environment variables that declare the same target.
+fn target_vars(t: &EventTarget) -> Vec<(String, String)> {
+    let id = t.id.get_ref().to_ascii_uppercase();
+    let mut vars = vec![(
+        format!(
+            "CUBBY_NOTIFY_{}_{id}",
+            t.kind.get_ref().to_ascii_uppercase()
+        ),
+        t.url.get_ref().clone(),
+    )];
+    if let Some(s) = &t.secret {
+        vars.push((format!("CUBBY_NOTIFY_SECRET_{id}"), s.get_ref().clone()));
+    }
+    vars
+}
+
+/// Event targets: each one valid as the server will read it, and no id declared twice (here
+/// or by an environment variable).
+fn check_event_targets(cx: &Ctx<'_>, f: &File) -> Result<(), ConfigError> {
+    let from_env = cubby_events::targets::from_env(std::env::vars()).unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    for t in &f.event_targets {
+        let id = t.id.get_ref();
+        if id.is_empty() || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            return Err(cx.err(
+                &t.id,
+                format!("`{id}` is not a target id (letters, digits and '_')"),
+            ));
+        }
+        let lower = id.to_ascii_lowercase();
+        if !seen.insert(lower.clone()) {
+            return Err(cx.err(&t.id, format!("event target `{id}` is declared twice")));
+        }
+        if from_env.iter().any(|e| e.id == lower) {
+            return Err(cx.err(
+                &t.id,
+                format!(
+                    "event target `{id}` is also declared by a CUBBY_NOTIFY_*_{} variable",
+                    id.to_ascii_uppercase()
+                ),
+            ));
+        }
+        let kind = t.kind.get_ref();
+        if !matches!(
+            kind.as_str(),
+            "webhook" | "nats" | "amqp" | "redis" | "mqtt"
+        ) {
+            return Err(cx.err(
+                &t.kind,
+                format!("kind is webhook, nats, amqp, redis or mqtt, not `{kind}`"),
+            ));
+        }
+        if let Err(cubby_events::EventsError::Config(msg)) =
+            cubby_events::targets::from_env(target_vars(t))
+        {
+            // The server's own check (its message names the variable), reported here.
+            let why = msg.split_once(": ").map_or(msg.as_str(), |(_, w)| w);
+            let at = if t.secret.is_some() && why.contains("signed") {
+                t.secret.as_ref().map_or(t.url.span(), Spanned::span)
+            } else {
+                t.url.span()
+            };
+            return Err(cx.err_at(at, format!("event target `{id}`: {why}")));
+        }
+    }
+    Ok(())
+}
+
 /// Names are unique per kind, references resolve, documents parse.
 fn check(cx: &Ctx<'_>, f: &mut File) -> Result<(), ConfigError> {
+    check_event_targets(cx, f)?;
     unique(cx, "bucket", f.buckets.iter().map(|b| &b.name))?;
     for b in &mut f.buckets {
         let n = b.name.get_ref();
@@ -466,6 +545,42 @@ mod tests {
         let text = "[[bucket]]\nname = \"b-1\"\n\n[[bucket.notification]]\ntarget = \"thumbs\"\nevents = []\n";
         let e = Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
         assert!(e.message.contains("names no events"), "{e}");
+    }
+
+    #[test]
+    fn event_targets_become_the_environment_form_and_bad_ones_point_at_their_line() {
+        let text = "[[event_target]]\nid = \"thumbs_1\"\nkind = \"webhook\"\nurl = \"https://h.example/hook\"\nsecret = \"k\"\n\n[[event_target]]\nid = \"iot\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222/uploads\"\n";
+        let c = Config::parse("x.toml", text, PathBuf::new()).unwrap();
+        assert_eq!(
+            c.event_target_vars(),
+            [
+                (
+                    "CUBBY_NOTIFY_WEBHOOK_THUMBS_1".to_owned(),
+                    "https://h.example/hook".to_owned()
+                ),
+                ("CUBBY_NOTIFY_SECRET_THUMBS_1".to_owned(), "k".to_owned()),
+                (
+                    "CUBBY_NOTIFY_NATS_IOT".to_owned(),
+                    "nats://127.0.0.1:4222/uploads".to_owned()
+                ),
+            ]
+        );
+        let bad = |text: &str| Config::parse("x.toml", text, PathBuf::new()).unwrap_err();
+        let e = bad("[[event_target]]\nid = \"t\"\nkind = \"sqs\"\nurl = \"https://h/\"\n");
+        assert_eq!(e.line, 3, "{e}");
+        let e = bad("[[event_target]]\nid = \"t\"\nkind = \"redis\"\nurl = \"redis://h:6379/0\"\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("stream"), "{e}");
+        let e = bad(
+            "[[event_target]]\nid = \"t\"\nkind = \"nats\"\nurl = \"nats://h:4222/s\"\nsecret = \"k\"\n",
+        );
+        assert_eq!(e.line, 5, "{e}");
+        let e = bad(
+            "[[event_target]]\nid = \"t\"\nkind = \"nats\"\nurl = \"nats://h/s\"\n[[event_target]]\nid = \"T\"\nkind = \"nats\"\nurl = \"nats://h/s\"\n",
+        );
+        assert!(e.message.contains("declared twice"), "{e}");
+        let e = bad("[[event_target]]\nid = \"a-b\"\nkind = \"nats\"\nurl = \"nats://h/s\"\n");
+        assert_eq!(e.line, 2, "{e}");
     }
 
     #[test]

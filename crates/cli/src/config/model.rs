@@ -31,6 +31,25 @@ pub struct File {
     /// `[[identity_pool]]`
     #[serde(default, rename = "identity_pool")]
     pub identity_pools: Vec<IdentityPool>,
+    /// `[[event_target]]`: event targets, besides those of `CUBBY_NOTIFY_<KIND>_<ID>`. Read by
+    /// `cubby serve --config` at start (they are process settings, not API resources).
+    #[serde(default, rename = "event_target")]
+    pub event_targets: Vec<EventTarget>,
+}
+
+/// An event target, as `CUBBY_NOTIFY_<KIND>_<ID>=<url>` (and `CUBBY_NOTIFY_SECRET_<ID>`)
+/// declare one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTarget {
+    /// Target id: what `[[bucket.notification]] target` and the ARN name.
+    pub id: Spanned<String>,
+    /// `webhook`, `nats`, `amqp`, `redis` or `mqtt`.
+    pub kind: Spanned<String>,
+    /// Where to deliver (the same URL forms as the environment variables).
+    pub url: Spanned<String>,
+    /// Webhook only: HMAC-SHA256 key for `X-Cubby-Signature`.
+    pub secret: Option<Spanned<String>>,
 }
 
 /// An S3 bucket. Settings left out are not managed (whatever the API set stays).
