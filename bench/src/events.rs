@@ -2,8 +2,8 @@
 //!
 //! 1. **PUT overhead.** 4 KiB PUTs into a bucket without a notification configuration and
 //!    into one whose `s3:ObjectCreated:*` configuration names the NATS target `bench`
-//!    (delivered live while the PUTs run). Cells alternate plain / notified, `runs` times
-//!    per concurrency, and the medians are compared.
+//!    (delivered live while the PUTs run). Cells alternate plain / notified (which goes first
+//!    alternates too), `runs` times per concurrency, and the medians are compared.
 //! 2. **Dispatcher throughput.** PUTs into a bucket whose configuration names the NATS
 //!    target `drain`, whose server is *not running* (bench/run.sh starts it later): the
 //!    events pile up in the outbox. Then run.sh starts that NATS server (`--drain-ready`
@@ -111,7 +111,14 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut ca, mut cb) = (Vec::new(), Vec::new());
         for run in 0..p.runs {
-            for (bucket, out, cpu) in [(&plain, &mut a, &mut ca), (&notified, &mut b, &mut cb)] {
+            // Alternate which bucket goes first.
+            let notified_first = run % 2 == 1;
+            for is_notified in [notified_first, !notified_first] {
+                let (bucket, out, cpu) = if is_notified {
+                    (&notified, &mut b, &mut cb)
+                } else {
+                    (&plain, &mut a, &mut ca)
+                };
                 let cpu0 = p.pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     c,
