@@ -48,8 +48,11 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
     let _g = meta.write_guard().await;
     let mut any_events = false;
     let now_ms = crate::outbox::now_ms();
+    let mut flushed = Vec::new();
     let result: Result<Vec<Result<PutOutcome, MetaError>>, sqlx::Error> = async {
         let mut tx = meta.pool().begin().await?;
+        // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
+        flushed = meta.flush_acks_in(&mut tx).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for job in batch.iter() {
             // Earlier rows of this batch are visible here, so preconditions between requests
@@ -94,6 +97,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
             }
         }
         Err(e) => {
+            meta.unflushed(std::mem::take(&mut flushed));
             tracing::error!(error = %e, size = batch.len(), "object batch commit failed");
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(MetaError::Batch(e.to_string())));

@@ -76,6 +76,8 @@ pub struct Meta {
     committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
     /// Bumped after every commit that enqueued events (wakes the dispatcher).
     outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// SQLite: delivered events whose rows are not deleted yet (see `outbox::Meta::ack_events`).
+    acked: Arc<std::sync::Mutex<Vec<i64>>>,
 }
 
 impl Meta {
@@ -115,9 +117,13 @@ impl Meta {
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             committer: None,
             outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
+            acked: Arc::default(),
         };
         migrate::run(&meta).await?;
         meta.committer = Some(group::spawn(meta.clone()));
+        if engine == Engine::Sqlite {
+            outbox::spawn_ack_flusher(meta.clone());
+        }
         Ok(meta)
     }
 
@@ -155,8 +161,12 @@ impl Meta {
         Ok(())
     }
 
-    /// Close the pool (flushes SQLite's WAL on clean shutdown).
+    /// Close the pool (flushes SQLite's WAL on clean shutdown), after deleting delivered
+    /// events that are still waiting for it.
     pub async fn close(&self) {
+        if let Err(e) = self.flush_acks().await {
+            tracing::warn!(error = %e, "deleting delivered events at shutdown failed");
+        }
         self.pool.close().await;
     }
 }

@@ -66,6 +66,30 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// SQLite: delivered rows waiting for deletion are flushed at least this often …
+const ACK_FLUSH: std::time::Duration = std::time::Duration::from_millis(500);
+/// … and at once when this many are waiting.
+const ACK_BATCH: usize = 1024;
+
+/// SQLite: delete delivered rows that no object commit took along (see `Meta::ack_events`).
+pub(crate) fn spawn_ack_flusher(meta: Meta) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ACK_FLUSH);
+        loop {
+            tick.tick().await;
+            if meta.pool().is_closed() {
+                return;
+            }
+            if meta.acked_ids().is_empty() {
+                continue;
+            }
+            if let Err(e) = meta.flush_acks().await {
+                tracing::warn!(error = %e, "deleting delivered events failed; will retry");
+            }
+        }
+    });
+}
+
 pub(crate) fn now_ms() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -131,8 +155,9 @@ impl Meta {
             ),
             // `$3 = $3` keeps the parameter list the same for both engines.
             Engine::Sqlite => format!(
-                "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3 \
-                 ORDER BY id LIMIT $4"
+                "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3{} \
+                 ORDER BY id LIMIT $4",
+                self.not_acked()
             ),
         };
         let rows = sqlx::query(&sql)
@@ -155,11 +180,27 @@ impl Meta {
     }
 
     /// Delivered: remove the rows.
+    ///
+    /// On SQLite the rows are not deleted at once: the ids are remembered (claims skip them)
+    /// and deleted in the next object commit's transaction, or within [`ACK_FLUSH`] by a
+    /// transaction of their own. A delete in its own transaction would cost one more fsync
+    /// and take the single writer from the object commits; losing it in a crash only means
+    /// those events are delivered again (same bytes), which at-least-once allows.
     pub async fn ack_events(&self, ids: &[i64]) -> Result<(), MetaError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let _g = self.write_guard().await;
+        if self.engine == Engine::Sqlite {
+            let many = {
+                let mut acked = self.acked_ids();
+                acked.extend_from_slice(ids);
+                acked.len() >= ACK_BATCH
+            };
+            if many {
+                self.flush_acks().await?;
+            }
+            return Ok(());
+        }
         sqlx::query(&format!(
             "DELETE FROM outbox WHERE id IN ({})",
             id_list(ids)
@@ -167,6 +208,75 @@ impl Meta {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    fn acked_ids(&self) -> std::sync::MutexGuard<'_, Vec<i64>> {
+        // Only ids are kept here: a panic elsewhere cannot leave them inconsistent.
+        self.acked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `AND id NOT IN (…)` for the delivered rows not deleted yet (SQLite), or nothing.
+    fn not_acked(&self) -> String {
+        let acked = self.acked_ids();
+        if acked.is_empty() {
+            String::new()
+        } else {
+            format!(" AND id NOT IN ({})", id_list(&acked))
+        }
+    }
+
+    /// Delete the delivered rows remembered by [`Meta::ack_events`] in a transaction of their
+    /// own.
+    pub async fn flush_acks(&self) -> Result<(), MetaError> {
+        let _g = self.write_guard().await;
+        let ids = std::mem::take(&mut *self.acked_ids());
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let deleted = sqlx::query(&format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            id_list(&ids)
+        ))
+        .execute(self.pool())
+        .await;
+        if let Err(e) = deleted {
+            // Keep them for the next try (claims go on skipping them).
+            self.acked_ids().extend(ids);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Inside an object commit (SQLite, write lock held): delete the remembered delivered
+    /// rows too. Returns the ids taken, to put back with [`Meta::unflushed`] if the
+    /// transaction fails.
+    pub(crate) async fn flush_acks_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let ids = std::mem::take(&mut *self.acked_ids());
+        if !ids.is_empty() {
+            let deleted = sqlx::query(&format!(
+                "DELETE FROM outbox WHERE id IN ({})",
+                id_list(&ids)
+            ))
+            .execute(&mut **tx)
+            .await;
+            if let Err(e) = deleted {
+                self.acked_ids().extend(ids);
+                return Err(e);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Put back ids taken by [`Meta::flush_acks_in`] whose transaction did not commit.
+    pub(crate) fn unflushed(&self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.acked_ids().extend(ids);
+        }
     }
 
     /// Give claimed rows back without counting an attempt.
@@ -220,20 +330,23 @@ impl Meta {
 
     /// When `target`'s next undelivered event is due (None: nothing pending).
     pub async fn next_event_due(&self, target: &str) -> Result<Option<Millis>, MetaError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0")
-                .bind(target)
-                .fetch_one(self.pool())
-                .await?;
+        let v: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0{}",
+            self.not_acked()
+        ))
+        .bind(target)
+        .fetch_one(self.pool())
+        .await?;
         Ok(v)
     }
 
     /// Number of pending and of dead-lettered events.
     pub async fn outbox_counts(&self) -> Result<(i64, i64), MetaError> {
-        let row = sqlx::query(
-            "SELECT COUNT(CASE WHEN dead = 0 THEN 1 END), COUNT(CASE WHEN dead <> 0 THEN 1 END) \
-             FROM outbox",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(CASE WHEN dead = 0{} THEN 1 END), \
+             COUNT(CASE WHEN dead <> 0 THEN 1 END) FROM outbox",
+            self.not_acked()
+        ))
         .fetch_one(self.pool())
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
@@ -241,18 +354,21 @@ impl Meta {
 
     /// Creation time (ms since the epoch) of the oldest pending event, if any: the outbox lag.
     pub async fn oldest_pending_ms(&self) -> Result<Option<i64>, MetaError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(created_ms) FROM outbox WHERE dead = 0")
-                .fetch_one(self.pool())
-                .await?;
+        let v: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(created_ms) FROM outbox WHERE dead = 0{}",
+            self.not_acked()
+        ))
+        .fetch_one(self.pool())
+        .await?;
         Ok(v)
     }
 
     /// Pending (not dead) events per target.
     pub async fn pending_by_target(&self) -> Result<Vec<(String, i64)>, MetaError> {
-        let rows = sqlx::query(
-            "SELECT target, COUNT(*) FROM outbox WHERE dead = 0 GROUP BY target ORDER BY target",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT target, COUNT(*) FROM outbox WHERE dead = 0{} GROUP BY target ORDER BY target",
+            self.not_acked()
+        ))
         .fetch_all(self.pool())
         .await?;
         Ok(rows

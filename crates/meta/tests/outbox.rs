@@ -144,3 +144,47 @@ async fn unacked(m: Meta) {
     assert_eq!(a.len(), 1);
     assert_eq!((a[0].id, &a[0].payload), (b[0].id, &b[0].payload));
 }
+
+#[tokio::test]
+async fn delivered_rows_are_never_claimed_again_and_go_with_the_next_commit() {
+    common::each_engine(
+        "delivered_rows_are_never_claimed_again_and_go_with_the_next_commit",
+        delivered_rows_go,
+    )
+    .await;
+}
+
+async fn delivered_rows_go(m: Meta) {
+    let rows = |m: Meta| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox")
+            .fetch_one(m.pool())
+            .await
+            .unwrap()
+    };
+    m.put_object_with_events(
+        &row("a"),
+        &Precondition::None,
+        vec![ev("t", "1"), ev("t", "2")],
+    )
+    .await
+    .unwrap();
+    let now = i64::MAX / 4;
+    let got = m.claim_events("t", now, 1000, 10).await.unwrap();
+    assert_eq!(got.len(), 2);
+    m.ack_events(&[got[0].id]).await.unwrap();
+    // Gone for claims and counts at once (after the lease, only the other one comes back).
+    let again = m.claim_events("t", now + 2000, 1000, 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>(),
+        ["2"]
+    );
+    assert_eq!(m.outbox_counts().await.unwrap(), (1, 0));
+    // The row itself is deleted by the next object commit at the latest (at once on
+    // PostgreSQL; on SQLite within that commit's transaction).
+    m.put_object(&row("b"), &Precondition::None).await.unwrap();
+    assert_eq!(rows(m.clone()).await, 1);
+    // A delivered row nobody commits after is deleted by the flusher within a second.
+    m.ack_events(&[again[0].id]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(rows(m.clone()).await, 0);
+}
