@@ -74,13 +74,14 @@ trap cleanup EXIT INT TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port [EXCEPT]: a port in PORT_BASE..+99 that nothing listens on (random
-# start, so concurrent runs on the same machine rarely pick the same one).
+# free_port [EXCEPT…]: a port in PORT_BASE..+99 that nothing listens on and that is none of
+# EXCEPT (ports already handed out whose servers may not listen yet); random start, so
+# concurrent runs on the same machine rarely pick the same one.
 free_port() {
     local start=$((RANDOM % 100)) i p
     for i in $(seq 0 99); do
         p=$((PORT_BASE + (start + i) % 100))
-        if [[ $p != "${1:-}" ]] && ! port_open "$p"; then
+        if [[ " $* " != *" $p "* ]] && ! port_open "$p"; then
             echo "$p"
             return
         fi
@@ -156,7 +157,7 @@ if [[ $EVENTS == 1 ]]; then
     NATS_A=$(free_port "$CUBBY_PORT")
     nats-server -js -a 127.0.0.1 -p "$NATS_A" -sd "$WORK/nats-a" >"$WORK/nats-a.log" 2>&1 &
     PIDS+=("$!")
-    NATS_B=$(free_port "$NATS_A")
+    NATS_B=$(free_port "$CUBBY_PORT" "$NATS_A")
     EVENT_ENV=(CUBBY_NOTIFY_NATS_BENCH="nats://127.0.0.1:$NATS_A/cubby.bench"
         CUBBY_NOTIFY_NATS_DRAIN="nats://127.0.0.1:$NATS_B/cubby.drain"
         CUBBY_NOTIFY_RETRY_MAX_MS=200 CUBBY_NOTIFY_MAX_ATTEMPTS=1000)
