@@ -230,40 +230,6 @@ async fn get_bytes(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
-async fn guest_keys(node: &Server) -> (String, Keys) {
-    let root_ci = cognito(node);
-    let pools = root_ci
-        .list_identity_pools()
-        .max_results(60)
-        .send()
-        .await
-        .unwrap();
-    let pool = pools
-        .identity_pools()
-        .iter()
-        .find(|p| p.identity_pool_name() == Some("uploads"))
-        .and_then(|p| p.identity_pool_id())
-        .unwrap()
-        .to_owned();
-    let ci = cognito_anon(node);
-    let id = ci
-        .get_id()
-        .identity_pool_id(&pool)
-        .send()
-        .await
-        .unwrap()
-        .identity_id()
-        .unwrap()
-        .to_owned();
-    let creds = ci
-        .get_credentials_for_identity()
-        .identity_id(&id)
-        .send()
-        .await
-        .unwrap();
-    (id, Keys::from(creds.credentials().unwrap()))
-}
-
 /// A user of the seed's user pool, signed in across the nodes: created through node 1,
 /// signed in (USER_PASSWORD_AUTH) through node 2, its ID token traded for the identity pool's
 /// authenticated credentials on node 3. Returns the identity id and the credentials.
@@ -372,24 +338,16 @@ async fn seed_flow_multipart_and_cache_changes_across_nodes_on(blobs: Blobs) {
         .send()
         .await
         .unwrap();
-    let named = |n: &str| {
-        pools
-            .identity_pools()
-            .iter()
-            .filter(|p| p.identity_pool_name() == Some(n))
-            .count()
-    };
-    assert_eq!(named("uploads"), 1, "{pools:?}");
-    let pool_id = pools
+    let uploads: Vec<_> = pools
         .identity_pools()
         .iter()
-        .find(|p| p.identity_pool_name() == Some("uploads"))
-        .and_then(|p| p.identity_pool_id())
-        .unwrap()
-        .to_owned();
+        .filter(|p| p.identity_pool_name() == Some("uploads"))
+        .collect();
+    assert_eq!(uploads.len(), 1, "{pools:?}");
+    let pool_id = uploads[0].identity_pool_id().unwrap().to_owned();
 
     // Guest credentials minted on node 1 upload through node 2; root reads through node 3.
-    let (id, guest) = guest_keys(&cl.nodes[0]).await;
+    let (id, guest) = new_guest(&cl.nodes[0], &pool_id).await;
     let key = format!("guest/{id}/photo.jpg");
     let body = data(100_000, 1);
     guest

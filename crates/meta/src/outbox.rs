@@ -230,20 +230,15 @@ impl Meta {
     /// Delete the delivered rows remembered by [`Meta::ack_events`] in a transaction of their
     /// own.
     pub async fn flush_acks(&self) -> Result<(), MetaError> {
-        let _g = self.write_guard().await;
-        let ids = std::mem::take(&mut *self.acked_ids());
-        if ids.is_empty() {
+        if self.acked_ids().is_empty() {
             return Ok(());
         }
-        let deleted = sqlx::query(&format!(
-            "DELETE FROM outbox WHERE id IN ({})",
-            id_list(&ids)
-        ))
-        .execute(self.pool())
-        .await;
-        if let Err(e) = deleted {
+        let _g = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        let ids = self.flush_acks_in(&mut tx).await?;
+        if let Err(e) = tx.commit().await {
             // Keep them for the next try (claims go on skipping them).
-            self.acked_ids().extend(ids);
+            self.unflushed(ids);
             return Err(e.into());
         }
         Ok(())
