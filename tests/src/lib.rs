@@ -32,7 +32,45 @@ pub fn binary() -> PathBuf {
     panic!("cubby binary not found: run `cargo build -p cubby` or set CUBBY_BIN");
 }
 
-/// A free TCP port on 127.0.0.1.
+/// TCP ports the process `pid` listens on, read from `/proc` (its socket inodes matched
+/// against the kernel's LISTEN table). Empty when the process is gone or has no listener.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_str()?;
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(&"0A"), Some(inode)) = (cols.get(1), cols.get(3), cols.get(9))
+            else {
+                continue;
+            };
+            if inodes.contains(*inode)
+                && let Some(port) = local
+                    .rsplit_once(':')
+                    .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok())
+            {
+                ports.push(port);
+            }
+        }
+    }
+    ports
+}
+
+/// A free TCP port on 127.0.0.1 (for listeners a test runs itself; servers started through
+/// [`Server`] let the kernel pick theirs).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
@@ -114,10 +152,14 @@ impl Server {
         s
     }
 
+    /// Start on a port the kernel picks (`--listen 127.0.0.1:0`): no other process or test
+    /// can take the port between choosing it and binding it.
     fn spawn(&mut self) {
-        self.spawn_on(free_port());
+        self.spawn_on(0);
     }
 
+    /// Start listening on `port` (0: any free port), and wait until the spawned process
+    /// itself listens — not merely until something answers on the port.
     fn spawn_on(&mut self, port: u16) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -141,12 +183,17 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn cubby");
+        let pid = child.id();
         self.child = Some(child);
-        self.port = port;
-        self.endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if let Some(bound) = listening_ports(pid)
+                .into_iter()
+                .find(|p| port == 0 || *p == port)
+                && std::net::TcpStream::connect(("127.0.0.1", bound)).is_ok()
+            {
+                self.port = bound;
+                self.endpoint = format!("http://127.0.0.1:{bound}");
                 return;
             }
             if let Some(status) = self
