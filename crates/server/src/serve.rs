@@ -141,6 +141,14 @@ pub async fn run(
     on_ready: impl FnOnce(SocketAddr, Ready),
 ) -> Result<(), ServeError> {
     std::fs::create_dir_all(&cfg.data_dir)?;
+    // Bound first: with `--listen …:0` the port is known only now, and the default public
+    // URL (token issuers, upload URLs) must name the port clients actually reach.
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let local = listener.local_addr()?;
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
     let meta_url = cfg
         .metadata_url
         .clone()
@@ -161,9 +169,7 @@ pub async fn run(
         cubby_userpool::UserPoolConfig::new(
             cfg.region.clone(),
             cfg.account_id.clone(),
-            cfg.public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", cfg.listen)),
+            public_url.clone(),
             cfg.root.access_key_id.clone(),
             cfg.root.secret_access_key.clone(),
         ),
@@ -178,10 +184,7 @@ pub async fn run(
             account_id: cfg.account_id.clone(),
             root_access_key_id: cfg.root.access_key_id.clone(),
             root_secret_access_key: cfg.root.secret_access_key.clone(),
-            public_url: cfg
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", cfg.listen)),
+            public_url,
             local_issuers: Some(Arc::new(crate::userpools::Issuers(user_pools.clone()))),
         },
     )?;
@@ -234,8 +237,6 @@ pub async fn run(
             }),
     );
 
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
-    let local = listener.local_addr()?;
     on_ready(local, Ready { meta: meta.clone() });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
