@@ -522,18 +522,9 @@ async fn bearer_id_token_maps_to_the_identity_getid_gives() {
     }
 }
 
-/// Upload URLs are held to the bucket's upload rules like any upload, as the identity that
-/// asked for them: a guest's content check, key pattern and object quota apply to the PUT.
-#[tokio::test]
-async fn upload_urls_obey_upload_rules_as_their_identity() {
-    let server = setup(&[]).await;
-    let pool = guest_pool(&server).await;
-    let (identity_id, keys) = guest(&server, &pool).await;
-    let rules = json!({"rules": [{
-        "id": "url-images", "applies_to": ["guests"], "content_types": ["image/png"],
-        "key_pattern": "${cognito-identity.amazonaws.com:sub}/*", "max_objects": 1
-    }]})
-    .to_string();
+/// Replace the bucket's upload rules through the admin API (root-signed).
+async fn set_rules(server: &Server, rules: Value) {
+    let rules = rules.to_string();
     let admin_url = format!("{}/_cubby/admin/upload-rules/{BUCKET}", server.endpoint);
     let (mut parts, ()) = http::Request::builder()
         .method("PUT")
@@ -557,29 +548,65 @@ async fn upload_urls_obey_upload_rules_as_their_identity() {
         req = req.header(k.as_str(), v.as_bytes());
     }
     assert_eq!(send(req).await.status, 200);
+}
 
+/// Upload URLs are held to the bucket's upload rules like any upload, as the identity that
+/// asked for them: a guest's content check, key pattern and object quota apply to the PUT,
+/// and a URL whose upload would be refused already is not issued.
+#[tokio::test]
+async fn upload_urls_obey_upload_rules_as_their_identity() {
+    let server = setup(&[]).await;
+    let pool = guest_pool(&server).await;
+    let (identity_id, keys) = guest(&server, &pool).await;
+    set_rules(
+        &server,
+        json!({"rules": [{
+            "id": "url-images", "applies_to": ["guests"], "content_types": ["image/png"],
+            "key_pattern": "${cognito-identity.amazonaws.com:sub}/*", "max_objects": 1
+        }]}),
+    )
+    .await;
+
+    let request = |content_type: &'static str| {
+        let keys = keys.clone();
+        let server = &server;
+        async move {
+            upload_url(
+                server,
+                Some(&keys),
+                &[],
+                &json!({"collectionId": "c", "filename": "cat.png", "contentType": content_type}),
+            )
+            .await
+        }
+    };
     let ask = || async {
-        let r = upload_url(
-            &server,
-            Some(&keys),
-            &[],
-            &json!({"collectionId": "c", "filename": "cat.png", "contentType": "image/png"}),
-        )
-        .await;
+        let r = request("image/png").await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()["url"].as_str().unwrap().to_owned()
     };
+    // A declared type the rule does not allow: no URL.
+    let r = request("image/gif").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["__type"], "AccessDenied", "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("url-images"), "{}", r.body);
+
     let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01".to_vec();
-    // An executable declared image/png: refused by the rule, nothing stored.
+    // An executable declared image/png: refused by the rule at the PUT, nothing stored.
     let r = put(&ask().await, "image/png", b"MZ\x90\x00\x03\x00\x00\x00").await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("url-images"), "{}", r.body);
-    // A PNG: stored, counted against the identity (the URL's key matches its own folder).
-    assert_eq!(put(&ask().await, "image/png", &png).await.status, 200);
-    // The quota of one object is now used up for this identity.
-    let r = put(&ask().await, "image/png", &png).await;
+    // Two URLs issued while the quota of one object is free: issuing reserves nothing, and
+    // the PUTs are admitted for real — the first is stored, the second refused.
+    let (first, second) = (ask().await, ask().await);
+    assert_eq!(put(&first, "image/png", &png).await.status, 200);
+    let r = put(&second, "image/png", &png).await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("quota"), "{}", r.body);
+    // The quota is used up: no further URL is issued.
+    let r = request("image/png").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("quota"), "{}", r.body);
     let listed = root(&server)
         .list_objects_v2()
         .bucket(BUCKET)
@@ -588,4 +615,58 @@ async fn upload_urls_obey_upload_rules_as_their_identity() {
         .await
         .unwrap();
     assert_eq!(listed.key_count(), Some(1));
+}
+
+/// A stated length over a rule's maximum size and an exhausted upload rate refuse the URL
+/// itself (EntityTooLarge; SlowDown with Retry-After), and issuing URLs uses up no rate.
+#[tokio::test]
+async fn upload_urls_are_refused_early_for_size_and_rate() {
+    let server = setup(&[]).await;
+    let pool = guest_pool(&server).await;
+    let (_, keys) = guest(&server, &pool).await;
+    set_rules(
+        &server,
+        json!({"rules": [{
+            "id": "small-and-slow", "applies_to": ["guests"],
+            "max_size": 1000, "uploads_per_minute": 2
+        }]}),
+    )
+    .await;
+    let request = |length: u64| {
+        let keys = keys.clone();
+        let server = &server;
+        async move {
+            upload_url(
+                server,
+                Some(&keys),
+                &[],
+                &json!({"collectionId": "c", "filename": "a.txt",
+                        "contentType": "text/plain", "contentLength": length}),
+            )
+            .await
+        }
+    };
+    let r = request(5000).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["__type"], "EntityTooLarge", "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("small-and-slow"), "{}", r.body);
+
+    // Three URLs under a rate of two uploads a minute: issuing counts nothing…
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let r = request(10).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        urls.push(r.json()["url"].as_str().unwrap().to_owned());
+    }
+    // …the uploads do: two pass, the third is slowed down.
+    assert_eq!(put(&urls[0], "text/plain", b"0123456789").await.status, 200);
+    assert_eq!(put(&urls[1], "text/plain", b"0123456789").await.status, 200);
+    let r = put(&urls[2], "text/plain", b"0123456789").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    // And now no URL is issued until the window frees a place.
+    let r = request(10).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["__type"], "SlowDown", "{}", r.body);
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
 }

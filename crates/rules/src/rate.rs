@@ -48,6 +48,20 @@ impl RateWindows {
         Ok(())
     }
 
+    /// Would [`RateWindows::admit`] admit one more upload for `key` now? Counts nothing.
+    pub fn check(&self, key: &str, limit: u32, now_ms: i64) -> Result<(), i64> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let empty = VecDeque::new();
+        let q = inner.hits.get(key).unwrap_or(&empty);
+        // Times are kept oldest first, so those still in the window are a suffix.
+        let live = q.iter().rev().take_while(|t| now_ms - **t < WINDOW_MS).count();
+        if live >= limit as usize {
+            let oldest = q.get(q.len() - live).copied().unwrap_or(now_ms);
+            return Err((oldest + WINDOW_MS - now_ms).max(1));
+        }
+        Ok(())
+    }
+
     /// Give back an admission made at `at_ms` that did not turn into an upload attempt after
     /// all (a later check refused it), so refusals do not eat the allowance.
     pub fn refund(&self, key: &str, at_ms: i64) {
@@ -68,6 +82,25 @@ impl RateWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_agrees_with_admit_and_counts_nothing() {
+        let w = RateWindows::default();
+        assert_eq!(w.check("k", 2, 0), Ok(()));
+        assert_eq!(w.check("k", 0, 0), Err(WINDOW_MS));
+        w.admit("k", 2, 0).unwrap();
+        w.admit("k", 2, 10_000).unwrap();
+        for _ in 0..3 {
+            assert_eq!(w.check("k", 2, 20_000), Err(40_000));
+        }
+        assert_eq!(w.check("k", 3, 20_000), Ok(()));
+        // The first admission has left the window: one place is free, and checking twice
+        // does not take it.
+        assert_eq!(w.check("k", 2, 60_000), Ok(()));
+        assert_eq!(w.check("k", 2, 60_000), Ok(()));
+        assert_eq!(w.admit("k", 2, 60_000), Ok(()));
+        assert_eq!(w.check("k", 2, 60_001), Err(9_999));
+    }
 
     #[test]
     fn admits_limit_per_sliding_minute() {

@@ -53,6 +53,16 @@ impl Step {
     }
 }
 
+/// Whether an admission holds what it checks, or only looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// A real upload: rate allowances are used and the quota reserved.
+    Hold,
+    /// An upload URL being issued: every check runs, nothing is used or reserved (the PUT
+    /// made with the URL is admitted again, for real).
+    Look,
+}
+
 /// One upload step to admit.
 pub(crate) struct Request<'a> {
     pub bucket: &'a str,
@@ -219,12 +229,61 @@ impl S3Service {
         ctx: &Ctx,
         req: &Request<'_>,
     ) -> S3Result<Option<Admission>> {
-        let caller = &ctx.caller;
         let rules = &ctx.upload_rules;
+        self.admit(&ctx.caller, rules, ctx.peer.ip(), ctx.now_ms(), req, Mode::Hold)
+            .await
+    }
+
+    /// Would a PUT of `len` bytes declared as `content_type` to `bucket/key`, made with these
+    /// credentials from `peer`, pass the bucket's upload rules now? For the upload-URL
+    /// endpoint, which refuses to issue a URL whose upload would be refused anyway. Nothing is
+    /// used up or reserved; the PUT itself is admitted again when it arrives.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn check_upload(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        len: Option<u64>,
+        peer: std::net::IpAddr,
+        now: i64,
+    ) -> S3Result<()> {
+        let caller = self
+            .authority
+            .resolve(access_key_id, session_token, now)
+            .await?
+            .caller;
+        let Some(row) = self.meta.get_bucket(bucket).await? else {
+            return Err(S3Error::no_such_bucket(bucket));
+        };
+        let rules = self.bucket_view(&row).upload_rules.clone();
+        let req = Request {
+            bucket,
+            key,
+            len,
+            bound: None,
+            content_type: Some(content_type),
+            step: Step::Put,
+        };
+        self.admit(&caller, &rules, peer, now * 1000, &req, Mode::Look)
+            .await
+            .map(|_| ())
+    }
+
+    async fn admit(
+        &self,
+        caller: &crate::Caller,
+        rules: &Arc<Vec<CompiledRule>>,
+        peer_ip: std::net::IpAddr,
+        now_ms: i64,
+        req: &Request<'_>,
+        mode: Mode,
+    ) -> S3Result<Option<Admission>> {
         if caller.kind == CallerKind::Root || rules.is_empty() {
             return Ok(None);
         }
-        let (peer_ip, now_ms) = (ctx.peer.ip(), ctx.now_ms());
         let subject = self.authority.upload_subject(caller);
         let who = Subject {
             kind: subject.kind,
@@ -289,12 +348,12 @@ impl S3Service {
         }
 
         let rated = if req.step.starts_upload() {
-            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms)?
+            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms, mode)?
         } else {
             Vec::new()
         };
 
-        let ticket = match self.reserve_quota(&matching, &owner, req, max_len).await {
+        let ticket = match self.reserve_quota(&matching, &owner, req, max_len, mode).await {
             Ok(t) => t,
             Err(e) => {
                 // A refused upload does not use up the caller's rate allowance.
@@ -349,6 +408,7 @@ impl S3Service {
         ip: std::net::IpAddr,
         bucket: &str,
         now_ms: i64,
+        mode: Mode,
     ) -> S3Result<Vec<String>> {
         let mut admitted: Vec<String> = Vec::new();
         let refund = |admitted: &[String]| {
@@ -372,11 +432,18 @@ impl S3Service {
             for (limit, who, what) in checks {
                 let Some(limit) = limit else { continue };
                 let key = format!("{bucket}\u{0}{}\u{0}{what}\u{0}{who}", r.rule.id);
-                if let Err(retry) = self.rules.rates.admit(&key, limit, now_ms) {
+                let rates = &self.rules.rates;
+                let verdict = match mode {
+                    Mode::Hold => rates.admit(&key, limit, now_ms),
+                    Mode::Look => rates.check(&key, limit, now_ms),
+                };
+                if let Err(retry) = verdict {
                     refund(&admitted);
                     return Err(slow_down(r, &format!("{limit} {what}"), retry));
                 }
-                admitted.push(key);
+                if mode == Mode::Hold {
+                    admitted.push(key);
+                }
             }
         }
         Ok(admitted)
@@ -388,6 +455,7 @@ impl S3Service {
         owner: &str,
         req: &Request<'_>,
         max_len: Option<u64>,
+        mode: Mode,
     ) -> S3Result<Option<Ticket>> {
         let quota_rules: Vec<&CompiledRule> =
             matching.iter().copied().filter(|r| r.has_quota()).collect();
@@ -479,6 +547,9 @@ impl S3Service {
                     ),
                 ));
             }
+        }
+        if mode == Mode::Look {
+            return Ok(None);
         }
         for h in &holds {
             let a = book.accounts.entry(h.key.clone()).or_default();

@@ -267,6 +267,8 @@ impl App {
                 let settings = self.upload_url_settings();
                 crate::upload_url::UploadUrl {
                     identity: &self.identity,
+                    s3: &self.s3,
+                    peer: peer.ip(),
                     settings: &settings,
                     region: &self.region,
                     public_url: self.public_url.as_deref(),

@@ -10,7 +10,7 @@
 use crate::dispatch::{BodyError, read_limited};
 use bytes::Bytes;
 use cubby_identity::{Identity, UploadAuthError, UploadCaller};
-use cubby_s3::RespBody;
+use cubby_s3::{RespBody, S3Error, S3Service};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -90,6 +90,17 @@ fn auth_error(e: UploadAuthError) -> Response<RespBody> {
     error(e.status, e.code, &e.message)
 }
 
+/// A refusal by the object store, in this endpoint's JSON shape (`Retry-After` kept).
+fn rule_error(e: S3Error) -> Response<RespBody> {
+    let mut r = error(e.status, e.code, &e.message);
+    for (name, value) in &e.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            r.headers_mut().insert(*name, v);
+        }
+    }
+    r
+}
+
 /// Make a client's file name safe as the last segment of a key: no path separators, no control
 /// characters, none of the policy-pattern characters `* ? $`, no leading dots, bounded length.
 /// Letters of any script, digits and `. _ - ( ) + , = @ ~ space` are kept; the rest become `_`.
@@ -141,6 +152,10 @@ fn valid_content_type(ct: &str) -> bool {
 /// Everything the handler needs.
 pub(crate) struct UploadUrl<'a> {
     pub identity: &'a Identity,
+    /// The object store, whose upload rules a URL is checked against before it is issued.
+    pub s3: &'a S3Service,
+    /// The caller's address (rules may limit uploads per address).
+    pub peer: std::net::IpAddr,
     pub settings: &'a UploadUrlSettings,
     pub region: &'a str,
     pub public_url: Option<&'a str>,
@@ -279,6 +294,25 @@ impl UploadUrl<'_> {
         let session = self
             .identity
             .mint_upload_session(bucket, &key, &caller, now, expires_at);
+        // A URL whose upload the bucket's rules would refuse (too large, a type not allowed,
+        // quota used up, rate exceeded) is not issued: the client learns why now, not after
+        // sending the body.
+        if let Err(e) = self
+            .s3
+            .check_upload(
+                &session.access_key_id,
+                Some(&session.session_token),
+                bucket,
+                &key,
+                &input.content_type,
+                input.content_length,
+                self.peer,
+                now,
+            )
+            .await
+        {
+            return rule_error(e);
+        }
         let base = match self.public_url {
             Some(u) => u.trim_end_matches('/').to_owned(),
             None => {
