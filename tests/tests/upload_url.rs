@@ -589,7 +589,11 @@ async fn upload_urls_obey_upload_rules_as_their_identity() {
     let r = request("image/gif").await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.json()["__type"], "AccessDenied", "{}", r.body);
-    assert!(r.json()["message"].as_str().unwrap().contains("url-images"), "{}", r.body);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("url-images"),
+        "{}",
+        r.body
+    );
 
     let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01".to_vec();
     // An executable declared image/png: refused by the rule at the PUT, nothing stored.
@@ -606,7 +610,11 @@ async fn upload_urls_obey_upload_rules_as_their_identity() {
     // The quota is used up: no further URL is issued.
     let r = request("image/png").await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.json()["message"].as_str().unwrap().contains("quota"), "{}", r.body);
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("quota"),
+        "{}",
+        r.body
+    );
     let listed = root(&server)
         .list_objects_v2()
         .bucket(BUCKET)
@@ -649,7 +657,14 @@ async fn upload_urls_are_refused_early_for_size_and_rate() {
     let r = request(5000).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.json()["__type"], "EntityTooLarge", "{}", r.body);
-    assert!(r.json()["message"].as_str().unwrap().contains("small-and-slow"), "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("small-and-slow"),
+        "{}",
+        r.body
+    );
 
     // Three URLs under a rate of two uploads a minute: issuing counts nothing…
     let mut urls = Vec::new();

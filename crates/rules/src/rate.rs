@@ -54,7 +54,11 @@ impl RateWindows {
         let empty = VecDeque::new();
         let q = inner.hits.get(key).unwrap_or(&empty);
         // Times are kept oldest first, so those still in the window are a suffix.
-        let live = q.iter().rev().take_while(|t| now_ms - **t < WINDOW_MS).count();
+        let live = q
+            .iter()
+            .rev()
+            .take_while(|t| now_ms - **t < WINDOW_MS)
+            .count();
         if live >= limit as usize {
             let oldest = q.get(q.len() - live).copied().unwrap_or(now_ms);
             return Err((oldest + WINDOW_MS - now_ms).max(1));

@@ -230,8 +230,15 @@ impl S3Service {
         req: &Request<'_>,
     ) -> S3Result<Option<Admission>> {
         let rules = &ctx.upload_rules;
-        self.admit(&ctx.caller, rules, ctx.peer.ip(), ctx.now_ms(), req, Mode::Hold)
-            .await
+        self.admit(
+            &ctx.caller,
+            rules,
+            ctx.peer.ip(),
+            ctx.now_ms(),
+            req,
+            Mode::Hold,
+        )
+        .await
     }
 
     /// Would a PUT of `len` bytes declared as `content_type` to `bucket/key`, made with these
@@ -353,7 +360,10 @@ impl S3Service {
             Vec::new()
         };
 
-        let ticket = match self.reserve_quota(&matching, &owner, req, max_len, mode).await {
+        let ticket = match self
+            .reserve_quota(&matching, &owner, req, max_len, mode)
+            .await
+        {
             Ok(t) => t,
             Err(e) => {
                 // A refused upload does not use up the caller's rate allowance.
