@@ -88,7 +88,8 @@ impl Meta {
             if r.rows_affected() == 0 {
                 return Err(MetaError::NotFound);
             }
-            crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
+            crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+                .await?;
             tx.commit().await?;
         }
         if !events.is_empty() {

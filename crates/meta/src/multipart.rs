@@ -225,7 +225,8 @@ impl Meta {
             .execute(&mut *tx)
             .await?;
         crate::objects::upsert(&mut tx, object).await?;
-        crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
+        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+            .await?;
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {

@@ -181,7 +181,8 @@ impl Meta {
         let (old_etag, old_layout) = old.unzip();
         check(pre, old_etag.as_deref())?;
         upsert(&mut tx, row).await?;
-        crate::outbox::insert(&mut tx, &events, crate::outbox::now_ms()).await?;
+        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+            .await?;
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {
@@ -256,7 +257,8 @@ impl Meta {
             .bind(key.as_bytes().to_vec())
             .execute(&mut *tx)
             .await?;
-        crate::outbox::insert(&mut tx, events, crate::outbox::now_ms()).await?;
+        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+            .await?;
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {

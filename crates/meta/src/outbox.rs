@@ -46,12 +46,32 @@ pub struct DeadEvent {
     pub created_ms: Millis,
 }
 
-/// Insert events inside a transaction.
-pub(crate) async fn insert(
+/// Insert events inside a transaction, in order. On SQLite several events go in as one
+/// statement (a JSON array unpacked by `json_each`): each statement is a hand-off to the
+/// database thread, which costs more than the insert itself.
+pub(crate) async fn insert_all<'e>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    events: &[NewEvent],
+    engine: Engine,
+    events: impl ExactSizeIterator<Item = &'e NewEvent>,
     now_ms: Millis,
 ) -> Result<(), sqlx::Error> {
+    if engine == Engine::Sqlite && events.len() > 1 {
+        let rows: Vec<(&str, &str)> = events
+            .map(|e| (e.target.as_str(), e.payload.as_str()))
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        // `json_each` yields the array's elements in order, so ids follow commit order.
+        sqlx::query(
+            "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2, $2, 0, 0, 0 \
+             FROM json_each($1) ORDER BY key",
+        )
+        .bind(json)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(());
+    }
     for e in events {
         sqlx::query(
             "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
@@ -121,7 +141,7 @@ impl Meta {
         {
             let _g = self.write_guard().await;
             let mut tx = self.pool().begin().await?;
-            insert(&mut tx, events, now_ms()).await?;
+            insert_all(&mut tx, self.engine, events.iter(), now_ms()).await?;
             tx.commit().await?;
         }
         self.signal_outbox();

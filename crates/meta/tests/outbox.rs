@@ -53,6 +53,58 @@ async fn events_commit(m: Meta) {
     assert_eq!(m.outbox_counts().await.unwrap(), (1, 0));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_puts_commits_every_event_byte_identical_in_order() {
+    common::each_engine(
+        "a_batch_of_puts_commits_every_event_byte_identical_in_order",
+        batch_events,
+    )
+    .await;
+}
+
+/// A payload with everything JSON must escape, and more.
+const ODD: &str = "{\"k\":\"a\\\"b\\n\u{e9}\u{1F600}\"}\n\t'";
+
+async fn batch_events(m: Meta) {
+    // Concurrent PUTs are committed in batches, their events in one statement: every event
+    // of every PUT arrives, unchanged (quotes, backslashes, newlines, non-ASCII), and each
+    // key's events keep their order.
+    let mut puts = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let m = m.clone();
+        puts.spawn(async move {
+            let key = format!("k{}", i % 4);
+            let events = vec![ev("a", &format!("{i}:{ODD}")), ev("b", &format!("{i}"))];
+            m.put_object_with_events(&row(&key), &Precondition::None, events)
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(done) = puts.join_next().await {
+        done.unwrap();
+    }
+    let now = i64::MAX / 4;
+    let a = m.claim_events("a", now, 60_000, 100).await.unwrap();
+    let b = m.claim_events("b", now, 60_000, 100).await.unwrap();
+    assert_eq!((a.len(), b.len()), (40, 40));
+    let mut seen: Vec<usize> = a
+        .iter()
+        .map(|e| {
+            let (i, rest) = e.payload.split_once(':').unwrap();
+            assert_eq!(rest, ODD);
+            i.parse().unwrap()
+        })
+        .collect();
+    // Each PUT's "a" event precedes its "b" event, and both targets see the same order.
+    let order_b: Vec<usize> = b.iter().map(|e| e.payload.parse().unwrap()).collect();
+    assert_eq!(seen, order_b);
+    for (ea, eb) in a.iter().zip(&b) {
+        assert!(ea.id < eb.id);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..40).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
     common::each_engine(
