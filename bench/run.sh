@@ -157,6 +157,7 @@ if [[ $EVENTS == 1 ]]; then
     NATS_A=$(free_port "$CUBBY_PORT")
     nats-server -js -a 127.0.0.1 -p "$NATS_A" -sd "$WORK/nats-a" >"$WORK/nats-a.log" 2>&1 &
     PIDS+=("$!")
+    BROKER_PID=$!
     NATS_B=$(free_port "$CUBBY_PORT" "$NATS_A")
     EVENT_ENV=(CUBBY_NOTIFY_NATS_BENCH="nats://127.0.0.1:$NATS_A/cubby.bench"
         CUBBY_NOTIFY_NATS_DRAIN="nats://127.0.0.1:$NATS_B/cubby.drain"
@@ -179,7 +180,8 @@ if [[ $USERPOOL == 1 ]]; then
         timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
             --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
             --access-key "$AK" --secret "$SK" --duration "$DURATION" \
-            --drain-ready "$WORK/drain-ready" "$@" | tee "$WORK/bench.out" &
+            --drain-ready "$WORK/drain-ready" --broker-pid "$BROKER_PID" "$@" |
+            tee "$WORK/bench.out" &
         BENCH=$!
         until grep -q "waiting for bench/run.sh" "$WORK/bench.out" 2>/dev/null; do
             kill -0 "$BENCH" 2>/dev/null || break

@@ -32,6 +32,8 @@ pub struct Params {
     pub drain_ready: Option<PathBuf>,
     /// The server process, for its CPU time.
     pub pid: Option<u32>,
+    /// The `bench` target's NATS server, for its CPU time (it shares this machine's cores).
+    pub broker_pid: Option<u32>,
 }
 
 /// CPU time (user + system) the process has used, in milliseconds.
@@ -100,16 +102,25 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
 
     println!(
         "\n4 KiB PUT with and without a notification configuration (medians of {} runs; \
-         server CPU per PUT includes delivering its event to NATS)",
+         cubby's CPU per PUT includes delivering its event to NATS; the broker's CPU per\n\
+         event is the NATS server's, which competes for the same cores)",
         p.runs
     );
     println!(
-        "{:<8} {:>12} {:>12} {:>9} {:>14} {:>14} {:>9}",
-        "c", "plain/s", "notified/s", "cost", "plain CPU/op", "notif. CPU/op", "cost"
+        "{:<8} {:>12} {:>12} {:>9} {:>14} {:>14} {:>9} {:>14}",
+        "c",
+        "plain/s",
+        "notified/s",
+        "cost",
+        "plain CPU/op",
+        "notif. CPU/op",
+        "cost",
+        "broker CPU/ev"
     );
     for &conc in &p.concurrency {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut ca, mut cb) = (Vec::new(), Vec::new());
+        let mut broker = Vec::new();
         for run in 0..p.runs {
             // Alternate which bucket goes first.
             let notified_first = run % 2 == 1;
@@ -120,6 +131,7 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                     (&plain, &mut a, &mut ca)
                 };
                 let cpu0 = p.pid.and_then(cpu_ms);
+                let broker0 = p.broker_pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     c,
                     bucket,
@@ -136,10 +148,15 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                 }
                 // Count the delivery of this cell's events in this cell.
                 wait_drained(c).await?;
-                let per_op = match (cpu0, p.pid.and_then(cpu_ms)) {
-                    (Some(x), Some(y)) if s.ok > 0 => (y - x) * 1000.0 / s.ok as f64,
-                    _ => f64::NAN,
-                };
+                let cpu_per_op =
+                    |before: Option<f64>, pid: Option<u32>| match (before, pid.and_then(cpu_ms)) {
+                        (Some(x), Some(y)) if s.ok > 0 => (y - x) * 1000.0 / s.ok as f64,
+                        _ => f64::NAN,
+                    };
+                if is_notified {
+                    broker.push(cpu_per_op(broker0, p.broker_pid));
+                }
+                let per_op = cpu_per_op(cpu0, p.pid);
                 eprintln!(
                     "  {bucket} c={conc} run {}: {:.0} ops/s, {per_op:.0} µs CPU/PUT",
                     run + 1,
@@ -152,14 +169,15 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         let (pa, pb) = (workload::median(a), workload::median(b));
         let (qa, qb) = (workload::median(ca), workload::median(cb));
         println!(
-            "{:<8} {:>12.0} {:>12.0} {:>8.1}% {:>11.0} µs {:>11.0} µs {:>8.1}%",
+            "{:<8} {:>12.0} {:>12.0} {:>8.1}% {:>11.0} µs {:>11.0} µs {:>8.1}% {:>11.0} µs",
             conc,
             pa,
             pb,
             (pa - pb) / pa * 100.0,
             qa,
             qb,
-            (qb - qa) / qa * 100.0
+            (qb - qa) / qa * 100.0,
+            workload::median(broker)
         );
     }
 

@@ -122,6 +122,10 @@ struct Args {
     /// File whose appearance says the `drain` NATS server is up (--events).
     #[arg(long)]
     drain_ready: Option<std::path::PathBuf>,
+    /// The event broker's process (the NATS server) (--events): its CPU per delivered event
+    /// is printed apart from cubby's.
+    #[arg(long)]
+    broker_pid: Option<u32>,
 
     /// Measure upload rules instead of the S3 table: 4 KiB PUT ops/s by an IAM user into a
     /// bucket without rules, with size/type/rate rules, and with quotas too; then one
@@ -228,6 +232,7 @@ async fn main() -> Result<()> {
                 backlog: a.backlog,
                 drain_ready: a.drain_ready,
                 pid: a.pid,
+                broker_pid: a.broker_pid,
             },
         )
         .await;
