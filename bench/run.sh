@@ -21,6 +21,7 @@
 #   bench/run.sh --upstream     # blob store upstream: cubby with --blob-url s3://… into a second
 #                                # cubby vs that cubby on its local filesystem (no s3s-fs)
 #   BENCH_PROFILE=debug bench/run.sh …   # use target/debug (no release build; slow, say so)
+#   BENCH_CUBBY_BIN=/tmp/cubby-old bench/run.sh --events   # another cubby binary (A/B)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -47,6 +48,9 @@ set -- "${ARGS[@]}"
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+
+# BENCH_CUBBY_BIN: run another cubby binary (e.g. a copy of an older build, for an A/B).
+CUBBY_BIN=${BENCH_CUBBY_BIN:-$TARGET_DIR/$PROFILE/cubby}
 
 PROFILE_FLAG=--release
 [[ $PROFILE == debug ]] && PROFILE_FLAG=
@@ -116,7 +120,7 @@ if [[ $UPSTREAM == 1 ]]; then
     UP_PORT=$(free_port)
     printf '[[bucket]]\nname = "blobs"\n' >"$WORK/upstream.toml"
     CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
-        "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$UP_PORT" \
+        "$CUBBY_BIN" serve --listen "127.0.0.1:$UP_PORT" \
         --data-dir "$WORK/s3s-data" --config "$WORK/upstream.toml" >"$WORK/upstream.log" 2>&1 &
     UP_PID=$!
     PIDS+=("$UP_PID")
@@ -128,7 +132,7 @@ if [[ $UPSTREAM == 1 ]]; then
     NODE_PORT=$(free_port "$UP_PORT")
     CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
         CUBBY_BLOB_ACCESS_KEY_ID=$AK CUBBY_BLOB_SECRET_ACCESS_KEY=$SK \
-        "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$NODE_PORT" \
+        "$CUBBY_BIN" serve --listen "127.0.0.1:$NODE_PORT" \
         --data-dir "$WORK/cubby-data" \
         --blob-url "s3://blobs/node?endpoint=http://127.0.0.1:$UP_PORT&region=us-east-1" \
         >"$WORK/node.log" 2>&1 &
@@ -165,7 +169,7 @@ if [[ $EVENTS == 1 ]]; then
 fi
 
 env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
-    "$TARGET_DIR/$PROFILE/cubby" serve --listen "127.0.0.1:$CUBBY_PORT" \
+    "$CUBBY_BIN" serve --listen "127.0.0.1:$CUBBY_PORT" \
     --data-dir "$WORK/cubby-data" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
 PIDS+=("$CUBBY_PID")
