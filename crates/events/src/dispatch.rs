@@ -129,7 +129,7 @@ pub async fn spawn(meta: Meta, targets: Vec<TargetSpec>, cfg: DispatchConfig) {
 
 async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
     let mut sink = Sink::new(&spec);
-    let mut signal = meta.outbox_watch();
+    let mut signal = meta.outbox_watch(&spec.id);
     let lease = cfg.lease.as_millis() as i64;
     loop {
         // Mark the signal seen before looking, so a commit after the query wakes us.

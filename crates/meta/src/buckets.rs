@@ -93,7 +93,7 @@ impl Meta {
             tx.commit().await?;
         }
         if !events.is_empty() {
-            self.signal_outbox();
+            self.signal_outbox(events);
         }
         Ok(())
     }

@@ -95,7 +95,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
         Ok(outcomes) => {
             drop(_g);
             if any_events {
-                meta.signal_outbox();
+                meta.signal_outbox(batch.iter().flat_map(|j| &j.events));
             }
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
@@ -183,7 +183,7 @@ async fn commit_batch_pg(meta: &Meta, batch: &mut Vec<PutJob>) {
                 }
             }
             if any_events {
-                meta.signal_outbox();
+                meta.signal_outbox(batch.iter().flat_map(|j| &j.events));
             }
         }
         Err(e) => {

@@ -74,8 +74,9 @@ pub struct Meta {
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Queue of the group-commit task for object writes (None inside that task).
     committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
-    /// Bumped after every commit that enqueued events (wakes the dispatcher).
-    outbox_signal: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Per target: bumped after every commit that enqueued events for it (wakes that
+    /// target's dispatcher task, and no other).
+    outbox_signals: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>>,
     /// SQLite: delivered events whose rows are not deleted yet (see `outbox::Meta::ack_events`).
     acked: Arc<std::sync::Mutex<Vec<i64>>>,
 }
@@ -116,7 +117,7 @@ impl Meta {
             engine,
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
             committer: None,
-            outbox_signal: Arc::new(tokio::sync::watch::channel(0).0),
+            outbox_signals: Arc::default(),
             acked: Arc::default(),
         };
         migrate::run(&meta).await?;

@@ -230,7 +230,7 @@ impl Meta {
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {
-            self.signal_outbox();
+            self.signal_outbox(events);
         }
         let unused = all
             .into_iter()

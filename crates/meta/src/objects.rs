@@ -186,7 +186,7 @@ impl Meta {
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {
-            self.signal_outbox();
+            self.signal_outbox(&events);
         }
         Ok(PutOutcome {
             replaced_layout: old_layout,
@@ -262,7 +262,7 @@ impl Meta {
         tx.commit().await?;
         drop(_g);
         if !events.is_empty() {
-            self.signal_outbox();
+            self.signal_outbox(events);
         }
         Ok(Some(row.get(0)))
     }

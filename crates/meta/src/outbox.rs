@@ -123,14 +123,39 @@ fn id_list(ids: &[i64]) -> String {
 }
 
 impl Meta {
-    /// A receiver that changes whenever events were committed on this node (the dispatcher
-    /// waits on it instead of polling).
-    pub fn outbox_watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.outbox_signal.subscribe()
+    /// A receiver that changes whenever events for `target` were committed on this node
+    /// (its dispatcher task waits on it instead of polling).
+    pub fn outbox_watch(&self, target: &str) -> tokio::sync::watch::Receiver<u64> {
+        self.signals()
+            .entry(target.to_owned())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe()
     }
 
-    pub(crate) fn signal_outbox(&self) {
-        self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
+    /// Wake the dispatcher tasks of these events' targets (only those: a task woken for
+    /// another target's events would query the outbox for nothing).
+    pub(crate) fn signal_outbox<'e>(&self, events: impl IntoIterator<Item = &'e NewEvent>) {
+        let signals = self.signals();
+        let mut last: Option<&str> = None;
+        for e in events {
+            // Consecutive events usually share a target; waking twice is harmless anyway.
+            if last != Some(e.target.as_str()) {
+                if let Some(s) = signals.get(&e.target) {
+                    s.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                last = Some(e.target.as_str());
+            }
+        }
+    }
+
+    fn signals(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>
+    {
+        // Only senders live here: a panic elsewhere cannot leave the map inconsistent.
+        self.outbox_signals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Enqueue events on their own (the `s3:TestEvent` of a saved configuration).
@@ -144,7 +169,7 @@ impl Meta {
             insert_all(&mut tx, self.engine, events.iter(), now_ms()).await?;
             tx.commit().await?;
         }
-        self.signal_outbox();
+        self.signal_outbox(events);
         Ok(())
     }
 
