@@ -76,7 +76,8 @@ pub struct Meta {
     committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
     /// Per target: bumped after every commit that enqueued events for it (wakes that
     /// target's dispatcher task, and no other).
-    outbox_signals: Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>>,
+    outbox_signals:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>>,
     /// SQLite: delivered events whose rows are not deleted yet (see `outbox::Meta::ack_events`).
     acked: Arc<std::sync::Mutex<Vec<i64>>>,
 }
