@@ -106,6 +106,24 @@ async fn batch_events(m: Meta) {
 }
 
 #[tokio::test]
+async fn a_commit_wakes_only_its_events_targets() {
+    common::each_engine("a_commit_wakes_only_its_events_targets", wakes).await;
+}
+
+async fn wakes(m: Meta) {
+    let (mut a, mut b) = (m.outbox_watch("a"), m.outbox_watch("b"));
+    a.borrow_and_update();
+    b.borrow_and_update();
+    m.put_object_with_events(&row("k"), &Precondition::None, vec![ev("a", "1")])
+        .await
+        .unwrap();
+    assert!(a.has_changed().unwrap());
+    assert!(!b.has_changed().unwrap());
+    m.enqueue_events(&[ev("b", "2"), ev("a", "3")]).await.unwrap();
+    assert!(b.has_changed().unwrap());
+}
+
+#[tokio::test]
 async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
     common::each_engine(
         "claims_keep_order_behind_a_retry_and_dead_letters_stay",
