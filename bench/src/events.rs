@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::Method;
 
 use crate::client::{Payload, S3Client};
-use crate::workload::{self, Op};
+use crate::workload::{self, Op, cpu_ms};
 
 /// What `--events` needs.
 pub struct Params {
@@ -34,16 +34,6 @@ pub struct Params {
     pub pid: Option<u32>,
     /// The `bench` target's NATS server, for its CPU time (it shares this machine's cores).
     pub broker_pid: Option<u32>,
-}
-
-/// CPU time (user + system) the process has used, in milliseconds.
-fn cpu_ms(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (clock ticks).
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks * 10.0) // USER_HZ is 100 on Linux
 }
 
 /// Wait until the `bench` target has no pending events.
@@ -107,7 +97,7 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         p.runs
     );
     println!(
-        "{:<8} {:>12} {:>12} {:>9} {:>14} {:>14} {:>9} {:>14}",
+        "{:<8} {:>12} {:>12} {:>9} {:>14} {:>14} {:>9} {:>14} {:>12} {:>12}",
         "c",
         "plain/s",
         "notified/s",
@@ -115,7 +105,9 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         "plain CPU/op",
         "notif. CPU/op",
         "cost",
-        "broker CPU/ev"
+        "broker CPU/ev",
+        "paired cost",
+        "paired CPU"
     );
     for &conc in &p.concurrency {
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -166,10 +158,17 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                 cpu.push(per_op);
             }
         }
+        // Each run's two cells follow one another: the median of per-run ratios is less
+        // disturbed by the machine's slow swings than the ratio of the medians.
+        let paired = |x: &[f64], y: &[f64], cost: fn(f64, f64) -> f64| {
+            workload::median(x.iter().zip(y).map(|(x, y)| cost(*x, *y) * 100.0).collect())
+        };
+        let paired_ops = paired(&a, &b, |plain, notified| 1.0 - notified / plain);
+        let paired_cpu = paired(&ca, &cb, |plain, notified| notified / plain - 1.0);
         let (pa, pb) = (workload::median(a), workload::median(b));
         let (qa, qb) = (workload::median(ca), workload::median(cb));
         println!(
-            "{:<8} {:>12.0} {:>12.0} {:>8.1}% {:>11.0} µs {:>11.0} µs {:>8.1}% {:>11.0} µs",
+            "{:<8} {:>12.0} {:>12.0} {:>8.1}% {:>11.0} µs {:>11.0} µs {:>8.1}% {:>11.0} µs {:>11.1}% {:>11.1}%",
             conc,
             pa,
             pb,
@@ -177,7 +176,9 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
             qa,
             qb,
             (qb - qa) / qa * 100.0,
-            workload::median(broker)
+            workload::median(broker),
+            paired_ops,
+            paired_cpu
         );
     }
 

@@ -251,6 +251,7 @@ async fn main() -> Result<()> {
                 runs: a.runs,
                 small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
                 big: Payload::new(random_bytes(a.big_mib << 20), a.unsigned_payload),
+                pid: a.pid,
             },
         )
         .await;

@@ -9,6 +9,10 @@
 //!   stores thousands) at most once a second.
 //!
 //! The order of the three cells rotates from run to run, so no bucket always goes first.
+//! Besides the ratio of the medians, the median of the per-run ratios is printed ("paired"):
+//! each run's three cells follow one another within seconds, so a run's ratio is less
+//! disturbed by this machine's slow swings than the medians are. The server's CPU time per
+//! PUT is compared the same way.
 //!
 //! Then one large single-stream PUT into the plain and the `checks` bucket.
 
@@ -19,7 +23,7 @@ use bytes::Bytes;
 use http::Method;
 
 use crate::client::{Payload, S3Client};
-use crate::workload::{self, Op};
+use crate::workload::{self, Op, cpu_ms};
 
 /// What `--rules` needs.
 pub struct Params {
@@ -28,6 +32,8 @@ pub struct Params {
     pub runs: usize,
     pub small: Payload,
     pub big: Payload,
+    /// The server process, for its CPU time per PUT.
+    pub pid: Option<u32>,
 }
 
 /// `application/x-www-form-urlencoded` value encoding.
@@ -138,17 +144,19 @@ pub async fn run(root: &S3Client, region: &str, p: Params) -> Result<()> {
         p.runs
     );
     println!(
-        "{:<6} {:>10} {:>10} {:>7} {:>10} {:>7}",
-        "c", "plain/s", "checks/s", "cost", "quota/s", "cost"
+        "{:<6} {:>10} {:>10} {:>7} {:>10} {:>7} {:>16} {:>16}",
+        "c", "plain/s", "checks/s", "cost", "quota/s", "cost", "paired cost", "paired CPU cost"
     );
     for &conc in &p.concurrency {
         let mut medians = Vec::new();
         let mut per: [Vec<f64>; 3] = Default::default();
+        let mut cpu: [Vec<f64>; 3] = Default::default();
         for run in 0..p.runs {
             let cells = [&plain, &checks, &quota];
             for n in 0..cells.len() {
                 let i = (n + run) % cells.len();
                 let bucket = cells[i];
+                let cpu0 = p.pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     &user,
                     bucket,
@@ -168,23 +176,45 @@ pub async fn run(root: &S3Client, region: &str, p: Params) -> Result<()> {
                     run + 1,
                     s.ops_per_s
                 );
-                if let Some(v) = per.get_mut(i) {
+                let per_op = match (cpu0, p.pid.and_then(cpu_ms)) {
+                    (Some(x), Some(y)) if s.ok > 0 => (y - x) * 1000.0 / s.ok as f64,
+                    _ => f64::NAN,
+                };
+                if let (Some(v), Some(c)) = (per.get_mut(i), cpu.get_mut(i)) {
                     v.push(s.ops_per_s);
+                    c.push(per_op);
                 }
             }
         }
+        // Per run: 1 - rules/plain for throughput, rules/plain - 1 for CPU per PUT.
+        let paired = |v: &[Vec<f64>; 3], cell: usize, cost: fn(f64) -> f64| {
+            workload::median(
+                v[0].iter()
+                    .zip(&v[cell])
+                    .map(|(plain, rules)| cost(rules / plain) * 100.0)
+                    .collect(),
+            )
+        };
+        let slower = |r: f64| 1.0 - r;
+        let costlier = |r: f64| r - 1.0;
+        let paired_ops = (paired(&per, 1, slower), paired(&per, 2, slower));
+        let paired_cpu = (paired(&cpu, 1, costlier), paired(&cpu, 2, costlier));
         for v in per {
             medians.push(workload::median(v));
         }
         let (a, b, c) = (medians[0], medians[1], medians[2]);
         println!(
-            "{:<6} {:>10.0} {:>10.0} {:>6.1}% {:>10.0} {:>6.1}%",
+            "{:<6} {:>10.0} {:>10.0} {:>6.1}% {:>10.0} {:>6.1}% {:>7.1}%/{:>6.1}% {:>7.1}%/{:>6.1}%",
             conc,
             a,
             b,
             (a - b) / a * 100.0,
             c,
-            (a - c) / a * 100.0
+            (a - c) / a * 100.0,
+            paired_ops.0,
+            paired_ops.1,
+            paired_cpu.0,
+            paired_cpu.1
         );
     }
 

@@ -119,7 +119,9 @@ async fn wakes(m: Meta) {
         .unwrap();
     assert!(a.has_changed().unwrap());
     assert!(!b.has_changed().unwrap());
-    m.enqueue_events(&[ev("b", "2"), ev("a", "3")]).await.unwrap();
+    m.enqueue_events(&[ev("b", "2"), ev("a", "3")])
+        .await
+        .unwrap();
     assert!(b.has_changed().unwrap());
 }
 
