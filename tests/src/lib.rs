@@ -159,7 +159,7 @@ impl Server {
     }
 
     /// Start listening on `port` (0: any free port), and wait until the spawned process
-    /// itself listens — not merely until something answers on the port.
+    /// itself listens and serves — not merely until something answers on the port.
     fn spawn_on(&mut self, port: u16) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -187,10 +187,12 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            // The listener is bound before start-up work (migrations, the blob sweep) ends:
+            // only an HTTP answer says the server serves.
             if let Some(bound) = listening_ports(pid)
                 .into_iter()
                 .find(|p| port == 0 || *p == port)
-                && std::net::TcpStream::connect(("127.0.0.1", bound)).is_ok()
+                && http_status(bound, "/_cubby/health") == Some(200)
             {
                 self.port = bound;
                 self.endpoint = format!("http://127.0.0.1:{bound}");
