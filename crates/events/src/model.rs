@@ -1,7 +1,8 @@
 //! The event body, exactly as S3 sends it (event structure version 2.1), and the
 //! `s3:TestEvent` sent when a notification configuration is saved.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Everything one S3 event record says. Built at request time from the request and the
@@ -81,48 +82,132 @@ pub fn next_sequencer(now_nanos: u64) -> String {
     }
 }
 
-/// The full delivery body (`{"Records":[…]}`) for one event.
+/// The full delivery body (`{"Records":[…]}`) for one event, keys in S3's order.
+///
+/// Serialized straight from borrowed structs: this runs on every notified PUT, and building a
+/// `serde_json::Value` tree first cost several allocations per field.
 pub fn record_json(e: &ObjectEvent<'_>) -> String {
-    let mut user = Map::new();
-    user.insert("principalId".into(), Value::from(e.principal_id));
-    if let Some(id) = e.cognito_identity_id {
-        // Not in S3's schema: the caller's identity-pool identity, so a backend can file the
-        // upload under the user without parsing the key.
-        user.insert("cognitoIdentityId".into(), Value::from(id));
-    }
-    let mut object = Map::new();
-    object.insert("key".into(), Value::from(encode_key(e.key)));
-    if let Some(size) = e.size {
-        object.insert("size".into(), Value::from(size));
-    }
-    if let Some(etag) = e.etag {
-        object.insert("eTag".into(), Value::from(etag));
-    }
-    if let Some(v) = e.version_id {
-        object.insert("versionId".into(), Value::from(v));
-    }
-    object.insert("sequencer".into(), Value::from(e.sequencer));
-    let record = json!({
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": e.region,
-        "eventTime": event_time(e.time_ms),
-        "eventName": e.name,
-        "userIdentity": Value::Object(user),
-        "requestParameters": {"sourceIPAddress": e.source_ip},
-        "responseElements": {"x-amz-request-id": e.request_id, "x-amz-id-2": e.host_id},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": e.configuration_id,
-            "bucket": {
-                "name": e.bucket,
-                "ownerIdentity": {"principalId": e.bucket_owner},
-                "arn": format!("arn:aws:s3:::{}", e.bucket),
+    let arn = format!("arn:aws:s3:::{}", e.bucket);
+    let body = Records {
+        records: [Record {
+            event_version: "2.1",
+            event_source: "aws:s3",
+            aws_region: e.region,
+            event_time: event_time(e.time_ms),
+            event_name: e.name,
+            user_identity: UserIdentity {
+                principal_id: e.principal_id,
+                // Not in S3's schema: the caller's identity-pool identity, so a backend can
+                // file the upload under the user without parsing the key.
+                cognito_identity_id: e.cognito_identity_id,
             },
-            "object": Value::Object(object),
-        }
-    });
-    json!({ "Records": [record] }).to_string()
+            request_parameters: RequestParameters {
+                source_ip_address: e.source_ip,
+            },
+            response_elements: ResponseElements {
+                request_id: e.request_id,
+                host_id: e.host_id,
+            },
+            s3: S3Entity {
+                s3_schema_version: "1.0",
+                configuration_id: e.configuration_id,
+                bucket: BucketEntity {
+                    name: e.bucket,
+                    owner_identity: OwnerIdentity {
+                        principal_id: e.bucket_owner,
+                    },
+                    arn: &arn,
+                },
+                object: ObjectEntity {
+                    key: encode_key(e.key),
+                    size: e.size,
+                    e_tag: e.etag,
+                    version_id: e.version_id,
+                    sequencer: e.sequencer,
+                },
+            },
+        }],
+    };
+    // Plain structs of strings and integers: serialization cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Records<'a> {
+    #[serde(rename = "Records")]
+    records: [Record<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    event_source: &'static str,
+    aws_region: &'a str,
+    event_time: String,
+    event_name: &'a str,
+    user_identity: UserIdentity<'a>,
+    request_parameters: RequestParameters<'a>,
+    response_elements: ResponseElements<'a>,
+    s3: S3Entity<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    principal_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cognito_identity_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct RequestParameters<'a> {
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResponseElements<'a> {
+    #[serde(rename = "x-amz-request-id")]
+    request_id: &'a str,
+    #[serde(rename = "x-amz-id-2")]
+    host_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Entity<'a> {
+    s3_schema_version: &'static str,
+    configuration_id: &'a str,
+    bucket: BucketEntity<'a>,
+    object: ObjectEntity<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BucketEntity<'a> {
+    name: &'a str,
+    owner_identity: OwnerIdentity<'a>,
+    arn: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnerIdentity<'a> {
+    principal_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ObjectEntity<'a> {
+    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<i64>,
+    #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
+    e_tag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<&'a str>,
+    sequencer: &'a str,
 }
 
 /// The `s3:TestEvent` S3 sends to a destination when a configuration naming it is saved.
@@ -141,6 +226,7 @@ pub fn test_event_json(bucket: &str, time_ms: i64, request_id: &str, host_id: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn keys_are_form_encoded() {
@@ -179,7 +265,23 @@ mod tests {
             version_id: None,
             sequencer: "00AB",
         });
+        // S3's key order, and nothing left out or added.
+        assert!(
+            body.starts_with(r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":"#),
+            "{body}"
+        );
         let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        assert_eq!(
+            v["Records"][0]["s3"]["bucket"]["ownerIdentity"]["principalId"],
+            "o"
+        );
+        assert_eq!(
+            v["Records"][0]["requestParameters"]["sourceIPAddress"],
+            "203.0.113.5"
+        );
+        assert_eq!(v["Records"][0]["responseElements"]["x-amz-id-2"], "H");
+        assert_eq!(v["Records"][0]["s3"]["object"]["eTag"], "e");
+        assert_eq!(v["Records"][0]["s3"]["object"]["sequencer"], "00AB");
         let r = &v["Records"][0];
         assert_eq!(r["eventTime"], "2026-01-01T00:00:00.123Z");
         assert_eq!(r["s3"]["object"]["key"], "a+b");
