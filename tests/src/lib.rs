@@ -32,6 +32,11 @@ pub fn binary() -> PathBuf {
     panic!("cubby binary not found: run `cargo build -p cubby` or set CUBBY_BIN");
 }
 
+/// Whether this system shows its TCP sockets under `/proc` (Linux does).
+fn proc_sockets_readable() -> bool {
+    Path::new("/proc/net/tcp").exists() && Path::new("/proc/self/fd").exists()
+}
+
 /// TCP ports the process `pid` listens on, read from `/proc` (its socket inodes matched
 /// against the kernel's LISTEN table). Empty when the process is gone or has no listener.
 pub fn listening_ports(pid: u32) -> Vec<u16> {
@@ -155,7 +160,14 @@ impl Server {
     /// Start on a port the kernel picks (`--listen 127.0.0.1:0`): no other process or test
     /// can take the port between choosing it and binding it.
     fn spawn(&mut self) {
-        self.spawn_on(0);
+        // Without /proc's socket tables the kernel-picked port cannot be found: fall back to
+        // choosing one first (racy between tests, but works everywhere).
+        let port = if proc_sockets_readable() {
+            0
+        } else {
+            free_port()
+        };
+        self.spawn_on(port);
     }
 
     /// Start listening on `port` (0: any free port), and wait until the spawned process
@@ -189,9 +201,14 @@ impl Server {
         while Instant::now() < deadline {
             // The listener is bound before start-up work (migrations, the blob sweep) ends:
             // only an HTTP answer says the server serves.
-            if let Some(bound) = listening_ports(pid)
-                .into_iter()
-                .find(|p| port == 0 || *p == port)
+            let bound = if port != 0 && !proc_sockets_readable() {
+                Some(port)
+            } else {
+                listening_ports(pid)
+                    .into_iter()
+                    .find(|p| port == 0 || *p == port)
+            };
+            if let Some(bound) = bound
                 && http_status(bound, "/_cubby/health") == Some(200)
             {
                 self.port = bound;
