@@ -550,21 +550,25 @@ async fn set_rules(server: &Server, rules: Value) {
     assert_eq!(send(req).await.status, 200);
 }
 
+/// A server whose bucket has these upload rules, and a guest of its pool: (server, identity
+/// id, the guest's credentials).
+async fn guest_under_rules(rules: Value) -> (Server, String, Keys) {
+    let server = setup(&[]).await;
+    let pool = guest_pool(&server).await;
+    let (identity_id, keys) = guest(&server, &pool).await;
+    set_rules(&server, rules).await;
+    (server, identity_id, keys)
+}
+
 /// Upload URLs are held to the bucket's upload rules like any upload, as the identity that
 /// asked for them: a guest's content check, key pattern and object quota apply to the PUT,
 /// and a URL whose upload would be refused already is not issued.
 #[tokio::test]
 async fn upload_urls_obey_upload_rules_as_their_identity() {
-    let server = setup(&[]).await;
-    let pool = guest_pool(&server).await;
-    let (identity_id, keys) = guest(&server, &pool).await;
-    set_rules(
-        &server,
-        json!({"rules": [{
-            "id": "url-images", "applies_to": ["guests"], "content_types": ["image/png"],
-            "key_pattern": "${cognito-identity.amazonaws.com:sub}/*", "max_objects": 1
-        }]}),
-    )
+    let (server, identity_id, keys) = guest_under_rules(json!({"rules": [{
+        "id": "url-images", "applies_to": ["guests"], "content_types": ["image/png"],
+        "key_pattern": "${cognito-identity.amazonaws.com:sub}/*", "max_objects": 1
+    }]}))
     .await;
 
     let request = |content_type: &'static str| {
@@ -629,16 +633,10 @@ async fn upload_urls_obey_upload_rules_as_their_identity() {
 /// itself (EntityTooLarge; SlowDown with Retry-After), and issuing URLs uses up no rate.
 #[tokio::test]
 async fn upload_urls_are_refused_early_for_size_and_rate() {
-    let server = setup(&[]).await;
-    let pool = guest_pool(&server).await;
-    let (_, keys) = guest(&server, &pool).await;
-    set_rules(
-        &server,
-        json!({"rules": [{
-            "id": "small-and-slow", "applies_to": ["guests"],
-            "max_size": 1000, "uploads_per_minute": 2
-        }]}),
-    )
+    let (server, _, keys) = guest_under_rules(json!({"rules": [{
+        "id": "small-and-slow", "applies_to": ["guests"],
+        "max_size": 1000, "uploads_per_minute": 2
+    }]}))
     .await;
     let request = |length: u64| {
         let keys = keys.clone();

@@ -54,7 +54,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
         // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
         flushed = meta.flush_acks_in(&mut tx).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut with_events: Vec<&Vec<crate::NewEvent>> = Vec::new();
+        let mut events: Vec<&crate::NewEvent> = Vec::new();
         for job in batch.iter() {
             // Earlier rows of this batch are visible here, so preconditions between requests
             // for the same key are decided in queue order.
@@ -67,9 +67,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
                         MetaError::Db(e) => e,
                         other => sqlx::Error::Protocol(other.to_string()),
                     })?;
-                    if !job.events.is_empty() {
-                        with_events.push(&job.events);
-                    }
+                    events.extend(&job.events);
                     outcomes.push(Ok(PutOutcome {
                         replaced_layout: old_layout,
                     }));
@@ -82,7 +80,6 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
         }
         // The events ride in the same transaction, committed with their objects or not at
         // all: one statement for the whole batch, in queue order.
-        let events: Vec<&crate::NewEvent> = with_events.iter().flat_map(|e| e.iter()).collect();
         any_events = !events.is_empty();
         if any_events {
             crate::outbox::insert_all(&mut tx, meta.engine(), events.into_iter(), now_ms).await?;
