@@ -417,6 +417,7 @@ async fn through_authority(auth: &Arc<dyn Authority>, p: &Parts, resource: &str)
             bucket_policy: None,
             restrict_public: true,
             acl_grant: false,
+            policy_binds_root: false,
         },
     )
     .await

@@ -345,6 +345,7 @@ impl Identity {
             return Ok(root_decision(
                 resource_policy,
                 &self.request_context(who, action, resource, keys),
+                false,
             ));
         }
         let ctx = self.request_context(who, action, resource, keys);
@@ -378,6 +379,7 @@ impl Identity {
 fn root_decision(
     resource_policy: Option<&Policy>,
     ctx: &cubby_policy::RequestContext,
+    policy_binds_root: bool,
 ) -> cubby_policy::Decision {
     const ALWAYS: [&str; 3] = [
         "s3:GetBucketPolicy",
@@ -386,7 +388,8 @@ fn root_decision(
     ];
     match resource_policy {
         Some(p)
-            if !ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(&ctx.action))
+            if (policy_binds_root
+                || !ALWAYS.iter().any(|a| a.eq_ignore_ascii_case(&ctx.action)))
                 && cubby_policy::evaluate_one(p, ctx).decision
                     == cubby_policy::Decision::ExplicitDeny =>
         {
@@ -431,7 +434,7 @@ fn s3_key_error(e: KeyError, akid: &str) -> S3Error {
     }
 }
 
-fn epoch_now(keys: &[(&'static str, String)]) -> i64 {
+fn epoch_now(keys: &[(&str, String)]) -> i64 {
     keys.iter()
         .find(|(k, _)| *k == "aws:EpochTime")
         .and_then(|(_, v)| v.parse().ok())
@@ -479,6 +482,15 @@ impl Authority for IamAuthority {
             },
             None => None,
         };
+        if caller.kind == CallerKind::Root {
+            let ctx = self
+                .id
+                .request_context(who.as_deref(), req.action, req.resource, req.keys);
+            return Ok(
+                root_decision(bucket_policy.as_deref(), &ctx, req.policy_binds_root)
+                    == cubby_policy::Decision::Allowed,
+            );
+        }
         if anonymous {
             let Some(p) = &bucket_policy else {
                 // Without a bucket policy nothing can deny: an ACL grant decides.
@@ -508,6 +520,20 @@ impl Authority for IamAuthority {
             cubby_policy::Decision::ExplicitDeny => false,
             cubby_policy::Decision::ImplicitDeny => req.acl_grant,
         })
+    }
+
+    async fn canonical_user(&self, id: &str) -> S3Result<Option<String>> {
+        // ACL grants are rare writes; a scan of the users is fine here.
+        let users = self
+            .id
+            .store
+            .list_all::<crate::model::User>(crate::store::NS_USER, "")
+            .await
+            .map_err(S3Error::internal)?;
+        Ok(users
+            .into_iter()
+            .find(|(_, u)| u.id == id)
+            .map(|(_, u)| u.name))
     }
 
     fn check_bucket_policy(&self, _bucket: &str, policy: &str) -> S3Result<bool> {

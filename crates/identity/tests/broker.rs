@@ -137,6 +137,7 @@ async fn decide(
             bucket_policy: None,
             restrict_public: false,
             acl_grant: false,
+            policy_binds_root: false,
         },
     )
     .await

@@ -75,8 +75,8 @@ pub struct AccessRequest<'a> {
     pub action: &'a str,
     /// Resource ARN.
     pub resource: &'a str,
-    /// Request condition keys (`s3:prefix`, `aws:SourceIp`, …).
-    pub keys: &'a [(&'static str, String)],
+    /// Request condition keys (`s3:prefix`, `aws:SourceIp`, `s3:ExistingObjectTag/…`, …).
+    pub keys: &'a [(&'a str, String)],
     /// The bucket's policy document, if the bucket has one.
     pub bucket_policy: Option<&'a str>,
     /// The bucket's public-access-block settings (restrict public buckets / ignore public ACLs).
@@ -85,6 +85,10 @@ pub struct AccessRequest<'a> {
     /// what no policy explicitly denies; S3 has already applied `IgnorePublicAcls` and
     /// `BucketOwnerEnforced`.
     pub acl_grant: bool,
+    /// The bucket policy was put with `x-amz-confirm-remove-self-bucket-access: true`: its
+    /// Deny statements bind the root even for Get/Put/DeleteBucketPolicy, which the root may
+    /// otherwise always do.
+    pub policy_binds_root: bool,
 }
 
 /// The seam to identity and IAM: key lookup and policy decisions.
@@ -105,6 +109,14 @@ pub trait Authority: Send + Sync + 'static {
     /// Validate a bucket policy document (S3 `MalformedPolicy` on error) and say whether it
     /// grants public access.
     fn check_bucket_policy(&self, bucket: &str, policy: &str) -> S3Result<bool>;
+
+    /// The display name of the principal that a canonical user id in an ACL grant names (cubby
+    /// uses IAM users' ids as their canonical ids), or `None` when it names none. The account's
+    /// own owner id is answered by S3 itself.
+    async fn canonical_user(&self, id: &str) -> S3Result<Option<String>> {
+        let _ = id;
+        Ok(None)
+    }
 
     /// The caller's Cognito identity id, when its credentials came from an identity pool
     /// (event bodies carry it).

@@ -155,16 +155,16 @@ pub(crate) async fn create_bucket(
             "Invalid x-amz-object-ownership header",
         ));
     }
-    if let Some(acl) = ctx.header("x-amz-acl") {
-        check_canned_acl(acl)?;
-        if ownership == "BucketOwnerEnforced" && acl != "private" {
+    if let Some(mut acl) = crate::acl::from_headers(&ctx.parts.headers)? {
+        if ownership == "BucketOwnerEnforced" && !acl.owner_only(&owner_id(svc)) {
             return Err(S3Error::new(
                 "InvalidBucketAclWithObjectOwnership",
                 StatusCode::BAD_REQUEST,
                 "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
             ));
         }
-        cfg.acl = Some(acl.to_owned());
+        svc.name_grantees(&mut acl).await?;
+        (cfg.acl, cfg.acl_grants) = acl.into_stored();
     }
     cfg.ownership = Some(ownership);
     if !svc.cfg.legacy_bucket_defaults {
@@ -199,24 +199,6 @@ pub(crate) async fn create_bucket(
     let mut r = response::status(StatusCode::OK);
     set(&mut r, "location", &format!("/{name}"));
     Ok(r)
-}
-
-/// Canned ACL names S3 accepts.
-pub(crate) fn check_canned_acl(acl: &str) -> S3Result<()> {
-    const CANNED: [&str; 7] = [
-        "private",
-        "public-read",
-        "public-read-write",
-        "authenticated-read",
-        "bucket-owner-read",
-        "bucket-owner-full-control",
-        "aws-exec-read",
-    ];
-    if CANNED.contains(&acl) {
-        Ok(())
-    } else {
-        Err(S3Error::invalid_argument("Invalid canned ACL"))
-    }
 }
 
 pub(crate) async fn delete_bucket(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
@@ -584,10 +566,14 @@ pub(crate) async fn subresource(
                 return Err(S3Error::access_denied());
             }
             cfg.policy = Some(text.to_owned());
+            cfg.policy_binds_root = ctx
+                .header("x-amz-confirm-remove-self-bucket-access")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
             response::status(StatusCode::NO_CONTENT)
         }
         DeleteBucketPolicy => {
             cfg.policy = None;
+            cfg.policy_binds_root = false;
             response::status(StatusCode::NO_CONTENT)
         }
         GetBucketPolicyStatus => {
@@ -647,20 +633,13 @@ pub(crate) async fn subresource(
         }
         GetBucketAcl => {
             changed = false;
-            xml(acl_xml(svc, cfg.acl.as_deref().unwrap_or("private")))
+            let acl = crate::acl::AclSpec::stored(cfg.acl.as_deref(), cfg.acl_grants.as_deref());
+            xml(crate::acl::to_xml(&acl, &owner_id(svc)))
         }
         PutBucketAcl => {
-            let acl = ctx.header("x-amz-acl").unwrap_or("private").to_owned();
-            check_canned_acl(&acl)?;
-            let _ = read(body).await?;
-            if cfg.ownership.as_deref() == Some("BucketOwnerEnforced") && acl != "private" {
-                return Err(S3Error::new(
-                    "AccessControlListNotSupported",
-                    StatusCode::BAD_REQUEST,
-                    "The bucket does not allow ACLs",
-                ));
-            }
-            cfg.acl = Some(acl);
+            let raw = read(body).await?;
+            let acl = svc.request_acl(ctx, &raw, &cfg).await?;
+            (cfg.acl, cfg.acl_grants) = acl.into_stored();
             response::status(StatusCode::OK)
         }
         GetBucketOwnershipControls => {
@@ -781,40 +760,6 @@ pub(crate) async fn subresource(
         svc.meta.set_bucket_config(&name, &cfg.to_json()).await?;
     }
     Ok(resp)
-}
-
-/// An AccessControlPolicy document for a canned ACL.
-pub(crate) fn acl_xml(svc: &S3Service, canned: &str) -> String {
-    let owner = owner_id(svc);
-    let mut x = start("AccessControlPolicy");
-    x.push_str("<Owner>");
-    elem(&mut x, "ID", &owner);
-    elem(&mut x, "DisplayName", "cubby");
-    x.push_str("</Owner><AccessControlList>");
-    let grant = |x: &mut String, grantee: &str, perm: &str| {
-        x.push_str("<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ");
-        x.push_str(grantee);
-        x.push_str("</Grantee>");
-        elem(x, "Permission", perm);
-        x.push_str("</Grant>");
-    };
-    let canonical =
-        format!("xsi:type=\"CanonicalUser\"><ID>{owner}</ID><DisplayName>cubby</DisplayName>");
-    grant(&mut x, &canonical, "FULL_CONTROL");
-    let all_users = "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>";
-    let auth_users =
-        "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/AuthenticatedUsers</URI>";
-    match canned {
-        "public-read" => grant(&mut x, all_users, "READ"),
-        "public-read-write" => {
-            grant(&mut x, all_users, "READ");
-            grant(&mut x, all_users, "WRITE");
-        }
-        "authenticated-read" => grant(&mut x, auth_users, "READ"),
-        _ => {}
-    }
-    x.push_str("</AccessControlList>");
-    end(x, "AccessControlPolicy")
 }
 
 /// Answer a CORS preflight from the bucket's rules.

@@ -44,6 +44,11 @@ pub struct BucketConfig {
     /// Bucket policy JSON.
     #[serde(default)]
     pub policy: Option<String>,
+    /// The policy was put with `x-amz-confirm-remove-self-bucket-access: true`: its Deny
+    /// statements bind the root even for Get/Put/DeleteBucketPolicy, which the root may
+    /// otherwise always do (S3's guard against locking the owner out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub policy_binds_root: bool,
     /// Public access block.
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
@@ -53,6 +58,10 @@ pub struct BucketConfig {
     /// Canned bucket ACL.
     #[serde(default)]
     pub acl: Option<String>,
+    /// Explicit grant list (set instead of a canned ACL by grant headers or an
+    /// AccessControlPolicy body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl_grants: Option<Vec<crate::acl::Grant>>,
     /// Versioning status as last set (Enabled/Suspended); cubby keeps one version per key.
     #[serde(default)]
     pub versioning: Option<String>,

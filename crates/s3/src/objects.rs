@@ -95,6 +95,9 @@ pub(crate) struct StoredHeaders {
     pub tags: Vec<(String, String)>,
     #[serde(default)]
     pub acl: Option<String>,
+    /// Explicit grants, when the ACL was set as a grant list rather than a canned name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<crate::acl::Grant>>,
     #[serde(default)]
     pub owner: String,
     #[serde(default)]
@@ -178,9 +181,10 @@ pub(crate) fn headers_from_request(ctx: &Ctx) -> S3Result<StoredHeaders> {
         Some(t) => parse_tagging_header(t)?,
         None => Vec::new(),
     };
-    if let Some(acl) = ctx.header("x-amz-acl") {
-        crate::buckets::check_canned_acl(acl)?;
-    }
+    let (acl, grants) = match crate::acl::from_headers(&ctx.parts.headers)? {
+        Some(spec) => spec.into_stored(),
+        None => (None, None),
+    };
     Ok(StoredHeaders {
         content_type: h("content-type"),
         content_encoding,
@@ -190,7 +194,8 @@ pub(crate) fn headers_from_request(ctx: &Ctx) -> S3Result<StoredHeaders> {
         expires: h("expires"),
         meta,
         tags,
-        acl: h("x-amz-acl"),
+        acl,
+        grants,
         owner: ctx.caller.principal_id.clone(),
         // Decided by the caller (request header or bucket default), see `set_sse`.
         sse: None,
@@ -363,10 +368,15 @@ pub(crate) fn precondition_error(pre: &Precondition) -> S3Error {
 }
 
 /// Fetch an object; a missing key is 404 only for callers who may list the bucket.
-pub(crate) async fn load_visible(svc: &S3Service, ctx: &Ctx) -> S3Result<ObjectRow> {
+pub(crate) async fn load_visible(svc: &S3Service, ctx: &mut Ctx) -> S3Result<ObjectRow> {
+    let row = match ctx.preloaded.take() {
+        Some(row) => row,
+        None => svc.meta.get_object(ctx.bucket()?, ctx.key()?).await?,
+    };
+    let ctx = &*ctx;
     let bucket = ctx.bucket()?;
     let key = ctx.key()?;
-    match svc.meta.get_object(bucket, key).await? {
+    match row {
         Some(o) => Ok(o),
         None => {
             let row = svc.meta.get_bucket(bucket).await?;
@@ -577,7 +587,7 @@ async fn stream_decrypted(svc: &S3Service, pieces: Vec<Piece>) -> S3Result<RespB
     Ok(http_body_util::StreamBody::new(stream).boxed_unsync())
 }
 
-pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+pub(crate) async fn get_object(svc: &S3Service, ctx: &mut Ctx) -> S3Result<Response<RespBody>> {
     // As S3: reads never name SSE-S3/KMS encryption (the object knows how it is stored).
     if ctx.header(crate::sse::HEADER).is_some() {
         return Err(S3Error::invalid_argument(
@@ -586,6 +596,7 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<
         .with("ArgumentName", crate::sse::HEADER));
     }
     let obj = load_visible(svc, ctx).await?;
+    let ctx = &*ctx;
     if let Some(e) = read_conditionals(ctx, &obj) {
         if e.status == StatusCode::NOT_MODIFIED {
             let mut r = response::status(StatusCode::NOT_MODIFIED);
@@ -1238,8 +1249,9 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
     Ok(r)
 }
 
-pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Response<RespBody>> {
+pub(crate) async fn get_attributes(svc: &S3Service, ctx: &mut Ctx) -> S3Result<Response<RespBody>> {
     let obj = load_visible(svc, ctx).await?;
+    let ctx = &*ctx;
     let wanted: Vec<String> = ctx
         .parts
         .headers
@@ -1327,17 +1339,20 @@ pub(crate) async fn get_attributes(svc: &S3Service, ctx: &Ctx) -> S3Result<Respo
 /// Object tagging and ACL.
 pub(crate) async fn object_subresource(
     svc: &S3Service,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     body: ReqBody,
 ) -> S3Result<Response<RespBody>> {
     let mut obj = load_visible(svc, ctx).await?;
+    let ctx = &*ctx;
     let mut headers = StoredHeaders::from_json(&obj.headers);
     let resp = match ctx.route.op {
         Op::GetObjectTagging => return Ok(xml(crate::buckets::tagging_xml(&headers.tags))),
         Op::GetObjectAcl => {
-            return Ok(xml(crate::buckets::acl_xml(
-                svc,
-                headers.acl.as_deref().unwrap_or("private"),
+            let acl =
+                crate::acl::AclSpec::stored(headers.acl.as_deref(), headers.grants.as_deref());
+            return Ok(xml(crate::acl::to_xml(
+                &acl,
+                &crate::buckets::owner_id(svc),
             )));
         }
         Op::PutObjectTagging => {
@@ -1351,22 +1366,13 @@ pub(crate) async fn object_subresource(
             response::status(StatusCode::NO_CONTENT)
         }
         Op::PutObjectAcl => {
-            let _ = read_small(body, 64 * 1024).await?;
-            let acl = ctx.header("x-amz-acl").unwrap_or("private");
-            crate::buckets::check_canned_acl(acl)?;
+            let raw = read_small(body, 64 * 1024).await?;
             let bucket = svc.meta.get_bucket(ctx.bucket()?).await?;
-            let enforced = bucket
+            let cfg = bucket
                 .map(|b| crate::config::BucketConfig::from_json(&b.config))
-                .and_then(|c| c.ownership)
-                .is_some_and(|o| o == "BucketOwnerEnforced");
-            if enforced && acl != "private" && acl != "bucket-owner-full-control" {
-                return Err(S3Error::new(
-                    "AccessControlListNotSupported",
-                    StatusCode::BAD_REQUEST,
-                    "The bucket does not allow ACLs",
-                ));
-            }
-            headers.acl = Some(acl.to_owned());
+                .unwrap_or_default();
+            let acl = svc.request_acl(ctx, &raw, &cfg).await?;
+            (headers.acl, headers.grants) = acl.into_stored();
             response::status(StatusCode::OK)
         }
         _ => return Err(S3Error::not_implemented("object subresource")),

@@ -263,6 +263,7 @@ pub(crate) async fn post_object(
             &bucket_row.config,
         )),
         upload_rules: svc.bucket_view(&bucket_row).upload_rules.clone(),
+        preloaded: None,
     };
     let arn = format!("arn:aws:s3:::{bucket}/{key}");
     if !svc
@@ -272,7 +273,8 @@ pub(crate) async fn post_object(
         return Err(crate::auth::deny());
     }
     let cfg = crate::config::BucketConfig::from_json(&bucket_row.config);
-    crate::acl::check_request_acl(&cfg, ctx.header("x-amz-acl"))?;
+    let form_acl = crate::acl::from_headers(&ctx.parts.headers)?;
+    crate::acl::check_request_acl(&cfg, form_acl.as_ref(), &crate::buckets::owner_id(svc))?;
     let mut headers = crate::objects::headers_from_request(&ctx)?;
     // The form's x-amz-server-side-encryption field, else the bucket default.
     let seal = crate::sse::seal_for(svc, &ctx)?;

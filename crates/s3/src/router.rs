@@ -134,6 +134,22 @@ impl Op {
         }
     }
 
+    /// Whether authorizing this operation may depend on the existing object
+    /// (`s3:ExistingObjectTag/…` conditions, the object's ACL), so its row is read first.
+    pub fn reads_existing_object(self) -> bool {
+        use Op::*;
+        matches!(
+            self,
+            GetObject
+                | HeadObject
+                | GetObjectTagging
+                | PutObjectTagging
+                | DeleteObjectTagging
+                | GetObjectAcl
+                | PutObjectAcl
+        )
+    }
+
     /// The IAM action this operation is authorized as.
     pub fn action(self) -> &'static str {
         use Op::*;

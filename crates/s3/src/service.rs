@@ -7,7 +7,7 @@ use crate::{S3Error, S3Result, response};
 use cubby_auth::chunked::ChunkedDecoder;
 use cubby_auth::sigv4::{self, PayloadMode, SignedRequest};
 use cubby_blob::{BlobId, FsBlobStore};
-use cubby_meta::{BucketRow, Meta};
+use cubby_meta::{BucketRow, Meta, ObjectRow};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use std::net::SocketAddr;
@@ -87,6 +87,10 @@ pub(crate) struct Ctx {
     pub sse_default: bool,
     /// The bucket's upload rules, for operations that upload.
     pub upload_rules: Arc<Vec<cubby_rules::CompiledRule>>,
+    /// The object's row, read before authorization by operations whose decision may depend
+    /// on it (`s3:ExistingObjectTag/…`, the object's ACL); `Some(None)`: read, and missing.
+    /// The handler takes it instead of reading again.
+    pub preloaded: Option<Option<ObjectRow>>,
 }
 
 impl Ctx {
@@ -333,6 +337,7 @@ impl S3Service {
             events: None,
             sse_default: false,
             upload_rules: Arc::default(),
+            preloaded: None,
         };
 
         // Authorize before touching storage or reading the body.
@@ -343,6 +348,11 @@ impl S3Service {
         // Bucket names are public in S3: a missing bucket is 404 for every caller.
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
+        }
+        if ctx.route.op.reads_existing_object()
+            && let (Some(b), Some(k)) = (&ctx.route.bucket, &ctx.route.key)
+        {
+            ctx.preloaded = Some(self.meta.get_object(b, k).await?);
         }
         let decision = self.authorize_op(&ctx, bucket_row.as_ref()).await;
         info.decision = match &decision {
@@ -419,12 +429,16 @@ impl S3Service {
                 .clone()
                 .ok_or_else(|| S3Error::invalid_request("no bucket"))
         };
-        if matches!(
-            ctx.route.op,
-            PutObject | CopyObject | CreateMultipartUpload | PutObjectAcl | PutBucketAcl
-        ) && let Some(b) = &bucket
+        if matches!(ctx.route.op, PutObject | CopyObject | CreateMultipartUpload)
+            && let Some(b) = &bucket
+            && let Some(mut acl) = crate::acl::from_headers(&ctx.parts.headers)?
         {
-            crate::acl::check_request_acl(&self.bucket_view(b).config, ctx.header("x-amz-acl"))?;
+            self.name_grantees(&mut acl).await?;
+            crate::acl::check_request_acl(
+                &self.bucket_view(b).config,
+                Some(&acl),
+                &crate::buckets::owner_id(self),
+            )?;
         }
         match ctx.route.op {
             ListBuckets => crate::buckets::list_buckets(self, ctx).await,
@@ -531,18 +545,17 @@ impl S3Service {
             if matches!(op, Op::GetObject | Op::HeadObject)
                 && let (Some(b), Some(k)) = (&ctx.route.bucket, &ctx.route.key)
             {
-                match self.meta.get_object(b, k).await? {
-                    Some(obj) => {
-                        let acl = crate::objects::StoredHeaders::from_json(&obj.headers).acl;
-                        if acl.is_some()
-                            && self
-                                .allowed_with_acl(ctx, op.action(), &arn, bucket, acl.as_deref())
-                                .await?
+                match &ctx.preloaded {
+                    Some(Some(obj)) => {
+                        let stored = crate::objects::StoredHeaders::from_json(&obj.headers);
+                        if self
+                            .allowed_by_object_acl(ctx, op, &arn, bucket, &stored)
+                            .await?
                         {
                             return Ok(());
                         }
                     }
-                    None => {
+                    _ => {
                         if self
                             .allowed(ctx, "s3:ListBucket", &format!("arn:aws:s3:::{b}"), bucket)
                             .await?
@@ -552,9 +565,84 @@ impl S3Service {
                     }
                 }
             }
+            // The object's ACL may grant reading or writing that ACL.
+            if matches!(op, Op::GetObjectAcl | Op::PutObjectAcl)
+                && let Some(Some(obj)) = &ctx.preloaded
+            {
+                let stored = crate::objects::StoredHeaders::from_json(&obj.headers);
+                if self
+                    .allowed_by_object_acl(ctx, op, &arn, bucket, &stored)
+                    .await?
+                {
+                    return Ok(());
+                }
+            }
             return Err(crate::auth::deny());
         }
         Ok(())
+    }
+
+    /// Ask again, weighing the object's own ACL (when it has a non-default one).
+    async fn allowed_by_object_acl(
+        &self,
+        ctx: &Ctx,
+        op: Op,
+        arn: &str,
+        bucket: Option<&BucketRow>,
+        stored: &crate::objects::StoredHeaders,
+    ) -> S3Result<bool> {
+        if stored.acl.is_none() && stored.grants.is_none() {
+            return Ok(false);
+        }
+        let acl = crate::acl::ObjectAcl {
+            canned: stored.acl.as_deref(),
+            grants: stored.grants.as_deref(),
+        };
+        self.allowed_with_acl(ctx, op.action(), arn, bucket, Some(acl))
+            .await
+    }
+
+    /// The ACL a PutBucketAcl / PutObjectAcl sets: from its headers or its
+    /// `AccessControlPolicy` body (not both; neither means `private`), with every canonical
+    /// user it names known, and allowed by the bucket's settings.
+    pub(crate) async fn request_acl(
+        &self,
+        ctx: &Ctx,
+        body: &[u8],
+        cfg: &crate::config::BucketConfig,
+    ) -> S3Result<crate::acl::AclSpec> {
+        let owner = crate::buckets::owner_id(self);
+        let has_body = body.iter().any(|b| !b.is_ascii_whitespace());
+        let mut acl = match (crate::acl::from_headers(&ctx.parts.headers)?, has_body) {
+            (Some(_), true) => {
+                return Err(S3Error::new(
+                    "UnexpectedContent",
+                    StatusCode::BAD_REQUEST,
+                    "This request does not support content",
+                ));
+            }
+            (Some(acl), false) => acl,
+            (None, true) => crate::acl::from_xml(body, &owner)?,
+            (None, false) => crate::acl::AclSpec::Canned("private".into()),
+        };
+        self.name_grantees(&mut acl).await?;
+        crate::acl::check_request_acl(cfg, Some(&acl), &owner)?;
+        Ok(acl)
+    }
+
+    /// Check that every canonical user an ACL names exists, and record their display names.
+    pub(crate) async fn name_grantees(&self, acl: &mut crate::acl::AclSpec) -> S3Result<()> {
+        let owner = crate::buckets::owner_id(self);
+        let mut names = std::collections::HashMap::new();
+        for id in acl.user_ids() {
+            let name = if id == owner {
+                Some("cubby".to_owned())
+            } else {
+                self.authority.canonical_user(id).await?
+            };
+            names.insert(id.to_owned(), name);
+        }
+        acl.name_users(|id| names.get(id).cloned().flatten())
     }
 
     /// Ask the authority.
@@ -576,7 +664,7 @@ impl S3Service {
         action: &str,
         resource: &str,
         bucket: Option<&BucketRow>,
-        object_acl: Option<&str>,
+        object_acl: Option<crate::acl::ObjectAcl<'_>>,
     ) -> S3Result<bool> {
         // Root is refused only by an explicit Deny in a bucket policy (the authority decides).
         if ctx.caller.kind == CallerKind::Root
@@ -586,10 +674,19 @@ impl S3Service {
         }
         let view = bucket.map(|b| self.bucket_view(b));
         let cfg = view.as_ref().map(|v| &v.config);
-        let acl_grant = cfg
-            .as_ref()
-            .is_some_and(|c| crate::acl::grants(c, object_acl, action, &ctx.caller));
-        let keys = self.condition_keys(ctx);
+        let acl_grant = cfg.as_ref().is_some_and(|c| {
+            c.ownership.as_deref() != Some("BucketOwnerEnforced")
+                && crate::acl::grants(
+                    c,
+                    object_acl,
+                    action,
+                    &ctx.caller,
+                    &crate::buckets::owner_id(self),
+                )
+        });
+        let tags = existing_tag_keys(ctx);
+        let mut keys: Vec<(&str, String)> = self.condition_keys(ctx);
+        keys.extend(tags.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let req = AccessRequest {
             action,
             resource,
@@ -600,6 +697,7 @@ impl S3Service {
                 .and_then(|c| c.public_access_block)
                 .is_some_and(|p| p.restrict_public_buckets),
             acl_grant,
+            policy_binds_root: cfg.is_some_and(|c| c.policy_binds_root),
         };
         self.authority.authorize(&ctx.caller, &req).await
     }
@@ -756,6 +854,22 @@ impl S3Service {
             sniff: None,
             limit_rule: None,
         })
+    }
+}
+
+/// `s3:ExistingObjectTag/<key>` condition keys from the tags of the object read before
+/// authorization (only operations S3 evaluates them for read it).
+fn existing_tag_keys(ctx: &Ctx) -> Vec<(String, String)> {
+    match &ctx.preloaded {
+        // Tags are stored as `"tags":[["k","v"],…]`: skip the parse when there are none.
+        Some(Some(obj)) if obj.headers.contains("\"tags\":[[") => {
+            crate::objects::StoredHeaders::from_json(&obj.headers)
+                .tags
+                .into_iter()
+                .map(|(k, v)| (format!("s3:ExistingObjectTag/{k}"), v))
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
