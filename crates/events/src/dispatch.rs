@@ -166,7 +166,7 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
         let acked: Vec<i64> = batch[..delivered].iter().map(|e| e.id).collect();
         // The broker has the events; if this delete is lost they are delivered again (same
         // bytes), which at-least-once allows.
-        if let Err(e) = meta.ack_events(&acked).await {
+        if let Err(e) = meta.ack_events(&spec.id, &acked).await {
             tracing::warn!(target_id = %spec.id, error = %e, "outbox ack failed");
         }
         STATS

@@ -79,7 +79,7 @@ impl Meta {
     ) -> Result<(), MetaError> {
         {
             let _g = self.write_guard().await;
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             let r = sqlx::query("UPDATE buckets SET config = $2 WHERE name = $1")
                 .bind(name)
                 .bind(config)
@@ -103,7 +103,7 @@ impl Meta {
     /// [`MetaError::PreconditionFailed`] if objects remain, [`MetaError::NotFound`] if absent.
     pub async fn delete_bucket(&self, name: &str) -> Result<Vec<String>, MetaError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let has_objects = sqlx::query("SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1")
             .bind(name)
             .fetch_optional(&mut *tx)

@@ -50,7 +50,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
     let now_ms = crate::outbox::now_ms();
     let mut flushed = Vec::new();
     let result: Result<Vec<Result<PutOutcome, MetaError>>, sqlx::Error> = async {
-        let mut tx = meta.pool().begin().await?;
+        let mut tx = meta.begin_write().await?;
         // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
         flushed = meta.flush_acks_in(&mut tx).await?;
         let mut outcomes = Vec::with_capacity(batch.len());

@@ -80,6 +80,10 @@ pub struct Meta {
         Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>>,
     /// SQLite: delivered events whose rows are not deleted yet (see `outbox::Meta::ack_events`).
     acked: Arc<std::sync::Mutex<Vec<i64>>>,
+    /// SQLite: per target, the highest id its dispatcher delivered. Every row of the target
+    /// at or below it is delivered or dead, so claims start above it instead of filtering
+    /// out delivered rows that are not deleted yet.
+    delivered_upto: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl Meta {
@@ -120,6 +124,7 @@ impl Meta {
             committer: None,
             outbox_signals: Arc::default(),
             acked: Arc::default(),
+            delivered_upto: Arc::default(),
         };
         migrate::run(&meta).await?;
         meta.committer = Some(group::spawn(meta.clone()));
@@ -145,6 +150,19 @@ impl Meta {
         match self.engine {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,
+        }
+    }
+
+    /// Begin a write transaction. On SQLite it takes the database's write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting for it under the busy timeout: a transaction that read
+    /// first and then wrote could instead fail at once with "database is locked" while a
+    /// dropped transaction's rollback (sqlx rolls back asynchronously) still holds the lock.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool().begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool().begin().await,
         }
     }
 

@@ -104,7 +104,7 @@ impl Meta {
     /// while the part was being written) — the caller then deletes the new blob.
     pub async fn put_part(&self, part: &PartRow) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // Locked on PostgreSQL, so a Complete or Abort on another node cannot slip in
         // between this check and the part's insert.
         let exists = sqlx::query(&format!(
@@ -194,7 +194,7 @@ impl Meta {
         events: &[crate::NewEvent],
     ) -> Result<(PutOutcome, Vec<String>), MetaError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query(&format!(
             "SELECT 1 FROM uploads WHERE upload_id = $1 AND completed IS NULL{}",
             self.row_lock()
@@ -247,7 +247,7 @@ impl Meta {
     /// Abort: remove the upload; returns its parts' blob ids (now garbage).
     pub async fn abort_upload(&self, upload_id: &str) -> Result<Vec<String>, MetaError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // The upload row is read (and on PostgreSQL locked) first, so no part can be added
         // through another node between listing the parts and deleting them.
         let completed: Option<Option<String>> = sqlx::query_scalar(&format!(

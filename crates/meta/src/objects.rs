@@ -175,7 +175,7 @@ impl Meta {
             }
         }
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // A failed check returns early: the transaction (and any placeholder) rolls back.
         let (old, _) = lock_current(&mut tx, self.engine, &row.bucket, &row.key).await?;
         let (old_etag, old_layout) = old.unzip();
@@ -224,7 +224,7 @@ impl Meta {
         events: &[crate::NewEvent],
     ) -> Result<Option<String>, MetaError> {
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         // On PostgreSQL the row is locked so the condition holds until the delete commits.
         let lock = match self.engine {
             crate::Engine::Postgres => " FOR UPDATE",

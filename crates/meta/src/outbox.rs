@@ -165,7 +165,7 @@ impl Meta {
         }
         {
             let _g = self.write_guard().await;
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.begin_write().await?;
             insert_all(&mut tx, self.engine, events.iter(), now_ms()).await?;
             tx.commit().await?;
         }
@@ -187,9 +187,15 @@ impl Meta {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedEvent>, MetaError> {
-        const DUE: &str = "target = $1 AND dead = 0 AND claimed_until < $2 AND due_ms <= $2 \
+        // `id > $5`: above what this node's dispatcher delivered (SQLite; 0 on PostgreSQL,
+        // where delivered rows are deleted at once). With the (target, dead, id) index both
+        // the scan and the subquery start there, so a claim costs what it returns, not the
+        // delivered rows still waiting for deletion.
+        const DUE: &str = "target = $1 AND dead = 0 AND id > $5 AND claimed_until < $2 \
+            AND due_ms <= $2 \
             AND id < COALESCE((SELECT MIN(id) FROM outbox \
-              WHERE target = $1 AND dead = 0 AND due_ms > $2), 9223372036854775807)";
+              WHERE target = $1 AND dead = 0 AND id > $5 AND due_ms > $2), \
+              9223372036854775807)";
         // On PostgreSQL several nodes claim at once: SKIP LOCKED hands each row to one of
         // them, so one target's events may be in flight on two nodes (order is per node).
         let sql = match self.engine {
@@ -199,17 +205,18 @@ impl Meta {
                  RETURNING id, payload, attempts"
             ),
             // `$3 = $3` keeps the parameter list the same for both engines.
-            Engine::Sqlite => format!(
-                "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3{} \
-                 ORDER BY id LIMIT $4",
-                self.not_acked()
-            ),
+            Engine::Sqlite => {
+                format!(
+                    "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3 ORDER BY id LIMIT $4"
+                )
+            }
         };
         let rows = sqlx::query(&sql)
             .bind(target)
             .bind(now_ms)
             .bind(now_ms + lease_ms)
             .bind(limit)
+            .bind(self.delivered_upto(target))
             .fetch_all(self.pool())
             .await?;
         let mut out: Vec<ClaimedEvent> = rows
@@ -224,18 +231,29 @@ impl Meta {
         Ok(out)
     }
 
-    /// Delivered: remove the rows.
+    /// Delivered: remove the rows. `ids` are a prefix, in order, of the rows last claimed
+    /// for `target` — what a dispatcher delivered before the first failure.
     ///
-    /// On SQLite the rows are not deleted at once: the ids are remembered (claims skip them)
-    /// and deleted in the next object commit's transaction, or within [`ACK_FLUSH`] by a
-    /// transaction of their own. A delete in its own transaction would cost one more fsync
-    /// and take the single writer from the object commits; losing it in a crash only means
-    /// those events are delivered again (same bytes), which at-least-once allows.
-    pub async fn ack_events(&self, ids: &[i64]) -> Result<(), MetaError> {
-        if ids.is_empty() {
+    /// On SQLite the rows are not deleted at once: the ids are remembered and deleted in the
+    /// next object commit's transaction, or within [`ACK_FLUSH`] by a transaction of their
+    /// own, and claims start above the highest delivered id. A delete in its own transaction
+    /// would cost one more fsync and take the single writer from the object commits; losing
+    /// it in a crash only means those events are delivered again (same bytes), which
+    /// at-least-once allows.
+    pub async fn ack_events(&self, target: &str, ids: &[i64]) -> Result<(), MetaError> {
+        let Some(&last) = ids.iter().max() else {
             return Ok(());
-        }
+        };
         if self.engine == Engine::Sqlite {
+            {
+                let mut upto = self.upto_map();
+                match upto.get_mut(target) {
+                    Some(v) => *v = (*v).max(last),
+                    None => {
+                        upto.insert(target.to_owned(), last);
+                    }
+                }
+            }
             let many = {
                 let mut acked = self.acked_ids();
                 acked.extend_from_slice(ids);
@@ -253,6 +271,20 @@ impl Meta {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    fn upto_map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, i64>> {
+        self.delivered_upto
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The highest id delivered for `target` on this node (SQLite), else 0.
+    fn delivered_upto(&self, target: &str) -> i64 {
+        if self.engine != Engine::Sqlite {
+            return 0;
+        }
+        self.upto_map().get(target).copied().unwrap_or(0)
     }
 
     fn acked_ids(&self) -> std::sync::MutexGuard<'_, Vec<i64>> {
@@ -279,7 +311,7 @@ impl Meta {
             return Ok(());
         }
         let _g = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let ids = self.flush_acks_in(&mut tx).await?;
         if let Err(e) = tx.commit().await {
             // Keep them for the next try (claims go on skipping them).
@@ -298,12 +330,13 @@ impl Meta {
     ) -> Result<Vec<i64>, sqlx::Error> {
         let ids = std::mem::take(&mut *self.acked_ids());
         if !ids.is_empty() {
-            let deleted = sqlx::query(&format!(
-                "DELETE FROM outbox WHERE id IN ({})",
-                id_list(&ids)
-            ))
-            .execute(&mut **tx)
-            .await;
+            // The ids as one JSON array parameter: the statement text stays the same, so it
+            // is prepared once, not once per commit.
+            let deleted =
+                sqlx::query("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))")
+                    .bind(format!("[{}]", id_list(&ids)))
+                    .execute(&mut **tx)
+                    .await;
             if let Err(e) = deleted {
                 self.acked_ids().extend(ids);
                 return Err(e);
@@ -370,11 +403,11 @@ impl Meta {
 
     /// When `target`'s next undelivered event is due (None: nothing pending).
     pub async fn next_event_due(&self, target: &str) -> Result<Option<Millis>, MetaError> {
-        let v: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0{}",
-            self.not_acked()
-        ))
+        let v: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0 AND id > $2",
+        )
         .bind(target)
+        .bind(self.delivered_upto(target))
         .fetch_one(self.pool())
         .await?;
         Ok(v)

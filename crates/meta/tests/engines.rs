@@ -305,7 +305,7 @@ async fn concurrent_writers_on_two_nodes() {
     let rest = b.claim_events("t", now, 60_000, 50).await.unwrap();
     assert_eq!(ids.len() + rest.len(), 50);
     // Leased rows stay with their node until acknowledged or the lease runs out.
-    a.ack_events(&ids).await.unwrap();
+    a.ack_events("t", &ids).await.unwrap();
     assert!(
         a.claim_events("t", now, 60_000, 50)
             .await

@@ -171,7 +171,9 @@ async fn claims_keep_order(m: Meta) {
     m.fail_event(again[0].id, now, "gave up", true)
         .await
         .unwrap();
-    m.ack_events(&[again[1].id, again[2].id]).await.unwrap();
+    m.ack_events("a", &[again[1].id, again[2].id])
+        .await
+        .unwrap();
     assert!(
         m.claim_events("a", now + 10_000, 60_000, 10)
             .await
@@ -243,7 +245,7 @@ async fn delivered_rows_go(m: Meta) {
     let now = i64::MAX / 4;
     let got = m.claim_events("t", now, 1000, 10).await.unwrap();
     assert_eq!(got.len(), 2);
-    m.ack_events(&[got[0].id]).await.unwrap();
+    m.ack_events("t", &[got[0].id]).await.unwrap();
     // Gone for claims and counts at once (after the lease, only the other one comes back).
     let again = m.claim_events("t", now + 2000, 1000, 10).await.unwrap();
     assert_eq!(
@@ -256,7 +258,7 @@ async fn delivered_rows_go(m: Meta) {
     m.put_object(&row("b"), &Precondition::None).await.unwrap();
     assert_eq!(rows(m.clone()).await, 1);
     // A delivered row nobody commits after is deleted by the flusher within a second.
-    m.ack_events(&[again[0].id]).await.unwrap();
+    m.ack_events("t", &[again[0].id]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(rows(m.clone()).await, 0);
 }
