@@ -402,36 +402,53 @@ fn lint_literal_variables(l: &mut Linter, policy: &Policy, st: &Statement) {
     }
 }
 
+/// Suggestions are names within this edit distance.
+const MAX_SUGGESTION_DISTANCE: usize = 3;
+
 /// The closest known name (case-insensitive edit distance ≤ 3), if any.
 fn suggestion(name: &str, known: &[&'static str]) -> Option<&'static str> {
-    let lower = name.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
-        .filter(|(d, _)| *d <= 3)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    let lower: Vec<char> = name.to_ascii_lowercase().chars().collect();
+    let mut best: Option<(usize, &'static str)> = None;
+    for k in known {
+        let limit = best.map_or(MAX_SUGGESTION_DISTANCE, |(d, _)| d.saturating_sub(1));
+        let candidate: Vec<char> = k.to_ascii_lowercase().chars().collect();
+        if let Some(d) = edit_distance_within(&lower, &candidate, limit) {
+            best = Some((d, *k));
+        }
+    }
+    best.map(|(_, k)| k)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
+/// The edit distance of `a` and `b` if it is at most `limit`. Names whose lengths differ by
+/// more are skipped at once, and a row whose best cell exceeds `limit` ends the search, so
+/// a policy full of long unknown names costs linear time per name, not quadratic.
+fn edit_distance_within(a: &[char], b: &[char], limit: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         if let Some(first) = cur.first_mut() {
             *first = i + 1;
         }
+        let mut row_min = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != cb);
             let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
             let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            let d = sub.min(del).min(ins);
             if let Some(c) = cur.get_mut(j + 1) {
-                *c = sub.min(del).min(ins);
+                *c = d;
             }
+            row_min = row_min.min(d);
+        }
+        if row_min > limit {
+            return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev.last().copied().unwrap_or(0)
+    prev.last().copied().filter(|d| *d <= limit)
 }
 
 #[cfg(test)]
@@ -441,9 +458,17 @@ mod tests {
 
     #[test]
     fn edit_distances() {
-        assert_eq!(edit_distance("getobject", "getobject"), 0);
-        assert_eq!(edit_distance("getobjects", "getobject"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
+        let d = |a: &str, b: &str, limit| {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            edit_distance_within(&a, &b, limit)
+        };
+        assert_eq!(d("getobject", "getobject", 3), Some(0));
+        assert_eq!(d("getobjects", "getobject", 3), Some(1));
+        assert_eq!(d("", "abc", 3), Some(3));
+        assert_eq!(d("", "abcd", 3), None);
+        assert_eq!(d("kitten", "sitting", 3), Some(3));
+        assert_eq!(d("kitten", "sitting", 2), None);
+        assert_eq!(d("abcdef", "uvwxyz", 3), None);
         assert_eq!(suggestion("GetObjects", actions::S3), Some("GetObject"));
         assert_eq!(suggestion("Frobnicate", actions::S3), None);
     }
