@@ -2,6 +2,7 @@
 //! implementation, and the same decision logic for the IAM, STS and Cognito admin APIs.
 
 use crate::Identity;
+use crate::opened::OpenedSession;
 use crate::session::{SessionClaims, SessionError, open_session};
 use crate::store::StoreError;
 use cubby_auth::session::derive_secret;
@@ -133,6 +134,9 @@ impl Identity {
             if !access_key_id.starts_with("ASIA") {
                 return Err(KeyError::InvalidToken);
             }
+            if let Some(s) = self.opened.get(access_key_id, token, now) {
+                return Ok((s.secret.clone(), s.caller.clone()));
+            }
             let claims =
                 open_session(&self.master, access_key_id, token, now).map_err(|e| match e {
                     SessionError::Invalid => KeyError::InvalidToken,
@@ -147,8 +151,17 @@ impl Identity {
                 display_name: claims.session_name.clone(),
                 access_key_id: Some(access_key_id.to_owned()),
                 expires_at: Some(claims.expires_at),
-                detail: Some(Arc::new(Who::Session(claims))),
+                detail: Some(Arc::new(Who::Session(claims.clone()))),
             };
+            self.opened.insert(
+                access_key_id,
+                Arc::new(OpenedSession::new(
+                    token,
+                    secret.clone(),
+                    caller.clone(),
+                    claims,
+                )),
+            );
             return Ok((secret, caller));
         }
         let root = &self.cfg.root_access_key_id;

@@ -43,6 +43,7 @@ mod issuers;
 pub mod jwt;
 mod model;
 mod oidc;
+mod opened;
 mod query;
 pub mod session;
 mod signing;
@@ -116,6 +117,8 @@ pub struct Identity {
     pub(crate) signer: tokio::sync::OnceCell<Arc<jwt::Signer>>,
     pub(crate) issuers: Arc<dyn LocalIssuers>,
     pub(crate) jwks: oidc::JwksCache,
+    /// Session tokens already opened, by access key id.
+    pub(crate) opened: opened::OpenedSessions,
 }
 
 impl std::fmt::Debug for Identity {
@@ -163,6 +166,7 @@ impl Identity {
             signer: tokio::sync::OnceCell::new(),
             issuers,
             jwks: oidc::JwksCache::default(),
+            opened: opened::OpenedSessions::default(),
             cfg,
         }))
     }

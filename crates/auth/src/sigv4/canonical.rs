@@ -37,6 +37,15 @@ pub(crate) fn normalize_signed_headers<S: AsRef<str>>(names: &[S]) -> Vec<String
 /// Append a header value trimmed, with inner whitespace runs collapsed to a
 /// single space (what botocore's `' '.join(v.split())` and the JS SDK do).
 fn push_trimmed(out: &mut Vec<u8>, value: &[u8]) {
+    // Most values are already canonical (no outer spaces, no runs, no tabs): copy them whole.
+    let canonical = value.first().is_none_or(|b| *b != b' ')
+        && value.last().is_none_or(|b| *b != b' ')
+        && !value.iter().any(|b| b.is_ascii_whitespace() && *b != b' ')
+        && !value.windows(2).any(|w| w == b"  ");
+    if canonical {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut pending_space = false;
     let mut any = false;
     for &b in value {
@@ -56,7 +65,10 @@ fn push_trimmed(out: &mut Vec<u8>, value: &[u8]) {
 /// Build the canonical request bytes. Header values may be arbitrary bytes
 /// (non-ASCII metadata), so this works on bytes, not `str`.
 pub(crate) fn canonical_request(input: &CanonicalInput<'_>, signed: &[String]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + input.path.len() + input.query.len());
+    // Room for the signed headers too (a session token alone is over 1 KB): growing into
+    // them cost three reallocations per request. One 2 KB allocation costs what a small one
+    // does.
+    let mut out = Vec::with_capacity(2048 + input.path.len() + input.query.len());
     out.extend_from_slice(input.method.as_bytes());
     out.push(b'\n');
     if input.service == "s3" {
@@ -120,5 +132,17 @@ mod tests {
         v.clear();
         push_trimmed(&mut v, b"   ");
         assert_eq!(v, b"");
+        for (raw, want) in [
+            (&b"already canonical"[..], &b"already canonical"[..]),
+            (b"tab	here", b"tab here"),
+            (b"two  spaces", b"two spaces"),
+            (b" lead", b"lead"),
+            (b"trail ", b"trail"),
+            (b"", b""),
+        ] {
+            v.clear();
+            push_trimmed(&mut v, raw);
+            assert_eq!(v, want);
+        }
     }
 }

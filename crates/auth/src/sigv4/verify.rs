@@ -11,7 +11,56 @@ use crate::error::{AuthError, MAX_SKEW_SECONDS, SignatureMismatch};
 use crate::time::format_iso8601;
 
 /// The SigV4 signing key: `HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")`.
+///
+/// A key is the same for every request of one credential on one day, so each thread keeps
+/// the last few it derived (four HMACs are about a tenth of a request's authentication).
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (secret, date, region, service).hash(&mut h);
+    let slot = (h.finish() % KEY_SLOTS as u64) as usize;
+    KEYS.with_borrow_mut(|slots| {
+        if slots.is_empty() {
+            slots.resize_with(KEY_SLOTS, || None);
+        }
+        if let Some(Some(c)) = slots.get(slot)
+            && c.secret == secret
+            && c.date == date
+            && c.region == region
+            && c.service == service
+        {
+            return c.key;
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        if let Some(s) = slots.get_mut(slot) {
+            *s = Some(CachedKey {
+                secret: secret.to_owned(),
+                date: date.to_owned(),
+                region: region.to_owned(),
+                service: service.to_owned(),
+                key,
+            });
+        }
+        key
+    })
+}
+
+/// Signing keys kept per thread (a direct-mapped cache).
+const KEY_SLOTS: usize = 64;
+
+struct CachedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+thread_local! {
+    static KEYS: std::cell::RefCell<Vec<Option<CachedKey>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_secret = format!("AWS4{secret}");
     let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
     let k_region = hmac_sha256(&k_date, region.as_bytes());
