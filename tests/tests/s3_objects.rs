@@ -778,3 +778,51 @@ async fn virtual_host_style_with_domain() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "virtual");
 }
+
+#[tokio::test]
+async fn expected_bucket_owner_and_conflicting_encryption_headers_are_refused() {
+    let server = Server::start();
+    let c = root(&server);
+    c.create_bucket().bucket("owned").send().await.unwrap();
+    let put = |owner: &str| {
+        c.put_object()
+            .bucket("owned")
+            .key("k")
+            .expected_bucket_owner(owner)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+    };
+    put("000000000000").await.unwrap();
+    let e = put("111111111111").await.unwrap_err();
+    assert_eq!(status(&e), 403);
+    let e = c
+        .get_object()
+        .bucket("owned")
+        .key("k")
+        .expected_bucket_owner("111111111111")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), 403);
+
+    // SSE-C and SSE-S3 together: 400 InvalidArgument (SSE-C alone: 501, not built).
+    let sse_c = |both: bool| {
+        let mut req = c
+            .put_object()
+            .bucket("owned")
+            .key("enc")
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key("MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=")
+            .sse_customer_key_md5("HmMu2BcBNqA4xYwGhUYzgw==")
+            .body(ByteStream::from_static(b"x"));
+        if both {
+            req = req.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256);
+        }
+        req.send()
+    };
+    let e = sse_c(true).await.unwrap_err();
+    assert_eq!(status(&e), 400);
+    assert_eq!(code(&e.into_service_error()), "InvalidArgument");
+    let e = sse_c(false).await.unwrap_err();
+    assert_eq!(status(&e), 501);
+}

@@ -349,6 +349,19 @@ impl S3Service {
         if ctx.route.bucket.is_some() && ctx.route.op != Op::CreateBucket && bucket_row.is_none() {
             return Err(S3Error::no_such_bucket(ctx.bucket()?));
         }
+        // x-amz-expected-bucket-owner (and the copy source's): every bucket here belongs to
+        // this account, so another account id is refused as S3 refuses it.
+        for h in [
+            "x-amz-expected-bucket-owner",
+            "x-amz-source-expected-bucket-owner",
+        ] {
+            if ctx
+                .header(h)
+                .is_some_and(|v| v.trim() != self.cfg.account_id)
+            {
+                return Err(S3Error::access_denied());
+            }
+        }
         if ctx.route.op.reads_existing_object()
             && let (Some(b), Some(k)) = (&ctx.route.bucket, &ctx.route.key)
         {

@@ -63,6 +63,13 @@ pub(crate) fn requested(ctx: &Ctx) -> S3Result<Option<&'static str>> {
         .header("x-amz-server-side-encryption-customer-algorithm")
         .is_some()
     {
+        // Both kinds at once is a malformed request, whatever this server supports.
+        if ctx.header(HEADER).is_some() {
+            return Err(S3Error::invalid_argument(
+                "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+            )
+            .with("ArgumentName", HEADER));
+        }
         return Err(S3Error::new(
             "NotImplemented",
             StatusCode::NOT_IMPLEMENTED,
