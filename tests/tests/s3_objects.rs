@@ -826,3 +826,51 @@ async fn expected_bucket_owner_and_conflicting_encryption_headers_are_refused() 
     let e = sse_c(false).await.unwrap_err();
     assert_eq!(status(&e), 501);
 }
+
+#[tokio::test]
+async fn delete_objects_honours_per_object_conditions() {
+    use aws_sdk_s3::primitives::DateTime;
+    let server = Server::start();
+    let c = root(&server);
+    c.create_bucket().bucket("cond").send().await.unwrap();
+    c.put_object()
+        .bucket("cond")
+        .key("obj")
+        .body(ByteStream::from_static(b"four"))
+        .send()
+        .await
+        .unwrap();
+    let head = c
+        .head_object()
+        .bucket("cond")
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    let mtime = *head.last_modified().unwrap();
+    let delete = |entry: ObjectIdentifier| {
+        c.delete_objects()
+            .bucket("cond")
+            .delete(Delete::builder().objects(entry).build().unwrap())
+            .send()
+    };
+    let entry = || ObjectIdentifier::builder().key("obj");
+    for wrong in [
+        entry().last_modified_time(DateTime::from_secs(1_420_070_400)),
+        entry().size(5),
+        entry().e_tag("\"0123456789abcdef0123456789abcdef\""),
+    ] {
+        let r = delete(wrong.build().unwrap()).await.unwrap();
+        assert_eq!(r.errors()[0].code(), Some("PreconditionFailed"));
+        assert!(r.deleted().is_empty());
+    }
+    let right = entry()
+        .last_modified_time(mtime)
+        .size(4)
+        .e_tag(head.e_tag().unwrap())
+        .build()
+        .unwrap();
+    let r = delete(right).await.unwrap();
+    assert_eq!(r.deleted()[0].key(), Some("obj"));
+    assert!(r.errors().is_empty());
+}

@@ -841,12 +841,14 @@ fn parse_delete(raw: &[u8]) -> S3Result<(bool, Vec<DeleteEntry>)> {
             last_modified_s: o
                 .child("LastModifiedTime")
                 .map(|v| {
-                    time::OffsetDateTime::parse(
-                        v.text.trim(),
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .map(|t| t.unix_timestamp())
-                    .map_err(|_| S3Error::malformed_xml())
+                    // The SDKs send an HTTP date here (S3's model says so); ISO 8601 is
+                    // accepted too.
+                    let t = v.text.trim();
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .map(|t| t.unix_timestamp())
+                        .ok()
+                        .or_else(|| parse_http_date(t))
+                        .ok_or_else(S3Error::malformed_xml)
                 })
                 .transpose()?,
         };
