@@ -151,16 +151,11 @@ impl Identity {
                 display_name: claims.session_name.clone(),
                 access_key_id: Some(access_key_id.to_owned()),
                 expires_at: Some(claims.expires_at),
-                detail: Some(Arc::new(Who::Session(claims.clone()))),
+                detail: Some(Arc::new(Who::Session(claims))),
             };
             self.opened.insert(
                 access_key_id,
-                Arc::new(OpenedSession::new(
-                    token,
-                    secret.clone(),
-                    caller.clone(),
-                    claims,
-                )),
+                Arc::new(OpenedSession::new(token, secret.clone(), caller.clone())),
             );
             return Ok((secret, caller));
         }

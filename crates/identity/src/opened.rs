@@ -6,7 +6,6 @@
 //! with the one opened in constant time, and an entry is never used past the credentials'
 //! expiry (the caller then opens the token again, which reports it expired).
 
-use crate::session::SessionClaims;
 use cubby_s3::Caller;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -22,20 +21,17 @@ pub(crate) struct OpenedSession {
     token: String,
     /// The session's secret access key.
     pub secret: String,
-    /// The caller it authenticates (its `detail` holds the claims).
+    /// The caller it authenticates (its `detail` holds the claims, `expires_at` the expiry).
     pub caller: Caller,
-    /// The claims, for the expiry check.
-    pub claims: Arc<SessionClaims>,
 }
 
 impl OpenedSession {
     /// Remember an opened token.
-    pub fn new(token: &str, secret: String, caller: Caller, claims: Arc<SessionClaims>) -> Self {
+    pub fn new(token: &str, secret: String, caller: Caller) -> Self {
         OpenedSession {
             token: token.to_owned(),
             secret,
             caller,
-            claims,
         }
     }
 }
@@ -70,8 +66,8 @@ impl OpenedSessions {
     pub fn get(&self, access_key_id: &str, token: &str, now: i64) -> Option<Arc<OpenedSession>> {
         let map = self.map.read().ok()?;
         let s = map.get(access_key_id)?;
-        (same_token(s.token.as_bytes(), token.as_bytes()) && now < s.claims.expires_at)
-            .then(|| s.clone())
+        let live = s.caller.expires_at.is_some_and(|e| now < e);
+        (same_token(s.token.as_bytes(), token.as_bytes()) && live).then(|| s.clone())
     }
 
     /// Remember a session opened for `access_key_id`.
@@ -90,20 +86,11 @@ mod tests {
     use super::*;
 
     fn session(token: &str, expires_at: i64) -> Arc<OpenedSession> {
-        let claims = Arc::new(SessionClaims::new(
-            "arn:aws:iam::000000000000:role/Guest",
-            "AROAEXAMPLE",
-            "s",
-            "000000000000",
-            0,
-            expires_at,
-        ));
-        Arc::new(OpenedSession::new(
-            token,
-            "secret".into(),
-            Caller::anonymous(),
-            claims,
-        ))
+        let caller = Caller {
+            expires_at: Some(expires_at),
+            ..Caller::anonymous()
+        };
+        Arc::new(OpenedSession::new(token, "secret".into(), caller))
     }
 
     #[test]
