@@ -43,6 +43,7 @@ pub use admin::{AdminAuthError, AdminAuthorizer, AdminCaller, ResolvedKey, RootO
 pub use codes::{CodeKind, CodeMessage, CodeSender, LogSender, WebhookSender};
 pub use error::{ApiError, Error};
 pub use passwords::Argon2Params;
+pub use tokens::TokenSigner;
 
 use cubby_auth::session::MasterKey;
 use cubby_meta::Meta;
@@ -129,7 +130,7 @@ pub struct UserPools {
     sender: Arc<dyn CodeSender>,
     hasher: passwords::Hasher,
     /// Unwrapped signing keys by `{pool}/{kid}` (immutable per kid, so safe to cache).
-    signing_keys: Mutex<HashMap<String, Arc<jsonwebtoken::EncodingKey>>>,
+    signing_keys: Mutex<HashMap<String, Arc<tokens::TokenSigner>>>,
 }
 
 impl std::fmt::Debug for UserPools {

@@ -39,10 +39,19 @@ impl Argon2Params {
     }
 }
 
-/// Runs CPU-heavy password work on the blocking pool, at most `permits` jobs at once, so
-/// sign-ins never stall the async workers that serve uploads.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs CPU-heavy credential work (Argon2id, SRP's modular exponentiations, RS256
+/// signatures) on one dedicated thread per core, at most one job per thread at once, so
+/// sign-ins never occupy the async workers or the blocking pool that serve uploads.
+///
+/// The threads run in the kernel's idle scheduling class (`SCHED_IDLE`): they get the CPU
+/// that uploads leave over and give it back the moment an upload handler wakes, so a burst
+/// of sign-ins cannot raise upload latency. On idle cores they run at full speed; on cores
+/// that uploads keep saturated, sign-ins wait (that is the intended order).
 pub(crate) struct Hasher {
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     params: Argon2Params,
 }
 
@@ -52,13 +61,25 @@ impl Hasher {
             .map(|n| n.get())
             .unwrap_or(2)
             .max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..n {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("cubby-credential-{i}"))
+                .spawn(move || credential_worker(&queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a credential worker thread");
+            }
+        }
         Hasher {
             permits: Arc::new(Semaphore::new(n)),
+            jobs,
             params,
         }
     }
 
-    /// Run `f` on the blocking pool under a permit.
+    /// Run `f` on a credential worker under a permit.
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce() -> R + Send + 'static,
@@ -68,9 +89,15 @@ impl Hasher {
             .acquire()
             .await
             .map_err(|e| Error::Crypto(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::Crypto(format!("password worker: {e}")))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                // A receiver that went away (the request was cancelled) needs no answer.
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| Error::Crypto("credential workers stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Crypto("credential worker failed".into()))
     }
 
     /// The Argon2id context.
@@ -83,6 +110,39 @@ impl Hasher {
         )
         .map_err(|e| Error::Config(format!("argon2 parameters: {e}")))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    }
+}
+
+/// One credential worker: lower its own priority, then run jobs until the pool is dropped.
+fn credential_worker(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    lower_own_priority();
+    loop {
+        // The lock is held only while taking one job, never while running it.
+        let job = match queue.lock() {
+            Ok(q) => q.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // A panicking job loses its answer (the caller sees an error), not the thread.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            tracing::error!("a credential job panicked");
+        }
+    }
+}
+
+/// Put the calling thread under `SCHED_IDLE`, the lowest class of the fair scheduler.
+///
+/// Not just nice 19: the kernel lets a nice-19 thread finish its time slice (a millisecond
+/// or more) before a woken upload handler gets the core, while an idle-class thread is
+/// preempted at once.
+fn lower_own_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        tracing::warn!(error = ?e, "could not lower the priority of a credential worker");
     }
 }
 

@@ -5,6 +5,8 @@
 //! travel as lower-case hex; every hash over a hex string hashes the
 //! *decoded bytes* of its canonical [`pad_hex`] form.
 
+use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
+use crypto_bigint::{Odd, U256, U3072};
 use hmac::{Hmac, Mac};
 use num_bigint_dig::BigUint;
 use sha2::{Digest, Sha256};
@@ -48,6 +50,45 @@ pub static GROUP: LazyLock<Group> = LazyLock::new(|| {
     let k = hash_hex_concat(&[&pad_hex(&n), &pad_hex(&g)]);
     Group { n, g, k }
 });
+
+/// `N` prepared for Montgomery arithmetic (`None` only if `N` were even, which it is not).
+static MONTY: LazyLock<Option<FixedMontyParams<{ U3072::LIMBS }>>> = LazyLock::new(|| {
+    let n = U3072::from_be_slice(&fixed_be::<384>(&GROUP.n)?);
+    Option::from(Odd::new(n)).map(FixedMontyParams::new_vartime)
+});
+
+/// `x` as exactly `LEN` big-endian bytes, `None` if it does not fit.
+fn fixed_be<const LEN: usize>(x: &BigUint) -> Option<[u8; LEN]> {
+    let bytes = x.to_bytes_be();
+    let mut out = [0u8; LEN];
+    let start = LEN.checked_sub(bytes.len())?;
+    out[start..].copy_from_slice(&bytes);
+    Some(out)
+}
+
+/// `x mod N` in Montgomery form.
+fn monty(
+    x: &BigUint,
+    params: &FixedMontyParams<{ U3072::LIMBS }>,
+) -> Option<FixedMontyForm<{ U3072::LIMBS }>> {
+    let reduced = fixed_be::<384>(&(x % &GROUP.n))?;
+    Some(FixedMontyForm::new(&U3072::from_be_slice(&reduced), params))
+}
+
+/// An exponent of at most 256 bits (the server secret `b` and the scrambler `u` are).
+fn exponent(x: &BigUint) -> Option<U256> {
+    Some(U256::from_be_slice(&fixed_be::<32>(x)?))
+}
+
+/// `base^exp mod N` for a secret 256-bit exponent, in constant time: the number of
+/// operations and the memory they touch do not depend on `exp`, so the server's secret `b`
+/// cannot be read from response times. `None` if an input does not fit (never for the
+/// values the server makes itself).
+fn pow_mod_n_ct(base: &BigUint, exp: &BigUint) -> Option<BigUint> {
+    let params = MONTY.as_ref()?;
+    let r = monty(base, params)?.pow_bounded_exp(&exponent(exp)?, 256);
+    Some(BigUint::from_bytes_be(&r.retrieve().to_be_bytes()))
+}
 
 /// `padHex`: lower-case hex of `n`, a `0` prefixed when the length is odd,
 /// then `00` prefixed when the first nibble is `8`–`f` (the encoding of Java's
@@ -132,10 +173,11 @@ pub fn compute_u(a_pub: &BigUint, b_pub: &BigUint) -> BigUint {
     hash_hex_concat(&[&pad_hex(a_pub), &pad_hex(b_pub)])
 }
 
-/// The server's public value `B = (k·v + g^b) mod N`.
+/// The server's public value `B = (k·v + g^b) mod N` (`g^b` in constant time).
 pub fn server_public(v: &BigUint, b: &BigUint) -> BigUint {
     let grp = &*GROUP;
-    (&grp.k * v + grp.g.modpow(b, &grp.n)) % &grp.n
+    let g_b = pow_mod_n_ct(&grp.g, b).unwrap_or_else(|| grp.g.modpow(b, &grp.n));
+    (&grp.k * v + g_b) % &grp.n
 }
 
 /// Why a client's SRP values were refused.
@@ -170,8 +212,18 @@ pub fn server_key(
     if u == BigUint::default() {
         return Err(SrpError::ZeroU);
     }
-    let s = ((a_pub % n) * v.modpow(&u, n) % n).modpow(b, n);
+    let s = premaster_ct(a_pub, v, &u, b)
+        .unwrap_or_else(|| ((a_pub % n) * v.modpow(&u, n) % n).modpow(b, n));
     Ok(hkdf(&u, &s))
+}
+
+/// `S = (A · v^u)^b mod N` in Montgomery form, constant-time in `v` and `b`.
+fn premaster_ct(a_pub: &BigUint, v: &BigUint, u: &BigUint, b: &BigUint) -> Option<BigUint> {
+    let params = MONTY.as_ref()?;
+    let v_u = monty(v, params)?.pow_bounded_exp(&exponent(u)?, 256);
+    let base = monty(a_pub, params)? * v_u;
+    let s = base.pow_bounded_exp(&exponent(b)?, 256);
+    Some(BigUint::from_bytes_be(&s.retrieve().to_be_bytes()))
 }
 
 /// The client's session key (what Amplify / pycognito compute):
@@ -299,6 +351,30 @@ mod tests {
     //! with its own padHex, hashing and HKDF (nothing shared with the code under test).
     use super::*;
     use num_bigint_dig::BigUint;
+
+    #[test]
+    fn constant_time_exponentiation_agrees_with_the_reference() {
+        let n = &GROUP.n;
+        for seed in 0u8..8 {
+            let base = BigUint::from_bytes_be(&[seed.wrapping_mul(37).wrapping_add(3); 300]);
+            let exp = BigUint::from_bytes_be(&[seed.wrapping_mul(91).wrapping_add(1); 32]);
+            assert_eq!(pow_mod_n_ct(&base, &exp), Some(base.modpow(&exp, n)));
+            let (v, u, b) = (&base, BigUint::from(seed as u32 + 2), &exp);
+            let a_pub = GROUP.g.modpow(&BigUint::from(1000u32 + seed as u32), n) + n;
+            let reference = ((&a_pub % n) * v.modpow(&u, n) % n).modpow(b, n);
+            assert_eq!(premaster_ct(&a_pub, v, &u, b), Some(reference));
+        }
+        // Zero exponent, zero base, and an exponent that does not fit 256 bits.
+        assert_eq!(
+            pow_mod_n_ct(&GROUP.g, &BigUint::default()),
+            Some(BigUint::from(1u32))
+        );
+        assert_eq!(
+            pow_mod_n_ct(&BigUint::default(), &BigUint::from(5u32)),
+            Some(BigUint::default())
+        );
+        assert_eq!(pow_mod_n_ct(&GROUP.g, &(BigUint::from(1u32) << 256)), None);
+    }
 
     fn c_pad_hex(n: &BigUint) -> String {
         let mut h = format!("{:x}", n);
