@@ -73,6 +73,12 @@ impl S3Client {
         })
     }
 
+    /// The same client with a connection pool of its own: its connections are opened (and
+    /// their tasks spawned) on whichever runtime first uses it.
+    pub fn with_own_connections(&self) -> Result<Self> {
+        Self::new(&self.endpoint, &self.access_key, &self.secret, &self.region)
+    }
+
     /// The endpoint URL (`http://127.0.0.1:PORT`, no trailing slash).
     pub fn endpoint(&self) -> &str {
         &self.endpoint

@@ -52,6 +52,7 @@ pub struct Params {
 /// and reuses them: the server cannot tell (it sees a valid `A`), and the load generator,
 /// which shares the machine with the server, then spends one modular exponentiation per
 /// sign-in instead of three, so the figures measure the server rather than the client.
+#[derive(Clone)]
 struct Ephemeral {
     a: BigUint,
     a_pub: BigUint,
@@ -131,6 +132,19 @@ fn unix_now() -> i64 {
 }
 
 impl SignIn {
+    /// The same users and client state, signing in through `c`.
+    fn with_client(&self, c: S3Client) -> SignIn {
+        SignIn {
+            c,
+            pool_id: self.pool_id.clone(),
+            client_id: self.client_id.clone(),
+            users: self.users.clone(),
+            password: self.password.clone(),
+            eph: self.eph.clone(),
+            gx: Mutex::new(self.gx.lock().map(|m| m.clone()).unwrap_or_default()),
+        }
+    }
+
     /// One SRP sign-in of user `i % users`; the ID token.
     async fn sign_in(self: &Arc<Self>, i: usize) -> Result<String> {
         let user = &self.users[i % self.users.len()];
@@ -157,11 +171,12 @@ impl SignIn {
             p("USERNAME")?,
         );
         let timestamp = srp::format_timestamp(unix_now());
-        // The big-number work runs on the blocking pool so the bench's own runtime stays free
-        // to time the PUTs that run alongside.
+        // The big-number work runs on a thread of its own at the lowest priority: real clients
+        // do it on their own devices, so here it must neither slow the bench's runtime, which
+        // times the PUTs that run alongside, nor compete with the server for the shared cores.
         let this = self.clone();
         let (block_b64, ts) = (block.clone(), timestamp.clone());
-        let signature = tokio::task::spawn_blocking(move || -> Result<String> {
+        let signature = off_thread_low_priority(move || -> Result<String> {
             let pool_name = srp::pool_name(&this.pool_id);
             let b_pub = srp::parse_hex(&b_hex).context("SRP_B is not hex")?;
             let cached = this
@@ -441,63 +456,114 @@ fn verify_rate(
 }
 
 /// Sign-ins started at a fixed rate (open loop, whatever the answers' latency) until stopped.
+///
+/// They stand in for users on their own devices, so their client side must not take CPU
+/// from the server or from the PUTs being timed: they run on a runtime of their own whose
+/// threads (and the threads doing the client's SRP math) are in the idle scheduling class,
+/// over connections of their own. What the figures show is then the server's own cost.
 struct Background {
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<(Samples, Duration)>,
+    done: oneshot::Receiver<(Samples, Duration)>,
 }
 
 impl Background {
-    fn start(si: &Arc<SignIn>, rate: f64) -> Self {
-        let (stop, mut stopped) = oneshot::channel();
-        let si = si.clone();
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // Bounded, so a stalled server cannot make the bench pile up requests.
-            let inflight = Arc::new(Semaphore::new(256));
-            let mut set = JoinSet::new();
-            let start = Instant::now();
-            let mut s = Samples::default();
-            let mut i = 0usize;
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    _ = tick.tick() => {
-                        let Ok(permit) = inflight.clone().try_acquire_owned() else {
-                            s.record::<()>(Instant::now(), Err(anyhow!("256 sign-ins in flight")));
-                            continue;
-                        };
-                        let (si, n) = (si.clone(), i);
-                        i += 1;
-                        set.spawn(async move {
-                            let t = Instant::now();
-                            let r = si.sign_in_timed(n).await;
-                            drop(permit);
-                            (t, r)
-                        });
-                    }
-                    Some(done) = set.join_next(), if !set.is_empty() => {
-                        if let Ok((t, r)) = done {
-                            s.record(t, r);
-                        }
-                    }
-                }
-            }
-            let elapsed = start.elapsed();
-            while let Some(done) = set.join_next().await {
-                if let Ok((t, r)) = done {
-                    s.record(t, r);
-                }
-            }
-            (s, elapsed)
-        });
-        Self { stop, task }
+    fn start(si: &SignIn, rate: f64) -> Result<Self> {
+        let si = Arc::new(si.with_client(si.c.with_own_connections()?));
+        let (stop, stopped) = oneshot::channel();
+        let (finished, done) = oneshot::channel();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-bg-signin")
+            .on_thread_start(idle_class)
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("bench-bg-signin".into())
+            .spawn(move || {
+                idle_class();
+                let out = rt.block_on(rt.spawn(sign_in_steadily(si, rate, stopped)));
+                let _ = finished.send(out.unwrap_or_default());
+            })?;
+        Ok(Self { stop, done })
     }
 
     async fn stop(self) -> (Samples, Duration) {
         let _ = self.stop.send(());
-        self.task.await.unwrap_or_default()
+        self.done.await.unwrap_or_default()
     }
+}
+
+/// Start a sign-in every `1/rate` s until `stopped`; the samples and the time it ran.
+async fn sign_in_steadily(
+    si: Arc<SignIn>,
+    rate: f64,
+    mut stopped: oneshot::Receiver<()>,
+) -> (Samples, Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Bounded, so a stalled server cannot make the bench pile up requests.
+    let inflight = Arc::new(Semaphore::new(256));
+    let mut set = JoinSet::new();
+    let start = Instant::now();
+    let mut s = Samples::default();
+    let mut i = 0usize;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            _ = tick.tick() => {
+                let Ok(permit) = inflight.clone().try_acquire_owned() else {
+                    s.record::<()>(Instant::now(), Err(anyhow!("256 sign-ins in flight")));
+                    continue;
+                };
+                let (si, n) = (si.clone(), i);
+                i += 1;
+                set.spawn(async move {
+                    let t = Instant::now();
+                    let r = si.sign_in_timed(n).await;
+                    drop(permit);
+                    (t, r)
+                });
+            }
+            Some(done) = set.join_next(), if !set.is_empty() => {
+                if let Ok((t, r)) = done {
+                    s.record(t, r);
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    while let Some(done) = set.join_next().await {
+        if let Ok((t, r)) = done {
+            s.record(t, r);
+        }
+    }
+    (s, elapsed)
+}
+
+/// Put the calling thread in the idle scheduling class (best effort: at normal priority the
+/// figures only get more pessimistic).
+fn idle_class() {
+    let _ = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        thread_priority::ThreadSchedulePolicy::Normal(
+            thread_priority::NormalThreadSchedulePolicy::Idle,
+        ),
+    );
+}
+
+/// Run `f` on a new thread in the idle scheduling class and await its result.
+async fn off_thread_low_priority<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("bench-client-srp".into())
+        .spawn(move || {
+            idle_class();
+            let _ = tx.send(f());
+        })?;
+    rx.await.map_err(|_| anyhow!("client SRP thread failed"))
 }
 
 /// Sign up and confirm `n` users, 8 at a time (SignUp hashes the password: Argon2id).
@@ -719,7 +785,7 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
         )
         .await
         .with_context(|| format!("{label} alone"))?;
-        let bg = Background::start(&si, p.signin_rate);
+        let bg = Background::start(&si, p.signin_rate)?;
         let loaded = workload::small_cell(
             c,
             bucket,

@@ -932,6 +932,27 @@ async fn idp(server: &Server, op: &str, body: serde_json::Value) -> serde_json::
     serde_json::from_str(&text).unwrap()
 }
 
+/// Linux's number for the idle scheduling class.
+const SCHED_IDLE: i64 = 5;
+
+/// The scheduling policy of each of the server's credential-worker threads (from /proc).
+fn credential_worker_policies(pid: u32) -> Vec<i64> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        // Thread names are cut to 15 bytes: "cubby-credentia".
+        if !comm.starts_with("cubby-credentia") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is field 3, policy is field 41.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        policies.push(after_name.split(' ').nth(38).unwrap().parse().unwrap());
+    }
+    policies
+}
+
 #[tokio::test]
 async fn seed_setup_signed_in_users_get_their_own_folder() {
     let server = Server::start_seeded();
@@ -961,6 +982,12 @@ async fn seed_setup_signed_in_users_get_their_own_folder() {
     )
     .await;
     let id_token = auth["AuthenticationResult"]["IdToken"].as_str().unwrap();
+    // The sign-in's Argon2id and RS256 work ran on the credential workers, which run below
+    // the upload path: one thread per core, each in the idle scheduling class.
+    assert_eq!(
+        credential_worker_policies(server.pid().unwrap()),
+        vec![SCHED_IDLE; std::thread::available_parallelism().unwrap().get()]
+    );
     // The Logins key is the token's issuer without the scheme, as with Cognito.
     let provider = format!("127.0.0.1:{}/{user_pool}", server.port);
     let ci = cognito_anon(&server);
