@@ -211,7 +211,6 @@ pub(crate) fn family_time(id: &str) -> Option<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use rsa::pkcs1::EncodeRsaPrivateKey as _;
 
     #[test]
     fn signed_tokens_verify_against_the_public_key_and_carry_cognitos_header() {
