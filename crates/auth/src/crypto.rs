@@ -21,7 +21,27 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    String::from(&*hex32(&Sha256::digest(data).into()))
+}
+
+/// Lower-case hex of a 32-byte digest, without allocating.
+pub fn hex32(bytes: &[u8; 32]) -> Hex32 {
+    let mut out = [0u8; 64];
+    // The buffer is exactly twice the input: encoding cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    Hex32(out)
+}
+
+/// The 64 lower-case hex digits of a digest ([`hex32`]).
+#[derive(Clone, Copy)]
+pub struct Hex32([u8; 64]);
+
+impl std::ops::Deref for Hex32 {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Constant-time equality (length is not secret).

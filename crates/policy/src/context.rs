@@ -80,9 +80,33 @@ impl Principal {
 struct Entry {
     /// ASCII-lowercased key name.
     name: Cow<'static, str>,
-    values: Vec<String>,
+    values: Values,
     /// Built with [`RequestContext::add`]: a multi-valued key, never usable as a variable.
     multi: bool,
+}
+
+/// A key's values. Nearly every key has one, kept inline: a context is built for every
+/// request, and a `Vec` per key was one allocation per key.
+#[derive(Debug, Clone)]
+enum Values {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Values {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            Values::One(v) => std::slice::from_ref(v),
+            Values::Many(vs) => vs,
+        }
+    }
+
+    fn push(&mut self, value: String) {
+        match self {
+            Values::One(first) => *self = Values::Many(vec![std::mem::take(first), value]),
+            Values::Many(vs) => vs.push(value),
+        }
+    }
 }
 
 /// The request being decided: action, resource, principal and condition keys.
@@ -114,23 +138,27 @@ impl RequestContext {
         resource: impl Into<String>,
         principal: Principal,
     ) -> Self {
-        let mut ctx = RequestContext {
-            action: action.into(),
-            resource: resource.into(),
-            principal,
-            // Requests carry 15-30 keys: growing from 8 reallocated twice per request.
-            entries: Vec::with_capacity(32),
+        // Requests carry 15-30 keys: growing from 8 reallocated twice per request.
+        let mut entries = Vec::with_capacity(32);
+        // The principal's keys are the first ones, so they are pushed without the lookups
+        // `set` makes (their names are already lower-case and cannot be present yet).
+        let mut key = |name: &'static str, value: String| {
+            entries.push(Entry {
+                name: Cow::Borrowed(name),
+                values: Values::One(value),
+                multi: false,
+            })
         };
-        match ctx.principal.clone() {
+        match &principal {
             Principal::Anonymous => {
-                ctx.set("aws:PrincipalType", "Anonymous");
-                ctx.set("aws:userid", "anonymous");
+                key("aws:principaltype", "Anonymous".into());
+                key("aws:userid", "anonymous".into());
             }
             Principal::Root { account } => {
-                ctx.set("aws:PrincipalType", "Account");
-                ctx.set("aws:PrincipalArn", format!("arn:aws:iam::{account}:root"));
-                ctx.set("aws:userid", account.clone());
-                ctx.set("aws:PrincipalAccount", account);
+                key("aws:principaltype", "Account".into());
+                key("aws:principalarn", format!("arn:aws:iam::{account}:root"));
+                key("aws:userid", account.clone());
+                key("aws:principalaccount", account.clone());
             }
             Principal::User {
                 arn,
@@ -138,11 +166,11 @@ impl RequestContext {
                 user_id,
                 name,
             } => {
-                ctx.set("aws:PrincipalType", "User");
-                ctx.set("aws:PrincipalArn", arn);
-                ctx.set("aws:PrincipalAccount", account);
-                ctx.set("aws:userid", user_id);
-                ctx.set("aws:username", name);
+                key("aws:principaltype", "User".into());
+                key("aws:principalarn", arn.clone());
+                key("aws:principalaccount", account.clone());
+                key("aws:userid", user_id.clone());
+                key("aws:username", name.clone());
             }
             Principal::AssumedRole {
                 role_arn,
@@ -151,17 +179,22 @@ impl RequestContext {
                 session_name,
                 ..
             } => {
-                ctx.set("aws:PrincipalType", "AssumedRole");
-                ctx.set("aws:PrincipalArn", role_arn);
-                ctx.set("aws:PrincipalAccount", account);
-                ctx.set("aws:userid", format!("{role_id}:{session_name}"));
+                key("aws:principaltype", "AssumedRole".into());
+                key("aws:principalarn", role_arn.clone());
+                key("aws:principalaccount", account.clone());
+                key("aws:userid", format!("{role_id}:{session_name}"));
             }
             Principal::WebIdentity { provider } => {
-                ctx.set("aws:PrincipalType", "WebIdentityUser");
-                ctx.set("aws:FederatedProvider", provider);
+                key("aws:principaltype", "WebIdentityUser".into());
+                key("aws:federatedprovider", provider.clone());
             }
         }
-        ctx
+        RequestContext {
+            action: action.into(),
+            resource: resource.into(),
+            principal,
+            entries,
+        }
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -176,14 +209,13 @@ impl RequestContext {
         match self.position(key) {
             Some(i) => {
                 if let Some(e) = self.entries.get_mut(i) {
-                    e.values.clear();
-                    e.values.push(value);
+                    e.values = Values::One(value);
                     e.multi = false;
                 }
             }
             None => self.entries.push(Entry {
                 name: key_name(key),
-                values: vec![value],
+                values: Values::One(value),
                 multi: false,
             }),
         }
@@ -201,7 +233,7 @@ impl RequestContext {
             }
             None => self.entries.push(Entry {
                 name: key_name(key),
-                values: vec![value],
+                values: Values::One(value),
                 multi: true,
             }),
         }

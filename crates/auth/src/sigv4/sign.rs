@@ -198,6 +198,7 @@ pub fn presign_url_with_headers(
         authority: Some(authority),
         payload_hash: UNSIGNED_PAYLOAD,
     };
+    let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
     let creq = canonical_request(&input, &signed);
     let sts = string_to_sign(&amz_date, &scope, &creq);
     let key = signing_key(secret, date, region, service);

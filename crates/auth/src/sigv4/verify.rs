@@ -6,7 +6,7 @@ use super::canonical::{
     CanonicalInput, canonical_request, normalize_signed_headers, string_to_sign,
 };
 use super::{SignedRequest, Verified};
-use crate::crypto::{ct_eq, hmac_sha256};
+use crate::crypto::{ct_eq, hex32, hmac_sha256};
 use crate::error::{AuthError, MAX_SKEW_SECONDS, SignatureMismatch};
 use crate::time::format_iso8601;
 
@@ -147,16 +147,16 @@ pub fn check_time(req: &SignedRequest, now: i64) -> Result<(), AuthError> {
 fn check_signed_headers(
     req: &SignedRequest,
     parts: &Parts,
-    signed: &[String],
+    signed: &[&str],
 ) -> Result<(), AuthError> {
     let mut missing: Vec<&str> = Vec::new();
-    if signed.binary_search_by(|h| h.as_str().cmp("host")).is_err() {
+    if signed.binary_search(&"host").is_err() {
         missing.push("host");
     }
     if req.is_presigned() {
         for name in parts.headers.keys() {
             let n = name.as_str();
-            if n.starts_with("x-amz-") && signed.binary_search_by(|h| h.as_str().cmp(n)).is_err() {
+            if n.starts_with("x-amz-") && signed.binary_search(&n).is_err() {
                 missing.push(n);
             }
         }
@@ -203,7 +203,7 @@ pub fn verify(
     let scope = req.scope();
     let sts = string_to_sign(&req.amz_date, &scope, &creq);
     let key = signing_key(secret, &req.date, &req.region, &req.service);
-    let expected = hex::encode(hmac_sha256(&key, sts.as_bytes()));
+    let expected = hex32(&hmac_sha256(&key, sts.as_bytes()));
     if !ct_eq(expected.as_bytes(), req.signature.as_bytes()) {
         return Err(AuthError::SignatureDoesNotMatch(Box::new(
             SignatureMismatch {
