@@ -588,7 +588,7 @@ async fn classic_flow_checks_the_trust_policy() {
     )
     .unwrap();
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let kid = jsonwebtoken::decode_header(&dtok).unwrap().kid.unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);

@@ -293,7 +293,7 @@ mod tests {
     fn signer() -> &'static (Signer, Vec<u8>) {
         static S: OnceLock<(Signer, Vec<u8>)> = OnceLock::new();
         S.get_or_init(|| {
-            let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+            let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
             Signer::generate("k1").unwrap()
         })
     }

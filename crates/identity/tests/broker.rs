@@ -437,7 +437,7 @@ impl cubby_identity::LocalIssuers for FakePools {
 
 #[tokio::test]
 async fn user_pool_logins_and_role_mappings() {
-    let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let signer = cubby_identity::jwt::Signer::generate("up1").unwrap().0;
     let dir = std::env::temp_dir().join(format!("cubby-identity-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();

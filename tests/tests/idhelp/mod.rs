@@ -332,7 +332,7 @@ impl RsaKey {
 
     /// Sign `claims` with RS256 and header `kid`.
     pub fn sign(&self, kid: &str, claims: &Value) -> String {
-        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         h.kid = Some(kid.to_owned());
         jsonwebtoken::encode(
