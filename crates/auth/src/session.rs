@@ -21,13 +21,26 @@ const SECRET_LABEL: &str = "cubby/session-secret/v1";
 const TOKEN_LABEL: &str = "cubby/session-token/v1";
 
 /// The cluster master key (32 bytes). Its `Debug` never prints the key.
+///
+/// The two subkeys every S3 request with session credentials needs (the token key and the
+/// secret key) are derived once, here, instead of with an HMAC per request.
 #[derive(Clone, PartialEq, Eq)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey {
+    bytes: [u8; 32],
+    /// `subkey(TOKEN_LABEL)`.
+    token_key: [u8; 32],
+    /// `subkey(SECRET_LABEL)`.
+    secret_key: [u8; 32],
+}
 
 impl MasterKey {
     /// Wrap raw key bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            bytes,
+            token_key: hmac_sha256(&bytes, TOKEN_LABEL.as_bytes()),
+            secret_key: hmac_sha256(&bytes, SECRET_LABEL.as_bytes()),
+        }
     }
 
     /// Parse 64 hex characters (surrounding whitespace, such as the
@@ -39,17 +52,17 @@ impl MasterKey {
             name: "master-key".into(),
             value: String::new(),
         })?;
-        Ok(Self(k))
+        Ok(Self::from_bytes(k))
     }
 
     /// The raw key bytes (for persisting a freshly generated key).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// Lower-case hex form, as stored in the key file.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex::encode(self.bytes)
     }
 }
 
@@ -62,7 +75,7 @@ impl std::fmt::Debug for MasterKey {
 /// Keyed derivation for any purpose: `HMAC-SHA256(master, label)`. Distinct
 /// labels give independent keys (domain separation).
 pub fn subkey(master: &MasterKey, label: &str) -> [u8; 32] {
-    hmac_sha256(&master.0, label.as_bytes())
+    hmac_sha256(&master.bytes, label.as_bytes())
 }
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -90,15 +103,14 @@ pub fn new_access_key_id(random: [u8; 10]) -> String {
 /// `HMAC-SHA256(subkey(master, "cubby/session-secret/v1"), access_key_id)`,
 /// the length and alphabet of AWS secrets.
 pub fn derive_secret(master: &MasterKey, access_key_id: &str) -> String {
-    let k = subkey(master, SECRET_LABEL);
-    let mac = hmac_sha256(&k, access_key_id.as_bytes());
+    let mac = hmac_sha256(&master.secret_key, access_key_id.as_bytes());
     let mut s = STANDARD.encode(mac);
     s.truncate(40);
     s
 }
 
 fn cipher(master: &MasterKey) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(&subkey(master, TOKEN_LABEL).into())
+    XChaCha20Poly1305::new(&master.token_key.into())
 }
 
 /// Seal `claims` into a session token: base64url (no padding) of
