@@ -82,6 +82,8 @@ impl Cluster {
             ("CUBBY_NOTIFY_LEASE_MS", "3000".into()),
             ("CUBBY_NOTIFY_RETRY_BASE_MS", "100".into()),
             ("CUBBY_NOTIFY_RETRY_MAX_MS", "1000".into()),
+            // A killed node's quota holds lapse after this.
+            ("CUBBY_QUOTA_LEASE_MS", "2000".into()),
         ];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // Every node has the balancer's URL as its public URL: user-pool tokens name it as
@@ -592,6 +594,211 @@ async fn hundred_uploads_with_a_node_killed_lose_nothing_on(blobs: Blobs) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    cl.stop().await;
+}
+
+/// A guest of the seed's identity pool, minted on `node`.
+async fn seed_guest(cl: &Cluster, node: usize) -> (String, Keys) {
+    let pools = cognito(&cl.nodes[node])
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap();
+    let pool_id = pools
+        .identity_pools()
+        .iter()
+        .find(|p| p.identity_pool_name() == Some("uploads"))
+        .and_then(|p| p.identity_pool_id())
+        .unwrap()
+        .to_owned();
+    new_guest(&cl.nodes[node], &pool_id).await
+}
+
+/// Objects and bytes `owner` holds in the `uploads` bucket, and what `node`'s uploads in
+/// flight hold, from the admin API.
+async fn quota_usage(cl: &Cluster, node: usize, owner: &str) -> (i64, i64) {
+    let r = admin_as(
+        &cl.nodes[node],
+        &root_keys(),
+        "GET",
+        "/_cubby/admin/usage/uploads",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let stored = v["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["owner"] == owner)
+        .map_or(0, |o| o["objects"].as_i64().unwrap());
+    (
+        stored,
+        v["reservationsInFlight"]["objects"].as_i64().unwrap(),
+    )
+}
+
+/// A quota holds for the whole cluster: uploads racing through three nodes cannot overshoot
+/// it, uploads in flight on one node count on the others, and a node killed with uploads in
+/// flight gives its holds back when their lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quotas_hold_across_nodes_and_a_dead_nodes_holds_lapse() {
+    let Some(mut cl) = Cluster::start(
+        "quotas_hold_across_nodes_and_a_dead_nodes_holds_lapse",
+        Blobs::SharedDir,
+    )
+    .await
+    else {
+        return;
+    };
+    let r = admin_as(
+        &cl.nodes[0],
+        &root_keys(),
+        "PUT",
+        "/_cubby/admin/upload-rules/uploads",
+        &json!({"rules": [{"id": "five", "applies_to": ["guests"], "max_objects": 5}]}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Every node rereads bucket configurations within half a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Twenty uploads of one guest, spread over the three nodes at once: exactly five fit.
+    let (id, guest) = seed_guest(&cl, 0).await;
+    let clients: Vec<aws_sdk_s3::Client> = (0..3).map(|i| guest.s3(&cl.nodes[i])).collect();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let c = clients[i % 3].clone();
+            let key = format!("guest/{id}/race/{i}");
+            tokio::spawn(async move {
+                c.put_object()
+                    .bucket("uploads")
+                    .key(key)
+                    .body(ByteStream::from(data(4096, i as u64)))
+                    .send()
+                    .await
+                    .map_err(|e| err_code(&e))
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(code) => assert_eq!(code, "AccessDenied"),
+        }
+    }
+    assert_eq!(ok, 5, "exactly the quota fits, cluster-wide");
+    for node in 0..3 {
+        assert_eq!(quota_usage(&cl, node, &id).await, (5, 0));
+    }
+
+    // Another guest: three uploads stall on node 3 and hold three of its five objects.
+    let (id, guest) = seed_guest(&cl, 1).await;
+    let clients: Vec<aws_sdk_s3::Client> = (0..3).map(|i| guest.s3(&cl.nodes[i])).collect();
+    let mut stalled = Vec::new();
+    for i in 0..3 {
+        let key = format!("guest/{id}/stalled/{i}");
+        stalled.push(StalledPut::start(&clients[2], "uploads", &key).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while quota_usage(&cl, 2, &id).await.1 < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled uploads hold nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let put = |node: usize, name: String| {
+        let c = clients[node].clone();
+        let key = format!("guest/{id}/{name}");
+        async move {
+            c.put_object()
+                .bucket("uploads")
+                .key(key)
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| err_code(&e))
+        }
+    };
+    // Node 1 sees node 3's holds: two more fit, not three.
+    put(0, "a".into()).await.unwrap();
+    put(1, "b".into()).await.unwrap();
+    assert_eq!(put(0, "c".into()).await.unwrap_err(), "AccessDenied");
+
+    // Node 3 dies with the three uploads in flight. Their holds lapse with their lease (two
+    // seconds here) and nothing of them is stored: the three slots come back.
+    cl.nodes[2].kill9();
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match put(0, "c".into()).await {
+            Ok(()) => break,
+            Err(code) => assert_eq!(code, "AccessDenied"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dead node's holds never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    put(1, "d".into()).await.unwrap();
+    put(0, "e".into()).await.unwrap();
+    assert_eq!(put(1, "f".into()).await.unwrap_err(), "AccessDenied");
+    assert_eq!(quota_usage(&cl, 0, &id).await, (5, 0));
+
+    // Bytes, through a multipart upload spread over the two survivors: the parts of an
+    // upload in progress count, so with 10 MiB of parts stored neither node lets 3 MiB more in.
+    let r = admin_as(
+        &cl.nodes[0],
+        &root_keys(),
+        "PUT",
+        "/_cubby/admin/upload-rules/uploads",
+        &json!({"rules": [{"id": "bytes", "applies_to": ["guests"], "max_bytes": "12 MiB"}]})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (id, guest) = seed_guest(&cl, 0).await;
+    let (c0, c1) = (guest.s3(&cl.nodes[0]), guest.s3(&cl.nodes[1]));
+    let key = format!("guest/{id}/big.bin");
+    let up = c0
+        .create_multipart_upload()
+        .bucket("uploads")
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = up.upload_id().unwrap();
+    let part = |c: &aws_sdk_s3::Client, n: i32| {
+        c.upload_part()
+            .bucket("uploads")
+            .key(&key)
+            .upload_id(upload_id)
+            .part_number(n)
+            .body(ByteStream::from(data(5 << 20, n as u64)))
+            .send()
+    };
+    part(&c0, 1).await.unwrap();
+    part(&c1, 2).await.unwrap();
+    assert_eq!(err_code(&part(&c0, 3).await.unwrap_err()), "AccessDenied");
+    let small = |c: &aws_sdk_s3::Client, len: usize| {
+        c.put_object()
+            .bucket("uploads")
+            .key(format!("guest/{id}/small"))
+            .body(ByteStream::from(data(len, 9)))
+            .send()
+    };
+    assert_eq!(
+        err_code(&small(&c1, 3 << 20).await.unwrap_err()),
+        "AccessDenied"
+    );
+    small(&c1, 2 << 20).await.unwrap();
     cl.stop().await;
 }
 

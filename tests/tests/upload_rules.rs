@@ -20,58 +20,6 @@ const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x
 const EXE: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xFF\xFF\x00\x00This program cannot be run in DOS mode.";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01";
 
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// Call the admin API signed with `keys` (root unless told otherwise).
-async fn admin_as(server: &Server, keys: &Keys, method: &str, path: &str, body: &str) -> Reply {
-    let url = format!("{}{path}", server.endpoint);
-    let (mut parts, ()) = http::Request::builder()
-        .method(method)
-        .uri(&url)
-        .body(())
-        .unwrap()
-        .into_parts();
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
-    cubby_auth::sigv4::sign_request(
-        &mut parts,
-        &keys.ak,
-        &keys.sk,
-        keys.token.as_deref(),
-        "us-east-1",
-        "s3",
-        &hash,
-        now(),
-    );
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), &url)
-        .body(body.to_owned());
-    for (k, v) in &parts.headers {
-        req = req.header(k.as_str(), v.as_bytes());
-    }
-    let r = req.send().await.unwrap();
-    Reply {
-        status: r.status().as_u16(),
-        body: r.text().await.unwrap(),
-    }
-}
-
-fn root_keys() -> Keys {
-    Keys {
-        ak: ROOT_KEY.into(),
-        sk: ROOT_SECRET.into(),
-        token: None,
-    }
-}
-
 async fn set_rules(server: &Server, rules: Value) {
     let r = admin_as(
         server,
@@ -757,28 +705,7 @@ async fn kill9_with_uploads_in_flight_leaks_no_reservation() {
     // Five uploads that send half their body and then stall, holding reservations.
     let mut stalled = Vec::new();
     for i in 0..5 {
-        let url = c
-            .put_object()
-            .bucket(BUCKET)
-            .key(format!("k/stalled{i}"))
-            .presigned(
-                aws_sdk_s3::presigning::PresigningConfig::expires_in(
-                    std::time::Duration::from_secs(300),
-                )
-                .unwrap(),
-            )
-            .await
-            .unwrap()
-            .uri()
-            .to_owned();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-        tx.send(Ok(vec![0u8; 1000])).await.unwrap();
-        let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
-        let req = reqwest::Client::new()
-            .put(url)
-            .header("content-length", "2000")
-            .body(body);
-        stalled.push((tx, tokio::spawn(async move { req.send().await })));
+        stalled.push(StalledPut::start(&c, BUCKET, &format!("k/stalled{i}")).await);
     }
     // Wait until the server holds the five reservations.
     let mut held = 0;
@@ -826,11 +753,4 @@ async fn kill9_with_uploads_in_flight_leaks_no_reservation() {
         put(&c, "k/one-too-many", b"x", None).await.unwrap_err().0,
         "AccessDenied"
     );
-}
-
-/// A stream over an mpsc receiver (without pulling in tokio-stream).
-fn tokio_stream_from(
-    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
 }

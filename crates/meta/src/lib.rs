@@ -13,6 +13,7 @@
 mod buckets;
 mod exclusive;
 mod group;
+mod holds;
 mod kv;
 mod migrate;
 mod multipart;
@@ -23,6 +24,7 @@ mod usage;
 
 pub use buckets::BucketRow;
 pub use exclusive::{Exclusive, LockName};
+pub use holds::{HoldOutcome, HoldRequest};
 pub use multipart::{PartRow, UploadRow};
 pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
 pub use outbox::{ClaimedEvent, DeadEvent, NewEvent};
@@ -51,6 +53,9 @@ pub enum MetaError {
     /// A unique row already exists.
     #[error("already exists")]
     AlreadyExists,
+    /// The operation needs the other engine.
+    #[error("not supported on this metadata engine: {0}")]
+    Unsupported(&'static str),
     /// The group commit this write was part of failed.
     #[error("batch commit failed: {0}")]
     Batch(String),

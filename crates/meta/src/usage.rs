@@ -36,6 +36,17 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The key range of `prefix`: `(from, to)`, `None` where unbounded.
+pub(crate) fn prefix_bounds(prefix: &str) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    if prefix.is_empty() {
+        return (None, None);
+    }
+    (
+        Some(prefix.as_bytes().to_vec()),
+        prefix_end(prefix.as_bytes()),
+    )
+}
+
 /// `AND key >= $n [AND key < $n+1]` for a prefix, with the values to bind.
 fn key_range(prefix: &str, first: usize) -> (String, Vec<Vec<u8>>) {
     if prefix.is_empty() {

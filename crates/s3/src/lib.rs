@@ -27,6 +27,7 @@ mod response;
 pub mod router;
 mod rules;
 mod service;
+mod shared_quota;
 mod sse;
 mod xml;
 

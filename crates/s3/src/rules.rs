@@ -17,6 +17,7 @@ use cubby_rules::{CompiledRule, RateWindows, Subject, sniff};
 use http::StatusCode;
 
 use crate::service::Ctx;
+use crate::shared_quota::{self, SharedHolds};
 use crate::{BucketConfig, CallerKind, S3Error, S3Result, S3Service};
 
 /// Per-process state of upload-rule enforcement.
@@ -24,6 +25,20 @@ use crate::{BucketConfig, CallerKind, S3Error, S3Result, S3Service};
 pub(crate) struct RulesState {
     rates: RateWindows,
     pub(crate) quotas: Quotas,
+    /// PostgreSQL (several nodes): quota holds live in the database, not in `quotas`.
+    shared: Option<Arc<SharedHolds>>,
+}
+
+impl RulesState {
+    /// On PostgreSQL quotas are held cluster-wide, with leases of `lease`; on SQLite (one
+    /// process) in memory.
+    pub(crate) fn new(meta: &cubby_meta::Meta, lease: std::time::Duration) -> Self {
+        RulesState {
+            shared: (meta.engine() == cubby_meta::Engine::Postgres)
+                .then(|| Arc::new(SharedHolds::new(meta.clone(), lease))),
+            ..RulesState::default()
+        }
+    }
 }
 
 /// What kind of upload step is being admitted.
@@ -488,6 +503,11 @@ impl S3Service {
                 (None, b, m) => b.or(m).unwrap_or(0),
             },
         };
+        if let Some(shared) = &self.rules.shared {
+            return self
+                .hold_shared(shared, &quota_rules, owner, req, (objects, bytes), mode)
+                .await;
+        }
         let holds: Vec<Hold> = quota_rules
             .iter()
             .map(|r| Hold {
@@ -538,28 +558,8 @@ impl S3Service {
         let mut book = quotas.lock();
         for (r, hold) in quota_rules.iter().zip(&holds) {
             let a = book.accounts.entry(hold.key.clone()).or_default();
-            let used = a.used();
-            if let Some(max) = r.rule.max_objects
-                && hold.objects > 0
-                && used.0 + hold.objects > max
-            {
-                return Err(refused(
-                    r,
-                    "max_objects",
-                    &format!("the quota of {max} objects per identity is used up"),
-                ));
-            }
-            if let Some(max) = r.rule.max_bytes
-                && used.1 + hold.bytes > max
-            {
-                return Err(refused(
-                    r,
-                    "max_bytes",
-                    &format!(
-                        "the quota of {max} bytes per identity would be exceeded ({} in use)",
-                        used.1
-                    ),
-                ));
+            if let Some(e) = over_quota(r, (hold.objects, hold.bytes), a.used()) {
+                return Err(e);
             }
         }
         if mode == Mode::Look {
@@ -574,8 +574,61 @@ impl S3Service {
         Ok(Some(Ticket {
             quotas: self.rules_handle(),
             holds,
+            shared: Vec::new(),
             done: false,
         }))
+    }
+
+    /// [`Self::reserve_quota`] on a cluster: each rule's account is checked and held in the
+    /// database, one after the other; a refusal releases the holds already taken.
+    async fn hold_shared(
+        &self,
+        shared: &SharedHolds,
+        quota_rules: &[&CompiledRule],
+        owner: &str,
+        req: &Request<'_>,
+        want: (u64, u64),
+        mode: Mode,
+    ) -> S3Result<Option<Ticket>> {
+        let mut ticket = Ticket {
+            quotas: self.rules_handle(),
+            holds: Vec::new(),
+            shared: Vec::new(),
+            done: false,
+        };
+        for r in quota_rules {
+            // `\u{1f}` separates: PostgreSQL text cannot hold the in-memory key's NUL.
+            let account = format!("{}\u{1f}{}\u{1f}{owner}", req.bucket, r.rule.id);
+            let held = shared
+                .hold(&shared_quota::Check {
+                    account: &account,
+                    bucket: req.bucket,
+                    owner,
+                    prefix: &r.rule.prefix,
+                    want,
+                    max_objects: r.rule.max_objects,
+                    max_bytes: r.rule.max_bytes,
+                    take: mode == Mode::Hold,
+                })
+                .await?;
+            match held {
+                Ok(Some(id)) => ticket.shared.push(id),
+                Ok(None) => {}
+                Err(used) => {
+                    // Refused for a reason the caller can see; a lost race with another
+                    // upload of the same owner is refused the same way.
+                    let e = over_quota(r, want, used).unwrap_or_else(|| {
+                        refused(
+                            r,
+                            "max_objects",
+                            "the quota is used up by uploads in flight",
+                        )
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        Ok((mode == Mode::Hold).then_some(ticket))
     }
 
     fn rules_handle(&self) -> Arc<RulesState> {
@@ -593,8 +646,38 @@ impl S3Service {
 
     /// Quota reservations held by uploads in flight in this process: (objects, bytes).
     pub fn upload_reservations(&self) -> (u64, u64) {
-        self.rules.quotas.held()
+        match &self.rules.shared {
+            Some(shared) => shared.held(),
+            None => self.rules.quotas.held(),
+        }
     }
+}
+
+/// The refusal when adding `want` (objects, bytes) to `used` breaks one of `r`'s limits.
+fn over_quota(r: &CompiledRule, want: (u64, u64), used: (u64, u64)) -> Option<S3Error> {
+    if let Some(max) = r.rule.max_objects
+        && want.0 > 0
+        && used.0 + want.0 > max
+    {
+        return Some(refused(
+            r,
+            "max_objects",
+            &format!("the quota of {max} objects per identity is used up"),
+        ));
+    }
+    if let Some(max) = r.rule.max_bytes
+        && used.1 + want.1 > max
+    {
+        return Some(refused(
+            r,
+            "max_bytes",
+            &format!(
+                "the quota of {max} bytes per identity would be exceeded ({} in use)",
+                used.1
+            ),
+        ));
+    }
+    None
 }
 
 /// One reservation: bytes and objects held for an owner under one rule.
@@ -799,6 +882,8 @@ impl Quotas {
 pub(crate) struct Ticket {
     quotas: Arc<RulesState>,
     holds: Vec<Hold>,
+    /// Ids of the holds in the database (cluster mode).
+    shared: Vec<i64>,
     done: bool,
 }
 
@@ -810,6 +895,13 @@ impl Ticket {
     ) -> Result<T, E> {
         let out = write.await;
         self.release(out.is_ok());
+        // The row is committed (or not written): the holds go before the answer does, so the
+        // owner's next upload finds its usage in the rows alone.
+        if let Some(shared) = &self.quotas.shared
+            && !self.shared.is_empty()
+        {
+            shared.release(std::mem::take(&mut self.shared)).await;
+        }
         out
     }
 
@@ -826,6 +918,11 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.release(false);
+        if let Some(shared) = &self.quotas.shared
+            && !self.shared.is_empty()
+        {
+            shared.release_later(std::mem::take(&mut self.shared));
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct S3Config {
     /// Key-encryption key of SSE-S3 data keys (a subkey of the master key); without it
     /// encrypted writes and reads fail with InternalError.
     pub sse_kek: Option<cubby_blob::sse::Kek>,
+    /// Cluster mode (PostgreSQL): how long a quota hold lives unless its node renews it, so
+    /// how long a crashed node's uploads in flight keep counting.
+    pub quota_lease: Duration,
 }
 
 impl Default for S3Config {
@@ -53,6 +56,7 @@ impl Default for S3Config {
             sweep_min_age: Duration::ZERO,
             event_targets: Vec::new(),
             sse_kek: None,
+            quota_lease: Duration::from_secs(15),
         }
     }
 }
@@ -123,12 +127,13 @@ impl S3Service {
         blobs: FsBlobStore,
         authority: Arc<dyn Authority>,
     ) -> S3Result<Self> {
+        let rules = Arc::new(crate::rules::RulesState::new(&meta, cfg.quota_lease));
         let svc = S3Service {
             cfg: Arc::new(cfg),
             meta,
             blobs,
             authority,
-            rules: Arc::default(),
+            rules,
             views: Default::default(),
         };
         svc.sweep().await?;

@@ -208,6 +208,7 @@ pub async fn run(
             &cfg.master_key,
             "cubby/sse-s3-kek/v1",
         ))),
+        quota_lease: quota_lease_from_env(),
         ..S3Config::default()
     };
     let ops = crate::ops::Ops {
@@ -293,4 +294,15 @@ pub async fn run(
     }
     meta.close().await;
     Ok(())
+}
+
+/// `CUBBY_QUOTA_LEASE_MS`: how long a cluster-wide quota hold outlives its node (default
+/// 15 s; 1 s to 10 min).
+fn quota_lease_from_env() -> Duration {
+    std::env::var("CUBBY_QUOTA_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::from_secs(15), |ms| {
+            Duration::from_millis(ms.clamp(1_000, 600_000))
+        })
 }

@@ -514,3 +514,99 @@ pub fn bad_tokens(issuer: &Issuer, claims: &Value, expired_by: i64) -> Vec<(&'st
         ("garbage", "not.a.jwt".to_owned()),
     ]
 }
+
+/// An admin API answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Call the admin API signed with `keys` (root unless told otherwise).
+pub async fn admin_as(server: &Server, keys: &Keys, method: &str, path: &str, body: &str) -> Reply {
+    let url = format!("{}{path}", server.endpoint);
+    let (mut parts, ()) = http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .body(())
+        .unwrap()
+        .into_parts();
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+    cubby_auth::sigv4::sign_request(
+        &mut parts,
+        &keys.ak,
+        &keys.sk,
+        keys.token.as_deref(),
+        "us-east-1",
+        "s3",
+        &hash,
+        crate::common::now(),
+    );
+    let mut req = reqwest::Client::new()
+        .request(method.parse().unwrap(), &url)
+        .body(body.to_owned());
+    for (k, v) in &parts.headers {
+        req = req.header(k.as_str(), v.as_bytes());
+    }
+    let r = req.send().await.unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        body: r.text().await.unwrap(),
+    }
+}
+
+/// The root's keys.
+pub fn root_keys() -> Keys {
+    Keys {
+        ak: ROOT_KEY.into(),
+        sk: ROOT_SECRET.into(),
+        token: None,
+    }
+}
+
+/// A presigned PUT that sends half of its declared 2000-byte body and then waits: an upload
+/// in flight, holding whatever the server holds for one. Dropped: the connection goes.
+pub struct StalledPut {
+    _more: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    _task: tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+impl StalledPut {
+    /// Start one through `c` (whose credentials sign the URL).
+    pub async fn start(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> StalledPut {
+        let url = c
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(
+                aws_sdk_s3::presigning::PresigningConfig::expires_in(
+                    std::time::Duration::from_secs(300),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap()
+            .uri()
+            .to_owned();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+        tx.send(Ok(vec![0u8; 1000])).await.unwrap();
+        let body =
+            reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|x| (x, rx))
+            }));
+        let req = reqwest::Client::new()
+            .put(url)
+            .header("content-length", "2000")
+            .body(body);
+        StalledPut {
+            _more: tx,
+            _task: tokio::spawn(async move { req.send().await }),
+        }
+    }
+}
