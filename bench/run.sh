@@ -22,6 +22,8 @@
 #                                # cubby vs that cubby on its local filesystem (no s3s-fs)
 #   BENCH_PROFILE=debug bench/run.sh …   # use target/debug (no release build; slow, say so)
 #   BENCH_CUBBY_BIN=/tmp/cubby-old bench/run.sh --events   # another cubby binary (A/B)
+#   BENCH_METADATA_URL=postgres://…/fresh_db bench/run.sh --rules   # cubby's metadata on
+#                                # PostgreSQL (give it an empty database)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -168,9 +170,11 @@ if [[ $EVENTS == 1 ]]; then
         CUBBY_NOTIFY_RETRY_MAX_MS=200 CUBBY_NOTIFY_MAX_ATTEMPTS=1000)
 fi
 
+META_ARGS=()
+[[ -n ${BENCH_METADATA_URL:-} ]] && META_ARGS=(--metadata-url "$BENCH_METADATA_URL")
 env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
     "$CUBBY_BIN" serve --listen "127.0.0.1:$CUBBY_PORT" \
-    --data-dir "$WORK/cubby-data" >"$WORK/cubby.log" 2>&1 &
+    --data-dir "$WORK/cubby-data" "${META_ARGS[@]}" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
 PIDS+=("$CUBBY_PID")
 
