@@ -1,16 +1,21 @@
 //! Upload-quota holds shared by every node of a cluster (PostgreSQL only).
 //!
-//! An upload in flight holds what it may add to a quota account (objects, bytes) until the
-//! row that makes it count has committed; then its hold is released. Deciding an upload and
-//! taking its hold is one call of `cubby_quota_hold` (migration 7): under a cluster-wide lock
-//! on the account, it counts the live holds and then the owner's rows, compares with the
-//! limits and inserts the hold — one round trip, exact across nodes. Holds carry a lease that
-//! their node renews while the upload runs, so a node that dies loses its holds within one
-//! lease; the database's clock decides expiry, so nodes' clocks do not matter.
+//! An upload holds what it may add to a quota account (objects, bytes) from admission until
+//! the row that makes it count has committed; then its hold is *released* (kept, marked with
+//! the time). A check compares the limits with a *reading* of the owner's rows
+//! ([`Meta::usage_reading`], taken at most about once a second per node, outside any lock)
+//! plus every hold the reading may have missed: those still live and those that ended at or
+//! after the reading began (their rows may have committed after it). Checking and taking the
+//! hold is one call of `cubby_quota_hold` (migration 7) under a cluster-wide lock on the
+//! account: one round trip, O(holds of the last moments), exact across nodes — an upload is
+//! never missed, and is counted twice only in the instant between its commit and the start
+//! of a reading. Deletes show at the next reading. Holds carry a lease their node renews
+//! while the upload runs, so a node that dies loses its holds within one lease. The
+//! database's clock decides, so nodes' clocks do not matter.
 
 use sqlx::Row;
 
-use crate::usage::prefix_bounds;
+use crate::usage::key_range;
 use crate::{Engine, Meta, MetaError, Usage};
 
 /// One quota check (and hold) for an upload.
@@ -18,12 +23,10 @@ use crate::{Engine, Meta, MetaError, Usage};
 pub struct HoldRequest<'a> {
     /// The account the hold is taken in (one per bucket, rule and owner).
     pub account: &'a str,
-    /// Bucket whose rows count.
-    pub bucket: &'a str,
-    /// Owner whose rows count.
-    pub owner: &'a str,
-    /// Only keys under this prefix count.
-    pub prefix: &'a str,
+    /// The owner's rows as last read ([`Meta::usage_reading`]).
+    pub reading: Usage,
+    /// When that reading began (database time, from the reading).
+    pub reading_ms: i64,
     /// Objects the upload adds.
     pub objects: i64,
     /// Bytes the upload may add.
@@ -56,16 +59,14 @@ impl Meta {
         if self.engine() != Engine::Postgres {
             return Err(MetaError::Unsupported("shared quota holds need PostgreSQL"));
         }
-        let (from, to) = prefix_bounds(req.prefix);
         let r = sqlx::query(
             "SELECT hold_id, used_objects, used_bytes \
-             FROM cubby_quota_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             FROM cubby_quota_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(req.account)
-        .bind(req.bucket)
-        .bind(req.owner)
-        .bind(from)
-        .bind(to)
+        .bind(req.reading.objects)
+        .bind(req.reading.bytes)
+        .bind(req.reading_ms)
         .bind(req.objects)
         .bind(req.bytes)
         .bind(req.max_objects)
@@ -95,13 +96,39 @@ impl Meta {
         )
     }
 
-    /// Release holds (their uploads committed or failed).
+    /// `owner`'s usage of `bucket` under `prefix` (as [`Meta::usage`]), and the database time
+    /// at which the reading began: rows committed before it are in the reading.
+    pub async fn usage_reading(
+        &self,
+        bucket: &str,
+        owner: &str,
+        prefix: &str,
+    ) -> Result<(Usage, i64), MetaError> {
+        if self.engine() != Engine::Postgres {
+            return Err(MetaError::Unsupported("shared quota holds need PostgreSQL"));
+        }
+        let (range, bounds) = key_range(prefix, 3);
+        // `transaction_timestamp()` is fixed when the statement's transaction starts, before
+        // its snapshot is taken; rounded down, it is never later than the snapshot.
+        let sql = format!(
+            "SELECT {}, CAST(floor(extract(epoch FROM transaction_timestamp()) * 1000) AS BIGINT)",
+            crate::usage::USAGE_COUNTS.replace("{range}", &range)
+        );
+        let mut q = sqlx::query(&sql).bind(bucket).bind(owner);
+        for b in bounds {
+            q = q.bind(b);
+        }
+        let r = q.fetch_one(self.pool()).await?;
+        Ok((crate::usage::usage_of(&r)?, r.try_get(4)?))
+    }
+
+    /// Release holds: their uploads' rows have committed, or the uploads failed.
     pub async fn release_quota_holds(&self, ids: &[i64]) -> Result<(), MetaError> {
         if ids.is_empty() {
             return Ok(());
         }
         let sql = format!(
-            "DELETE FROM quota_holds WHERE id IN ({})",
+            "UPDATE quota_holds SET released_ms = cubby_db_now_ms() WHERE id IN ({})",
             placeholders(1, ids.len())
         );
         let mut q = sqlx::query(&sql);
@@ -112,6 +139,18 @@ impl Meta {
         Ok(())
     }
 
+    /// Forget holds that ended more than two minutes ago, in every account (each check
+    /// also forgets its own account's).
+    pub async fn forget_old_quota_holds(&self) -> Result<u64, MetaError> {
+        Ok(sqlx::query(
+            "DELETE FROM quota_holds \
+             WHERE COALESCE(released_ms, expires_ms) < cubby_db_now_ms() - 120000",
+        )
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     /// Extend the leases of `ids` to `lease_ms` from now (database time). Returns how many
     /// still existed.
     pub async fn renew_quota_holds(&self, ids: &[i64], lease_ms: i64) -> Result<u64, MetaError> {
@@ -119,7 +158,8 @@ impl Meta {
             return Ok(0);
         }
         let sql = format!(
-            "UPDATE quota_holds SET expires_ms = cubby_db_now_ms() + $1 WHERE id IN ({})",
+            "UPDATE quota_holds SET expires_ms = cubby_db_now_ms() + $1 \
+             WHERE released_ms IS NULL AND id IN ({})",
             placeholders(2, ids.len())
         );
         let mut q = sqlx::query(&sql).bind(lease_ms);

@@ -190,10 +190,11 @@ CREATE INDEX objects_by_owner ON objects (bucket, owner, key) INCLUDE (size)
     },
 ];
 
-/// `quota_holds`: what uploads in flight hold against a quota account, on any node, until
-/// their row commits (or the lease lapses: a crashed node's holds go away by themselves).
-/// `cubby_quota_hold(...)`: check an account and take a hold, atomically for the whole
-/// cluster (see `holds.rs`).
+/// `quota_holds`: what uploads hold against a quota account, on any node: from admission
+/// until some time after their row has committed (`released_ms`), or until their lease lapses
+/// (a crashed node's holds go away by themselves). `cubby_quota_hold(...)`: check an account
+/// against a reading of its rows plus the holds that reading may miss, and take a hold,
+/// atomically for the whole cluster (see `holds.rs`).
 const QUOTA_HOLDS: &str = r#"
 CREATE TABLE quota_holds (
   id BIGSERIAL PRIMARY KEY,
@@ -201,46 +202,36 @@ CREATE TABLE quota_holds (
   node TEXT NOT NULL,
   objects BIGINT NOT NULL,
   bytes BIGINT NOT NULL,
-  expires_ms BIGINT NOT NULL
+  expires_ms BIGINT NOT NULL,
+  released_ms BIGINT
 );
 CREATE INDEX quota_holds_by_account ON quota_holds (account);
 CREATE FUNCTION cubby_db_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS $$
   SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)
 $$;
-CREATE FUNCTION cubby_quota_hold(acct TEXT, b TEXT, own TEXT, key_from BYTEA, key_to BYTEA,
-  want_objects BIGINT, want_bytes BIGINT, max_objects BIGINT, max_bytes BIGINT,
-  holder TEXT, lease_ms BIGINT, take BOOLEAN)
+CREATE FUNCTION cubby_quota_hold(acct TEXT, rows_objects BIGINT, rows_bytes BIGINT,
+  rows_ms BIGINT, want_objects BIGINT, want_bytes BIGINT, max_objects BIGINT,
+  max_bytes BIGINT, holder TEXT, lease_ms BIGINT, take BOOLEAN)
 RETURNS TABLE (hold_id BIGINT, used_objects BIGINT, used_bytes BIGINT)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   now_ms BIGINT;
-  n BIGINT;
-  s BIGINT;
 BEGIN
   -- One account is decided by one caller at a time, cluster-wide; the lock ends with the
   -- transaction, after the new hold is visible to the next caller.
   PERFORM pg_advisory_xact_lock(731026, hashtext(acct));
   now_ms := cubby_db_now_ms();
-  DELETE FROM quota_holds WHERE account = acct AND expires_ms <= now_ms;
-  -- Holds before rows: a hold is deleted only after its upload's row has committed, and
-  -- each statement here sees what committed before it started, so an upload in flight is
-  -- counted by one reading or the other (perhaps both, never neither).
+  -- Ended holds are kept for two minutes: readings up to a minute old still need them.
+  DELETE FROM quota_holds
+    WHERE account = acct AND COALESCE(released_ms, expires_ms) < now_ms - 120000;
+  -- The reading counted rows committed before `rows_ms`. A hold ends only after its row has
+  -- committed, so every upload the reading may have missed is a hold that ended at or after
+  -- `rows_ms`, or one still live.
   SELECT COALESCE(SUM(h.objects), 0), CAST(COALESCE(SUM(h.bytes), 0) AS BIGINT)
-    INTO used_objects, used_bytes FROM quota_holds h WHERE h.account = acct;
-  SELECT COUNT(*), CAST(COALESCE(SUM(o.size), 0) AS BIGINT) INTO n, s FROM objects o
-    WHERE o.bucket = b AND o.owner = own
-      AND (key_from IS NULL OR o.key >= key_from) AND (key_to IS NULL OR o.key < key_to);
-  used_objects := used_objects + n;
-  used_bytes := used_bytes + s;
-  SELECT COUNT(*) INTO n FROM uploads u
-    WHERE u.bucket = b AND u.owner = own AND u.completed IS NULL
-      AND (key_from IS NULL OR u.key >= key_from) AND (key_to IS NULL OR u.key < key_to);
-  SELECT CAST(COALESCE(SUM(p.size), 0) AS BIGINT) INTO s FROM parts p
-    WHERE p.upload_id IN (SELECT u.upload_id FROM uploads u
-      WHERE u.bucket = b AND u.owner = own AND u.completed IS NULL
-        AND (key_from IS NULL OR u.key >= key_from) AND (key_to IS NULL OR u.key < key_to));
-  used_objects := used_objects + n;
-  used_bytes := used_bytes + s;
+    INTO used_objects, used_bytes FROM quota_holds h
+    WHERE h.account = acct AND COALESCE(h.released_ms, h.expires_ms) >= rows_ms;
+  used_objects := used_objects + rows_objects;
+  used_bytes := used_bytes + rows_bytes;
   hold_id := NULL;
   IF (max_objects IS NOT NULL AND want_objects > 0 AND used_objects + want_objects > max_objects)
      OR (max_bytes IS NOT NULL AND used_bytes + want_bytes > max_bytes) OR NOT take THEN

@@ -24,6 +24,31 @@ pub struct OwnerUsage {
     pub usage: Usage,
 }
 
+/// Four counts in one round trip: objects, their bytes, uploads in progress, their parts'
+/// bytes — of owner `$2` in bucket `$1`, `{range}` replaced by [`key_range`]'s condition.
+/// SUM is cast: PostgreSQL sums BIGINT as NUMERIC.
+pub(crate) const USAGE_COUNTS: &str = "\
+    (SELECT COUNT(*) FROM objects WHERE bucket = $1 AND owner = $2{range}), \
+    (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects \
+      WHERE bucket = $1 AND owner = $2{range}), \
+    (SELECT COUNT(*) FROM uploads WHERE bucket = $1 AND owner = $2 \
+      AND completed IS NULL{range}), \
+    (SELECT CAST(COALESCE(SUM(p.size), 0) AS BIGINT) FROM parts p \
+      WHERE p.upload_id IN (SELECT upload_id FROM uploads WHERE bucket = $1 \
+      AND owner = $2 AND completed IS NULL{range}))";
+
+/// The [`Usage`] in the first four columns of a [`USAGE_COUNTS`] row.
+pub(crate) fn usage_of(r: &sqlx::any::AnyRow) -> Result<Usage, MetaError> {
+    let objects: i64 = r.try_get(0)?;
+    let bytes: i64 = r.try_get(1)?;
+    let uploads: i64 = r.try_get(2)?;
+    let part_bytes: i64 = r.try_get(3)?;
+    Ok(Usage {
+        objects: objects + uploads,
+        bytes: bytes + part_bytes,
+    })
+}
+
 /// The smallest byte string greater than every string starting with `prefix`, if any.
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -36,19 +61,8 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The key range of `prefix`: `(from, to)`, `None` where unbounded.
-pub(crate) fn prefix_bounds(prefix: &str) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    if prefix.is_empty() {
-        return (None, None);
-    }
-    (
-        Some(prefix.as_bytes().to_vec()),
-        prefix_end(prefix.as_bytes()),
-    )
-}
-
 /// `AND key >= $n [AND key < $n+1]` for a prefix, with the values to bind.
-fn key_range(prefix: &str, first: usize) -> (String, Vec<Vec<u8>>) {
+pub(crate) fn key_range(prefix: &str, first: usize) -> (String, Vec<Vec<u8>>) {
     if prefix.is_empty() {
         return (String::new(), Vec::new());
     }
@@ -66,31 +80,12 @@ impl Meta {
     /// `owner`'s usage of `bucket` under `prefix`.
     pub async fn usage(&self, bucket: &str, owner: &str, prefix: &str) -> Result<Usage, MetaError> {
         let (range, bounds) = key_range(prefix, 3);
-        // Three counts in one round trip. SUM is cast: PostgreSQL sums BIGINT as NUMERIC.
-        let sql = format!(
-            "SELECT \
-               (SELECT COUNT(*) FROM objects WHERE bucket = $1 AND owner = $2{range}), \
-               (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM objects \
-                 WHERE bucket = $1 AND owner = $2{range}), \
-               (SELECT COUNT(*) FROM uploads WHERE bucket = $1 AND owner = $2 \
-                 AND completed IS NULL{range}), \
-               (SELECT CAST(COALESCE(SUM(p.size), 0) AS BIGINT) FROM parts p \
-                 WHERE p.upload_id IN (SELECT upload_id FROM uploads WHERE bucket = $1 \
-                 AND owner = $2 AND completed IS NULL{range}))"
-        );
+        let sql = format!("SELECT {}", USAGE_COUNTS.replace("{range}", &range));
         let mut q = sqlx::query(&sql).bind(bucket).bind(owner);
         for b in bounds {
             q = q.bind(b);
         }
-        let r = q.fetch_one(self.pool()).await?;
-        let objects: i64 = r.try_get(0)?;
-        let bytes: i64 = r.try_get(1)?;
-        let uploads: i64 = r.try_get(2)?;
-        let part_bytes: i64 = r.try_get(3)?;
-        Ok(Usage {
-            objects: objects + uploads,
-            bytes: bytes + part_bytes,
-        })
+        usage_of(&q.fetch_one(self.pool()).await?)
     }
 
     /// Every owner's usage of `bucket` under `prefix`, largest first (at most `limit`).

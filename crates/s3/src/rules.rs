@@ -583,7 +583,7 @@ impl S3Service {
     /// database, one after the other; a refusal releases the holds already taken.
     async fn hold_shared(
         &self,
-        shared: &SharedHolds,
+        shared: &Arc<SharedHolds>,
         quota_rules: &[&CompiledRule],
         owner: &str,
         req: &Request<'_>,
@@ -596,6 +596,7 @@ impl S3Service {
             shared: Vec::new(),
             done: false,
         };
+        let epoch = self.rules.quotas.epoch(req.bucket);
         for r in quota_rules {
             // `\u{1f}` separates: PostgreSQL text cannot hold the in-memory key's NUL.
             let account = format!("{}\u{1f}{}\u{1f}{owner}", req.bucket, r.rule.id);
@@ -605,6 +606,7 @@ impl S3Service {
                     bucket: req.bucket,
                     owner,
                     prefix: &r.rule.prefix,
+                    epoch,
                     want,
                     max_objects: r.rule.max_objects,
                     max_bytes: r.rule.max_bytes,
@@ -789,6 +791,11 @@ impl Quotas {
                 book.changes.insert(bucket.to_owned(), 1);
             }
         }
+    }
+
+    /// How often something in `bucket` was deleted or replaced by this process.
+    pub(crate) fn epoch(&self, bucket: &str) -> u64 {
+        self.lock().changes.get(bucket).copied().unwrap_or(0)
     }
 
     /// Whether `key`'s usage must be read from the rows, and how.
