@@ -139,12 +139,12 @@ impl Meta {
         Ok(())
     }
 
-    /// Forget holds that ended more than two minutes ago, in every account (each check
-    /// also forgets its own account's).
+    /// Forget holds that ended more than 30 s ago, in every account (each check also
+    /// forgets its own account's).
     pub async fn forget_old_quota_holds(&self) -> Result<u64, MetaError> {
         Ok(sqlx::query(
             "DELETE FROM quota_holds \
-             WHERE COALESCE(released_ms, expires_ms) < cubby_db_now_ms() - 120000",
+             WHERE COALESCE(released_ms, expires_ms) < cubby_db_now_ms() - 30000",
         )
         .execute(self.pool())
         .await?

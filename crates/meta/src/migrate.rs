@@ -191,12 +191,14 @@ CREATE INDEX objects_by_owner ON objects (bucket, owner, key) INCLUDE (size)
 ];
 
 /// `quota_holds`: what uploads hold against a quota account, on any node: from admission
-/// until some time after their row has committed (`released_ms`), or until their lease lapses
+/// until their row has committed (`released_ms`; kept 30 s more), or until their lease lapses
 /// (a crashed node's holds go away by themselves). `cubby_quota_hold(...)`: check an account
 /// against a reading of its rows plus the holds that reading may miss, and take a hold,
 /// atomically for the whole cluster (see `holds.rs`).
 const QUOTA_HOLDS: &str = r#"
-CREATE TABLE quota_holds (
+-- Unlogged: a hold is worth nothing after a database crash (its upload failed with the
+-- database), so holds cost no WAL and no fsync.
+CREATE UNLOGGED TABLE quota_holds (
   id BIGSERIAL PRIMARY KEY,
   account TEXT COLLATE "C" NOT NULL,
   node TEXT NOT NULL,
@@ -205,7 +207,9 @@ CREATE TABLE quota_holds (
   expires_ms BIGINT NOT NULL,
   released_ms BIGINT
 );
-CREATE INDEX quota_holds_by_account ON quota_holds (account);
+-- By account and end (live holds end at their lease): a check reads only the holds that
+-- ended after its reading began, however many ended before.
+CREATE INDEX quota_holds_by_end ON quota_holds (account, (COALESCE(released_ms, expires_ms)));
 CREATE FUNCTION cubby_db_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS $$
   SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)
 $$;
@@ -221,9 +225,9 @@ BEGIN
   -- transaction, after the new hold is visible to the next caller.
   PERFORM pg_advisory_xact_lock(731026, hashtext(acct));
   now_ms := cubby_db_now_ms();
-  -- Ended holds are kept for two minutes: readings up to a minute old still need them.
+  -- Ended holds are kept for 30 s: readings up to 10 s old still need them.
   DELETE FROM quota_holds
-    WHERE account = acct AND COALESCE(released_ms, expires_ms) < now_ms - 120000;
+    WHERE account = acct AND COALESCE(released_ms, expires_ms) < now_ms - 30000;
   -- The reading counted rows committed before `rows_ms`. A hold ends only after its row has
   -- committed, so every upload the reading may have missed is a hold that ended at or after
   -- `rows_ms`, or one still live.

@@ -18,9 +18,9 @@ use cubby_meta::{HoldOutcome, HoldRequest, Meta, MetaError, Usage};
 
 /// A reading older than this is renewed in the background …
 const READING_TTL: Duration = Duration::from_secs(1);
-/// … and one older than this is not used at all (the database keeps ended holds for two
-/// minutes: a reading may only rely on holds that are still there).
-const READING_MAX_AGE: Duration = Duration::from_secs(60);
+/// … and one older than this is not used at all (the database keeps ended holds for 30 s:
+/// a reading may only rely on holds that are still there).
+const READING_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// A refusal based on a reading at least this old is checked again on a new reading.
 const RECHECK_AFTER: Duration = Duration::from_millis(250);
@@ -94,7 +94,7 @@ impl SharedHolds {
     }
 
     /// The account's reading if it can be used, starting its renewal when it is old.
-    fn current_reading(self: &Arc<Self>, c: &Check<'_>) -> Option<(Usage, i64)> {
+    fn current_reading(self: &Arc<Self>, c: &Check<'_>) -> Option<((Usage, i64), Duration)> {
         let now = Instant::now();
         let mut readings = self.readings();
         let r = readings.get_mut(c.account)?;
@@ -121,7 +121,7 @@ impl SharedHolds {
                 }
             });
         }
-        Some((r.usage, r.at_ms))
+        Some(((r.usage, r.at_ms), age))
     }
 
     /// Read the account's rows and keep the reading.
@@ -162,22 +162,20 @@ impl SharedHolds {
         c: &Check<'_>,
     ) -> Result<Result<Option<i64>, (u64, u64)>, MetaError> {
         self.start_renewing();
-        let cached = self.current_reading(c);
-        let fresh = cached.is_none();
-        let reading = match cached {
-            Some(r) => r,
-            None => {
+        let (reading, age) = match self.current_reading(c) {
+            Some(cached) => cached,
+            None => (
                 self.read(c.account, c.bucket, c.owner, c.prefix, c.epoch)
-                    .await?
-            }
+                    .await?,
+                Duration::ZERO,
+            ),
         };
         let mut out = self.try_hold(c, reading).await?;
         // A refusal on a reading that is not quite new is checked again on a new one: the
         // old one may still count what was deleted since, or another node's uploads that
         // ended since (at most every `RECHECK_AFTER`, so refusals cannot flood the database
         // with readings).
-        if matches!(out, HoldOutcome::Refused(_)) && !fresh && self.reading_age(c) >= RECHECK_AFTER
-        {
+        if matches!(out, HoldOutcome::Refused(_)) && age >= RECHECK_AFTER {
             let reading = self
                 .read(c.account, c.bucket, c.owner, c.prefix, c.epoch)
                 .await?;
@@ -195,13 +193,6 @@ impl SharedHolds {
                 u64::try_from(used.bytes).unwrap_or(0),
             )),
         })
-    }
-
-    /// How old the account's reading is (`MAX`: none).
-    fn reading_age(&self, c: &Check<'_>) -> Duration {
-        self.readings()
-            .get(c.account)
-            .map_or(Duration::MAX, |r| r.taken.elapsed())
     }
 
     /// One check-and-hold call against `reading`.
