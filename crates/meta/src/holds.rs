@@ -8,8 +8,8 @@
 //! after the reading began (their rows may have committed after it). Checking and taking the
 //! hold is one call of `cubby_quota_hold` (migration 7) under a cluster-wide lock on the
 //! account: one round trip, O(holds of the last moments), exact across nodes — an upload is
-//! never missed, and is counted twice only in the instant between its commit and the start
-//! of a reading. Deletes show at the next reading. Holds carry a lease their node renews
+//! never missed; it is counted twice when a reading falls between its row's commit and its
+//! hold's release (conservative, until the next reading). Deletes show at the next reading. Holds carry a lease their node renews
 //! while the upload runs, so a node that dies loses its holds within one lease. The
 //! database's clock decides, so nodes' clocks do not matter.
 

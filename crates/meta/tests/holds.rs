@@ -8,18 +8,7 @@ mod common;
 use cubby_meta::{HoldOutcome, HoldRequest, Meta, ObjectRow, Precondition, Usage};
 
 fn object(key: &str, size: i64) -> ObjectRow {
-    ObjectRow {
-        bucket: "b".into(),
-        key: key.into(),
-        version_id: None,
-        size,
-        etag: "e".into(),
-        last_modified_ms: 0,
-        headers: "{}".into(),
-        checksum: None,
-        layout: "{}".into(),
-        owner: Some("alice".into()),
-    }
+    common::owned_object(key, size, "alice")
 }
 
 /// A request for one object of `bytes` bytes, limits 3 objects and 100 bytes, checked

@@ -8,18 +8,7 @@ mod common;
 use cubby_meta::{Meta, ObjectRow, PartRow, Precondition, UploadRow, Usage};
 
 fn object(key: &str, size: i64, owner: &str) -> ObjectRow {
-    ObjectRow {
-        bucket: "b".into(),
-        key: key.into(),
-        version_id: None,
-        size,
-        etag: "e".into(),
-        last_modified_ms: 0,
-        headers: "{}".into(),
-        checksum: None,
-        layout: "{}".into(),
-        owner: Some(owner.into()),
-    }
+    common::owned_object(key, size, owner)
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 //! was skipped instead of passing silently.
 #![allow(clippy::unwrap_used, dead_code)]
 
-use cubby_meta::Meta;
 use cubby_meta::pgtest::{self, FreshDb};
+use cubby_meta::{Meta, ObjectRow};
 use std::future::Future;
 
 pub async fn sqlite() -> Meta {
@@ -40,5 +40,21 @@ where
         body(meta.clone()).await;
         meta.close().await;
         db.drop_db().await.unwrap();
+    }
+}
+
+/// An object row of bucket `b` written by `owner` (quota tests).
+pub fn owned_object(key: &str, size: i64, owner: &str) -> ObjectRow {
+    ObjectRow {
+        bucket: "b".into(),
+        key: key.into(),
+        version_id: None,
+        size,
+        etag: "e".into(),
+        last_modified_ms: 0,
+        headers: "{}".into(),
+        checksum: None,
+        layout: "{}".into(),
+        owner: Some(owner.into()),
     }
 }
