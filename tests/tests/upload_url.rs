@@ -524,30 +524,9 @@ async fn bearer_id_token_maps_to_the_identity_getid_gives() {
 
 /// Replace the bucket's upload rules through the admin API (root-signed).
 async fn set_rules(server: &Server, rules: Value) {
-    let rules = rules.to_string();
-    let admin_url = format!("{}/_cubby/admin/upload-rules/{BUCKET}", server.endpoint);
-    let (mut parts, ()) = http::Request::builder()
-        .method("PUT")
-        .uri(&admin_url)
-        .body(())
-        .unwrap()
-        .into_parts();
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(rules.as_bytes()));
-    cubby_auth::sigv4::sign_request(
-        &mut parts,
-        ROOT_KEY,
-        ROOT_SECRET,
-        None,
-        "us-east-1",
-        "s3",
-        &hash,
-        now(),
-    );
-    let mut req = reqwest::Client::new().put(&admin_url).body(rules);
-    for (k, v) in &parts.headers {
-        req = req.header(k.as_str(), v.as_bytes());
-    }
-    assert_eq!(send(req).await.status, 200);
+    let path = format!("/_cubby/admin/upload-rules/{BUCKET}");
+    let r = admin_as(server, &root_keys(), "PUT", &path, &rules.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// A server whose bucket has these upload rules, and a guest of its pool: (server, identity
