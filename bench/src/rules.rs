@@ -6,7 +6,9 @@
 //!   sniffed before the first write) and `uploads_per_minute` — no metadata reads;
 //! - **quota**: the same plus `max_objects`/`max_bytes`: an in-memory check and reservation
 //!   per PUT, and a usage query (it counts the identity's rows; the bench's single user
-//!   stores thousands) at most once a second.
+//!   stores thousands) at most once a second. With `BENCH_METADATA_URL` (cubby on
+//!   PostgreSQL) the check and reservation are cluster-wide holds in the database instead:
+//!   two more round trips per PUT, every one of them on the same account.
 //!
 //! The order of the three cells rotates from run to run, so no bucket always goes first.
 //! Besides the ratio of the medians, the median of the per-run ratios is printed ("paired"):
