@@ -216,6 +216,11 @@ PIDS+=("$S3S_PID")
 
 wait_ready "$CUBBY_PID" "$CUBBY_PORT" cubby
 wait_ready "$S3S_PID" "$S3S_PORT" s3s-fs
+# The idle reading is of a server that has applied its start-up configuration.
+for _ in $(seq 1 300); do
+    curl -fs "http://127.0.0.1:$CUBBY_PORT/_cubby/ready" >/dev/null && break
+    sleep 0.1
+done
 sleep 1 # let both settle before the idle RSS reading
 
 echo "== cubby   pid $CUBBY_PID on 127.0.0.1:$CUBBY_PORT, data $WORK/cubby-data"

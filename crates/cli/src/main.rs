@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod policy_cmd;
 mod serve_cmd;
+mod startup_apply;
 mod style;
 
 use anyhow::Context;
@@ -100,6 +101,9 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Internal: `serve` runs this in a child process to apply its start-up configuration.
+    #[command(hide = true)]
+    StartupApply(startup_apply::StartupApplyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -221,6 +225,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Serve(args) => rt.block_on(serve_cmd::serve(args))?,
         Command::Apply(args) => return rt.block_on(run_apply(args)),
         Command::Admin(cmd) => return rt.block_on(admin_cmd::run(cmd)),
+        Command::StartupApply(args) => return Ok(rt.block_on(startup_apply::run_child(args))),
         _ => {}
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -1,9 +1,9 @@
 //! `cubby serve`: start the server, apply the start-up configuration (the file given with
-//! `--config`, else the embedded seed setup) through the server's own AWS APIs, then print the
-//! banner an app developer needs: endpoint, console, bucket, pool ids, root key id.
+//! `--config`, else the embedded seed setup) through the server's own AWS APIs (from a child
+//! process: `startup_apply.rs`), then print the banner an app developer needs: endpoint, console, bucket, pool ids, root key id.
 
-use crate::apply::{self, Plan, Target};
 use crate::config::Config;
+use crate::startup_apply;
 use crate::style::Style;
 use anyhow::Context;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -92,28 +92,6 @@ fn self_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// The ids of the file's first bucket, identity pool, user pool and client.
-fn setup_info(cfg: &Config, plan: &Plan, region: &str) -> cubby_server::SetupInfo {
-    let f = &cfg.file;
-    let ids = &plan.ids;
-    let up = f.user_pools.first();
-    cubby_server::SetupInfo {
-        region: region.to_owned(),
-        bucket: f.buckets.first().map(|b| b.name.get_ref().clone()),
-        identity_pool_id: f
-            .identity_pools
-            .first()
-            .and_then(|p| ids.identity_pools.get(p.name.get_ref()).cloned()),
-        user_pool_id: up.and_then(|p| ids.user_pools.get(p.name.get_ref()).cloned()),
-        user_pool_client_id: up.and_then(|p| {
-            let c = p.clients.first()?;
-            ids.clients
-                .get(&(p.name.get_ref().clone(), c.name.get_ref().clone()))
-                .cloned()
-        }),
-    }
-}
-
 fn banner(
     public: &str,
     info: &cubby_server::SetupInfo,
@@ -192,14 +170,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let region = args.region.clone();
     let public_url = args.public_url.clone();
-    let config = std::sync::Arc::new(config);
+    let config_path = args.config.clone();
+    let source = config.source.clone();
     let on_ready = move |addr: SocketAddr, ready: cubby_server::Ready| {
-        let target = Target {
-            endpoint: format!("http://{}", self_address(addr)),
-            region: region.clone(),
-            access_key_id: root.access_key_id.clone(),
-            secret_access_key: root.secret_access_key.clone(),
-        };
+        let endpoint = format!("http://{}", self_address(addr));
         let public = public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
@@ -207,25 +181,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let applied = match ready.startup_config_lock().await {
                 Ok(lock) => {
-                    let applied = apply::apply(&config, &target, false, None).await;
+                    let applied = startup_apply::apply_in_child(
+                        config_path,
+                        endpoint,
+                        region.clone(),
+                        root.clone(),
+                    )
+                    .await;
                     lock.release().await;
                     applied
                 }
                 Err(e) => Err(anyhow::Error::new(e).context("waiting for the start-up lock")),
             };
             match applied {
-                Ok(plan) => {
-                    for c in plan
-                        .changes
-                        .iter()
-                        .filter(|c| c.action != apply::Action::Unchanged)
-                    {
-                        tracing::info!(kind = c.kind, name = %c.name, action = ?c.action, details = ?c.details, "configuration applied");
+                Ok(report) => {
+                    for c in report.changes.iter().filter(|c| c.action != "unchanged") {
+                        tracing::info!(kind = c.kind, name = %c.name, action = c.action, details = ?c.details, "configuration applied");
                     }
-                    let info = setup_info(&config, &plan, &region);
+                    let info = report.setup_info(&region);
                     eprint!(
                         "{}",
-                        banner(&public, &info, &root.access_key_id, &config.source, style)
+                        banner(&public, &info, &root.access_key_id, &source, style)
                     );
                     tracing::info!(
                         %addr,
