@@ -6,13 +6,18 @@
 //! CompleteMultipartUpload.
 //!
 //! Filesystem layout under the data dir:
-//! - `blobs/<2 hex>/<32 hex>` — committed blobs (sharded so no directory grows huge);
-//! - `tmp/<32 hex>` — blobs being written; everything here is garbage after a restart.
+//! - `blobs/<2 hex>/<32 hex>` — blobs (sharded so no directory grows huge);
+//! - `tmp/` — the readiness probe's scratch files (older versions wrote blobs here first).
 //!
-//! Durability protocol of [`BlobWriter::commit`]: write to `tmp/`, `fsync` the file, `rename`
-//! into `blobs/xx/`, `fsync` the shard directory. Only after that may metadata reference the
-//! blob. A crash before the metadata commit leaves an unreferenced blob, which the start-up
-//! sweep ([`BlobStore::list_committed`] + the metadata's reference set) deletes.
+//! Durability protocol of [`BlobWriter::commit`]: a blob is written in place, at its final
+//! path under a fresh random id, then the file and the shard directory are `fsync`ed. Only
+//! after that may metadata reference the blob. No rename is needed for atomicity: nothing
+//! reads a blob that no metadata row names, and its id is new, so a partial file is never
+//! seen. Without the rename, the directory entry is created in the same journal transaction
+//! as the data, and the directory `fsync` finds little left to write. A writer dropped
+//! unfinished removes its file; a crash before the metadata commit leaves an unreferenced
+//! (possibly partial) blob, which the start-up sweep ([`BlobStore::list_committed`] + the
+//! metadata's reference set) deletes.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -193,15 +198,21 @@ impl BlobStore {
         let id = BlobId::random();
         let sink = match &self.backend {
             Backend::Fs(d) => {
-                let tmp_path = d.tmp.join(id.as_str());
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp_path)?;
+                let dir = d.blobs.join(id.shard());
+                let path = dir.join(id.as_str());
+                let open = || OpenOptions::new().write(true).create_new(true).open(&path);
+                let file = match open() {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        // The shard's first blob.
+                        fs::create_dir_all(&dir)?;
+                        open()?
+                    }
+                    other => other?,
+                };
                 Sink::Fs {
                     file: Some(file),
-                    tmp_path,
-                    final_dir: d.blobs.join(id.shard()),
+                    path,
+                    dir,
                     durable: d.durable,
                 }
             }
@@ -323,8 +334,9 @@ impl BlobStore {
         }
     }
 
-    /// Remove every in-progress local blob (start-up only: nothing in `tmp/` survives a
-    /// restart). Upstream there is nothing local; a multipart upload that a killed process
+    /// Empty `tmp/` (start-up only): leftover probe files, and blobs that versions before
+    /// in-place writes had in progress there. A blob unfinished at a crash now lies in
+    /// `blobs/`, unreferenced, for [`BlobStore::list_committed`]'s sweep. Upstream there is nothing local; a multipart upload that a killed process
     /// left open is invisible and is for the upstream's own lifecycle rule to abort.
     pub fn clear_tmp(&self) -> Result<usize, BlobError> {
         let d = match &self.backend {
@@ -341,9 +353,8 @@ impl BlobStore {
         Ok(n)
     }
 
-    /// Remove in-progress blobs not written to for `min_age` (start-up sweep of a store
-    /// shared by several nodes: another node's upload in progress keeps its file's mtime
-    /// fresh, so only abandoned files are old). Upstream stores have no local temp files.
+    /// [`BlobStore::clear_tmp`] for a store shared by several nodes: only files not written
+    /// to for `min_age`. Upstream stores have no local temp files.
     pub fn clear_tmp_older_than(&self, min_age: Duration) -> Result<usize, BlobError> {
         let d = match &self.backend {
             Backend::Fs(d) => d,
@@ -455,9 +466,12 @@ fn fs_read_range(
 #[derive(Debug)]
 enum Sink {
     Fs {
+        /// `None` once finished.
         file: Option<File>,
-        tmp_path: PathBuf,
-        final_dir: PathBuf,
+        /// The blob's final path; emptied once committed (nothing to remove on drop).
+        path: PathBuf,
+        /// Its shard directory.
+        dir: PathBuf,
         durable: bool,
     },
     /// `None` once finished.
@@ -513,8 +527,7 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Make the blob durable and visible under its id. Local: fsync file, rename, fsync
-    /// directory. Upstream: the PUT or CompleteMultipartUpload is acknowledged. Blocking
+    /// Make the blob durable under its id. Local: fsync the file, then its directory. Upstream: the PUT or CompleteMultipartUpload is acknowledged. Blocking
     /// threads only.
     pub fn commit(mut self) -> io::Result<BlobId> {
         if let Some(s) = self.sealer.take() {
@@ -524,8 +537,8 @@ impl BlobWriter {
         match &mut self.sink {
             Sink::Fs {
                 file,
-                tmp_path,
-                final_dir,
+                path,
+                dir,
                 durable,
             } => {
                 let file = file
@@ -533,16 +546,11 @@ impl BlobWriter {
                     .ok_or_else(|| io::Error::other("blob writer already finished"))?;
                 if *durable {
                     file.sync_all()?;
-                }
-                drop(file);
-                fs::create_dir_all(&*final_dir)?;
-                let final_path = final_dir.join(self.id.as_str());
-                fs::rename(&*tmp_path, &final_path)?;
-                if *durable {
-                    File::open(&*final_dir)?.sync_all()?;
+                    drop(file);
+                    File::open(&*dir)?.sync_all()?;
                 }
                 // Nothing left to clean up on drop.
-                *tmp_path = PathBuf::new();
+                *path = PathBuf::new();
             }
             Sink::Upstream(w) => {
                 w.take()
@@ -557,10 +565,10 @@ impl BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         // The upstream writer aborts its own multipart upload when dropped.
-        if let Sink::Fs { tmp_path, .. } = &self.sink
-            && !tmp_path.as_os_str().is_empty()
+        if let Sink::Fs { path, .. } = &self.sink
+            && !path.as_os_str().is_empty()
         {
-            let _ = fs::remove_file(tmp_path);
+            let _ = fs::remove_file(path);
         }
     }
 }
@@ -607,6 +615,23 @@ mod tests {
         drop(w);
         assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
         assert!(rt().block_on(store.list_committed()).unwrap().is_empty());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_blob_is_a_sweep_candidate_only_once_old() {
+        let dir = std::env::temp_dir().join(format!("cubby-blob-{}", BlobId::random()));
+        let store = BlobStore::open(&dir, true).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"cut off by a crash").unwrap();
+        let id = w.id().clone();
+        // A crash: neither commit nor the writer's clean-up runs.
+        std::mem::forget(w);
+        let rt = rt();
+        assert_eq!(rt.block_on(store.list_committed()).unwrap(), vec![id]);
+        // A store shared with nodes that may still be writing leaves young files alone.
+        let shared = store.with_sweep_grace(Duration::from_secs(3600));
+        assert!(rt.block_on(shared.list_committed()).unwrap().is_empty());
         fs::remove_dir_all(dir).unwrap();
     }
 
