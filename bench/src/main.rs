@@ -27,7 +27,7 @@ use rand::RngCore;
 
 use client::{Payload, S3Client};
 use report::{Cell, Row};
-use workload::{Op, Sampler};
+use workload::{Op, Sampler, cpu_ms};
 
 /// Objects the GET cells read.
 const GET_KEYS: usize = 256;
@@ -371,6 +371,7 @@ async fn main() -> Result<()> {
             let mut cells = Vec::new();
             for t in &mut targets {
                 let sampler = Sampler::start(t.pid);
+                let cpu_before = t.pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     &t.client,
                     &bucket,
@@ -386,8 +387,15 @@ async fn main() -> Result<()> {
                 if let Some(smp) = sampler {
                     t.rss_small_kib = t.rss_small_kib.max(smp.stop().await);
                 }
+                // Server CPU per request: steadier than ops/s on a machine whose speed swings.
+                let cpu_per_op = match (cpu_before, t.pid.and_then(cpu_ms)) {
+                    (Some(a), Some(b)) if s.ok > 0 => {
+                        format!(", server CPU {:.0} µs/op", (b - a) * 1e3 / s.ok as f64)
+                    }
+                    _ => String::new(),
+                };
                 eprintln!(
-                    "  {:<8} {label}: {:.0} ops/s ({} ok, {} errors) p50 {:.2} p99 {:.2} ms",
+                    "  {:<8} {label}: {:.0} ops/s ({} ok, {} errors) p50 {:.2} p99 {:.2} ms{cpu_per_op}",
                     t.name,
                     s.ops_per_s,
                     s.ok,
