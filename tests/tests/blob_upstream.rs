@@ -128,12 +128,21 @@ async fn objects_live_in_an_upstream_cubby() {
     let c = root(&node);
     c.create_bucket().bucket("data").send().await.unwrap();
 
-    // Small object: one upstream PUT, stored as is under the prefix.
-    put(&c, "data", "small", b"hello upstream").await;
-    assert_eq!(get(&c, "data", "small", None).await, b"hello upstream");
+    // A tiny object lives in its metadata row: nothing goes upstream.
+    put(&c, "data", "tiny", b"hello upstream").await;
+    assert_eq!(
+        get(&c, "data", "tiny", Some("bytes=6-13".into())).await,
+        b"upstream"
+    );
+    assert!(upstream_keys(&cu).await.is_empty());
+
+    // Small object (above the inline size): one upstream PUT, stored as is under the prefix.
+    let small = data(cubby_s3::INLINE_MAX as usize + 1, 7);
+    put(&c, "data", "small", &small).await;
+    assert_eq!(get(&c, "data", "small", None).await, small);
     assert_eq!(
         get(&c, "data", "small", Some("bytes=6-13".into())).await,
-        b"upstream"
+        &small[6..=13]
     );
     let head = c
         .head_object()
@@ -142,11 +151,11 @@ async fn objects_live_in_an_upstream_cubby() {
         .send()
         .await
         .unwrap();
-    assert_eq!(head.content_length(), Some(14));
+    assert_eq!(head.content_length(), Some(small.len() as i64));
     let keys = upstream_keys(&cu).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].starts_with(&format!("{PREFIX}/")), "{keys:?}");
-    assert_eq!(upstream_get(&cu, &keys[0]).await, b"hello upstream");
+    assert_eq!(upstream_get(&cu, &keys[0]).await, small);
 
     // 20 MiB single PUT: above the 8 MiB part size, so a multipart upload upstream.
     let big = data(20 * MIB, 1);
@@ -324,9 +333,9 @@ async fn objects_live_in_an_upstream_cubby() {
     assert_eq!(code(&e.into_service_error()), "NoSuchKey");
     node.restart();
     let c = root(&node);
-    // Referenced: big, multi (3 part blobs), big-copy, over, secret.
+    // Referenced: big, multi (3 part blobs), big-copy, secret ("over" is tiny: inline).
     let keys = upstream_keys(&cu).await;
-    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert_eq!(keys.len(), 6, "{keys:?}");
     assert_eq!(sha(&get(&c, "data", "big", None).await), sha(&big));
     assert_eq!(sha(&get(&c, "data", "multi", None).await), sha(&whole));
     assert_eq!(get(&c, "data", "over", None).await, b"second version");
@@ -345,7 +354,8 @@ async fn kill9_mid_upload_leaves_no_object() {
     let cu = root(&up);
     let c = root(&node);
     c.create_bucket().bucket("data").send().await.unwrap();
-    put(&c, "data", "kept", b"acknowledged before the crash").await;
+    let kept = data(cubby_s3::INLINE_MAX as usize + 1, 8);
+    put(&c, "data", "kept", &kept).await;
 
     // A 32 MiB PUT whose body stalls after 20 MiB: the node has begun the upstream multipart
     // upload (parts of 8 MiB) when it dies.
@@ -396,10 +406,7 @@ async fn kill9_mid_upload_leaves_no_object() {
     let listed = c.list_objects_v2().bucket("data").send().await.unwrap();
     let names: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(names, ["kept"]);
-    assert_eq!(
-        get(&c, "data", "kept", None).await,
-        b"acknowledged before the crash"
-    );
+    assert_eq!(get(&c, "data", "kept", None).await, kept);
     // Upstream, only the acknowledged object's blob is an object; the torn upload's parts are
     // an invisible in-progress multipart upload (for the upstream's lifecycle rule).
     assert_eq!(upstream_keys(&cu).await.len(), 1);

@@ -27,7 +27,7 @@ async fn kill9_mid_upload_loses_nothing_acknowledged() {
         let (c, acked, killed, sem) = (c.clone(), acked.clone(), killed.clone(), sem.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();
-            let body = data(16 * 1024 + (i as usize % 7) * 40_000, i);
+            let body = data(body_size(i), i);
             let key = format!("obj-{i:03}");
             let digest: [u8; 32] = sha2::Sha256::digest(&body).into();
             let res = c
@@ -91,7 +91,7 @@ async fn kill9_mid_upload_loses_nothing_acknowledged() {
     assert!(keys.len() >= acked.len());
     for key in &keys {
         let i: u64 = key.trim_start_matches("obj-").parse().unwrap();
-        let expected = data(16 * 1024 + (i as usize % 7) * 40_000, i);
+        let expected = data(body_size(i), i);
         let got = c
             .get_object()
             .bucket("crash")
@@ -107,18 +107,36 @@ async fn kill9_mid_upload_loses_nothing_acknowledged() {
             "{key}"
         );
     }
-    // No orphans: one blob file per listed object, nothing left in tmp/.
+    // No orphans: one blob file per listed object too large to be inline, nothing in tmp/.
     let mut blobs = 0;
     for shard in std::fs::read_dir(server.data_dir.join("blobs")).unwrap() {
         blobs += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
     }
-    assert_eq!(blobs, keys.len(), "orphan blobs after the start-up sweep");
+    let in_files = keys
+        .iter()
+        .filter(|k| {
+            let i: u64 = k.trim_start_matches("obj-").parse().unwrap();
+            body_size(i) as u64 > cubby_s3::INLINE_MAX
+        })
+        .count();
+    assert!(in_files < keys.len(), "no inline object was stored");
+    assert_eq!(blobs, in_files, "orphan blobs after the start-up sweep");
     assert_eq!(
         std::fs::read_dir(server.data_dir.join("tmp"))
             .unwrap()
             .count(),
         0
     );
+}
+
+/// Object `i`'s size: every fourth is small enough to live in its metadata row, the others
+/// are blob files of 16 KiB and up.
+fn body_size(i: u64) -> usize {
+    if i.is_multiple_of(4) {
+        1000 + i as usize
+    } else {
+        16 * 1024 + 1 + (i as usize % 7) * 40_000
+    }
 }
 
 #[tokio::test]

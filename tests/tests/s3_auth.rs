@@ -103,13 +103,31 @@ async fn presigned_get_and_put() {
 }
 
 fn signed(method: &str, url: &str, ak: &str, sk: &str, at: i64) -> reqwest::RequestBuilder {
+    let mut rb = reqwest::Client::new().request(method.parse().unwrap(), url);
+    for (k, v) in &signed_headers(method, url, ak, sk, at, "UNSIGNED-PAYLOAD") {
+        if k != "host" {
+            rb = rb.header(k.as_str(), v.as_bytes());
+        }
+    }
+    rb
+}
+
+/// The headers of a request signed with `payload_hash` as its `x-amz-content-sha256`.
+fn signed_headers(
+    method: &str,
+    url: &str,
+    ak: &str,
+    sk: &str,
+    at: i64,
+    payload_hash: &str,
+) -> http::HeaderMap {
     let uri: http::Uri = url.parse().unwrap();
     let host = uri.authority().unwrap().to_string();
     let (mut parts, ()) = http::Request::builder()
         .method(method)
         .uri(uri)
         .header("host", host)
-        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("x-amz-content-sha256", payload_hash)
         .body(())
         .unwrap()
         .into_parts();
@@ -120,16 +138,89 @@ fn signed(method: &str, url: &str, ak: &str, sk: &str, at: i64) -> reqwest::Requ
         None,
         "us-east-1",
         "s3",
-        "UNSIGNED-PAYLOAD",
+        payload_hash,
         at,
     );
-    let mut rb = reqwest::Client::new().request(method.parse().unwrap(), url);
-    for (k, v) in &parts.headers {
-        if k != "host" {
-            rb = rb.header(k.as_str(), v.as_bytes());
+    parts.headers
+}
+
+/// Small bodies (read whole, then ingested in one job) and large ones (streamed) alike: a body
+/// that is not what was signed, or shorter than declared, is refused and stores nothing.
+#[tokio::test]
+async fn bodies_unlike_what_was_signed_or_declared_store_nothing() {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let server = Server::start();
+    let c = root(&server);
+    c.create_bucket().bucket("bodies").send().await.unwrap();
+    for size in [4 * 1024, 200 * 1024] {
+        let body = vec![7u8; size];
+        let key = format!("k{size}");
+        let url = format!("{}/bodies/{key}", server.endpoint);
+        let stored = || async {
+            c.head_object()
+                .bucket("bodies")
+                .key(&key)
+                .send()
+                .await
+                .is_ok()
+        };
+
+        // Signed as the hash of other bytes.
+        let other = hex::encode(sha2::Sha256::digest(b"something else"));
+        let mut rb = reqwest::Client::new().put(&url).body(body.clone());
+        for (k, v) in &signed_headers("PUT", &url, ROOT_KEY, ROOT_SECRET, now(), &other) {
+            if k != "host" {
+                rb = rb.header(k.as_str(), v.as_bytes());
+            }
         }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{size}");
+        assert_eq!(
+            code_of(&r.text().await.unwrap()),
+            "XAmzContentSHA256Mismatch",
+            "{size}"
+        );
+        assert!(!stored().await, "{size}: stored despite the mismatch");
+
+        // Half the declared bytes, then the client hangs up.
+        let headers = signed_headers(
+            "PUT",
+            &url,
+            ROOT_KEY,
+            ROOT_SECRET,
+            now(),
+            "UNSIGNED-PAYLOAD",
+        );
+        let mut head = format!("PUT /bodies/{key} HTTP/1.1\r\ncontent-length: {size}\r\n");
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+        }
+        head.push_str("\r\n");
+        let port = server
+            .endpoint
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        let sent = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body[..size / 2]).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(
+            sent.is_empty() || sent.starts_with("HTTP/1.1 400"),
+            "{size}: {sent}"
+        );
+        assert!(!stored().await, "{size}: a cut-off body was stored");
     }
-    rb
 }
 
 #[tokio::test]

@@ -279,7 +279,7 @@ async fn header_and_default_encrypt_and_plaintext_is_not_on_disk() {
     let found = files_containing(&server, MARKER);
     assert!(found.is_empty(), "plaintext on disk in {found:?}");
     // …and the scan does find an unencrypted object's bytes (so it can fail).
-    let other = b"<<UNENCRYPTED-CONTROL-MARKER>>".repeat(100);
+    let other = b"<<UNENCRYPTED-CONTROL-MARKER>>".repeat(1000); // a blob file, not inline
     c.put_object()
         .bucket("plain")
         .key("c")

@@ -309,11 +309,26 @@ impl Meta {
             .collect()
     }
 
-    /// Every blob layout and part blob id (start-up orphan sweep).
-    pub async fn all_blob_references(&self) -> Result<(Vec<String>, Vec<String>), MetaError> {
-        let layouts: Vec<String> = sqlx::query_scalar("SELECT layout FROM objects")
-            .fetch_all(self.pool())
-            .await?;
+    /// Every blob layout and part blob id (start-up orphan sweep). Layouts that start with
+    /// `blobless_prefix` are the caller's way of saying "names no blob" (objects whose bytes
+    /// are in the row): they are not read, so the sweep's memory grows with blob objects only.
+    pub async fn all_blob_references(
+        &self,
+        blobless_prefix: &str,
+    ) -> Result<(Vec<String>, Vec<String>), MetaError> {
+        let mut pattern = String::with_capacity(blobless_prefix.len() + 1);
+        for c in blobless_prefix.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let layouts: Vec<String> =
+            sqlx::query_scalar("SELECT layout FROM objects WHERE layout NOT LIKE $1 ESCAPE '\\'")
+                .bind(pattern)
+                .fetch_all(self.pool())
+                .await?;
         let parts: Vec<String> = sqlx::query_scalar("SELECT blob_id FROM parts")
             .fetch_all(self.pool())
             .await?;

@@ -145,8 +145,16 @@ async fn every_query(m: Meta) {
         [1, 2]
     );
     assert_eq!(m.list_uploads("b", b"", None, 10).await.unwrap().len(), 1);
-    let (_, refs) = m.all_blob_references().await.unwrap();
+    let (all, refs) = m.all_blob_references("none:").await.unwrap();
     assert_eq!(refs.len(), 2);
+    // Layouts with the caller's "no blobs" prefix are skipped; LIKE's wildcards in the prefix
+    // are literal ("layout_e" is no prefix of "layout-e1").
+    assert!(all.iter().any(|l| l.starts_with("layout-e")));
+    let (some, _) = m.all_blob_references("layout-e").await.unwrap();
+    assert!(some.iter().all(|l| !l.starts_with("layout-e")));
+    assert!(some.len() < all.len());
+    let (same, _) = m.all_blob_references("layout_e").await.unwrap();
+    assert_eq!(same.len(), all.len());
     let (outcome, unused) = m
         .complete_upload(
             "u1",

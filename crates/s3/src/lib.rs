@@ -32,7 +32,7 @@ mod sse;
 mod xml;
 
 pub use auth::{AccessRequest, Authority, Caller, CallerKind, ResolvedKey, UploadSubject};
-pub use body::{ReqBody, RespBody};
+pub use body::{INLINE_MAX, ReqBody, RespBody};
 /// Error type of request bodies.
 pub mod body_error {
     pub use crate::body::BoxError;

@@ -238,7 +238,8 @@ pub(crate) async fn upload_part(
         pn,
         got.size,
         &etag,
-        &got.blob,
+        got.blob_id()
+            .ok_or_else(|| S3Error::internal("a part was stored inline"))?,
         ck.clone(),
         ctx.now_ms(),
     );
@@ -578,6 +579,7 @@ pub(crate) async fn complete(
                 checksum: p.checksum.clone(),
             })
             .collect(),
+        inline: None,
     };
     let used: Vec<String> = layout.blob_ids();
     if !ctx.upload_rules.is_empty() {

@@ -16,13 +16,43 @@ use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
-/// Where an object's bytes are: blobs in order (one for a PUT, one per part after multipart).
+/// Where an object's bytes are: blobs in order (one for a PUT, one per part after multipart),
+/// or, for a small unencrypted PUT, the bytes themselves (`inline`, base64 in the JSON; then
+/// `blobs` is empty and always serialized first, which the start-up sweep's query relies on).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Layout {
     pub blobs: Vec<BlobRef>,
     /// Per-part info for multipart objects (partNumber reads, attributes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartInfo>,
+    /// The object's bytes, when they live in its metadata row (see `body::INLINE_MAX`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "inline_bytes"
+    )]
+    pub inline: Option<bytes::Bytes>,
+}
+
+/// `Layout::inline` as standard base64.
+mod inline_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<bytes::Bytes>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(b) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bytes::Bytes>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map(|v| Some(bytes::Bytes::from(v)))
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,6 +74,9 @@ pub(crate) struct PartInfo {
 }
 
 impl Layout {
+    /// How the JSON of a layout without blobs begins (`blobs` is serialized first).
+    pub const BLOBLESS_PREFIX: &'static str = r#"{"blobs":[]"#;
+
     pub fn from_json(s: &str) -> S3Result<Layout> {
         serde_json::from_str(s).map_err(|e| S3Error::internal(format!("bad layout: {e}")))
     }
@@ -58,6 +91,17 @@ impl Layout {
                 sse,
             }],
             parts: Vec::new(),
+            inline: None,
+        }
+    }
+    /// Where an ingested body went.
+    pub fn of(got: &crate::body::Ingested) -> Layout {
+        match &got.placed {
+            crate::body::Placed::Blob(id) => Layout::single(id, got.size, got.sse.clone()),
+            crate::body::Placed::Inline(bytes) => Layout {
+                inline: Some(bytes.clone()),
+                ..Layout::default()
+            },
         }
     }
     pub fn blob_ids(&self) -> Vec<String> {
@@ -267,6 +311,7 @@ pub(crate) async fn put_object(
         }
         None => (svc.upload_owner(ctx), None),
     };
+    plan.inline = true;
     let got = ingest(body, plan, &svc.blobs).await?;
     let etag = hex::encode(got.md5);
     let stored_ck = got.checksum.as_ref().map(|(a, raw)| Stored {
@@ -285,7 +330,7 @@ pub(crate) async fn put_object(
         checksum: stored_ck
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
-        layout: Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
+        layout: Layout::of(&got).to_json(),
         owner: Some(owner),
     };
     commit_object(
@@ -293,7 +338,7 @@ pub(crate) async fn put_object(
         ctx,
         &row,
         &pre,
-        &[got.blob.to_string()],
+        &got.new_blobs(),
         "ObjectCreated:Put",
         ticket,
     )
@@ -485,21 +530,67 @@ fn parse_range(v: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
     Ok(Some((start, end)))
 }
 
+/// Where a piece's bytes are.
+enum Source {
+    Blob(BlobId),
+    /// Already the piece's bytes (an inline object).
+    Inline(bytes::Bytes),
+}
+
 /// One blob's share of a byte range: the blob, its data key when encrypted, its plaintext
 /// size, and the offset and length to read within it.
 struct Piece {
-    id: BlobId,
+    source: Source,
     key: Option<cubby_blob::sse::DataKey>,
     size: u64,
     from: u64,
     len: u64,
 }
 
+impl Piece {
+    /// Read the piece's plaintext into `sink` (blocking).
+    fn read(
+        &self,
+        blobs: &cubby_blob::BlobStore,
+        sink: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<(), cubby_blob::BlobError> {
+        match &self.source {
+            Source::Blob(id) => {
+                blobs.read_range(id, self.key.as_ref(), self.size, self.from, self.len, sink)
+            }
+            Source::Inline(bytes) => Ok(sink(bytes)?),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Blob(id) => write!(f, "{id}"),
+            Source::Inline(_) => f.write_str("inline"),
+        }
+    }
+}
+
 /// Split `[start, start+len)` of a layout into per-blob pieces, unwrapping data keys.
 fn pieces(svc: &S3Service, layout: &Layout, start: u64, len: u64) -> S3Result<Vec<Piece>> {
     let mut out = Vec::new();
-    let mut offset = 0u64;
     let end = start + len;
+    if let Some(data) = &layout.inline {
+        let size = data.len() as u64;
+        let (from, to) = (start.min(size), end.min(size));
+        if from < to {
+            out.push(Piece {
+                source: Source::Inline(data.slice(from as usize..to as usize)),
+                key: None,
+                size,
+                from: 0,
+                len: to - from,
+            });
+        }
+        return Ok(out);
+    }
+    let mut offset = 0u64;
     for b in &layout.blobs {
         let (bs, be) = (offset, offset + b.size);
         offset = be;
@@ -510,7 +601,7 @@ fn pieces(svc: &S3Service, layout: &Layout, start: u64, len: u64) -> S3Result<Ve
         let to = end.min(be) - bs;
         let id = BlobId::parse(&b.id).ok_or_else(|| S3Error::internal("bad blob id"))?;
         out.push(Piece {
-            id,
+            source: Source::Blob(id),
             key: crate::sse::open_key(svc, b)?,
             size: b.size,
             from,
@@ -531,15 +622,30 @@ pub(crate) async fn stream_range(
     if pieces.iter().any(|p| p.key.is_some()) {
         return stream_decrypted(svc, pieces).await;
     }
+    if let [
+        Piece {
+            source: Source::Inline(bytes),
+            ..
+        },
+    ] = pieces.as_slice()
+    {
+        return Ok(crate::body::full(bytes.clone()));
+    }
     let blobs = svc.blobs.clone();
     let stream = futures_util::stream::iter(pieces)
         .then(move |p| {
             let blobs = blobs.clone();
             async move {
-                blobs
-                    .read_stream(&p.id, p.from, p.len)
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))
+                match p.source {
+                    Source::Blob(id) => blobs
+                        .read_stream(&id, p.from, p.len)
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string())),
+                    Source::Inline(bytes) => {
+                        let once = futures_util::stream::once(async move { Ok(bytes) });
+                        Ok(once.boxed())
+                    }
+                }
             }
         })
         .try_flatten()
@@ -556,19 +662,12 @@ async fn stream_decrypted(svc: &S3Service, pieces: Vec<Piece>) -> S3Result<RespB
     let blobs = svc.blobs.clone();
     tokio::task::spawn_blocking(move || {
         for p in pieces {
-            let r = blobs.read_range(
-                &p.id,
-                p.key.as_ref(),
-                p.size,
-                p.from,
-                p.len,
-                &mut |b: &[u8]| {
-                    tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(b)))
-                        .map_err(|_| std::io::Error::other("response dropped"))
-                },
-            );
+            let r = p.read(&blobs, &mut |b: &[u8]| {
+                tx.blocking_send(Ok(bytes::Bytes::copy_from_slice(b)))
+                    .map_err(|_| std::io::Error::other("response dropped"))
+            });
             if let Err(e) = r {
-                tracing::error!(blob = %p.id, error = %e, "encrypted blob read failed");
+                tracing::error!(blob = %p.source, error = %e, "encrypted blob read failed");
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                 return;
             }
@@ -1063,17 +1162,10 @@ pub(crate) async fn read_head(
     tokio::task::spawn_blocking(move || -> Result<Vec<u8>, cubby_blob::BlobError> {
         let mut out = Vec::with_capacity(len as usize);
         for p in sources {
-            blobs.read_range(
-                &p.id,
-                p.key.as_ref(),
-                p.size,
-                p.from,
-                p.len,
-                &mut |c: &[u8]| {
-                    out.extend_from_slice(c);
-                    Ok(())
-                },
-            )?;
+            p.read(&blobs, &mut |c: &[u8]| {
+                out.extend_from_slice(c);
+                Ok(())
+            })?;
         }
         Ok(out)
     })
@@ -1103,20 +1195,13 @@ pub(crate) async fn copy_bytes(
             let mut md5 = md5::Md5::new();
             let mut ck = algo.map(checksum::Hasher::new);
             for p in sources {
-                blobs.read_range(
-                    &p.id,
-                    p.key.as_ref(),
-                    p.size,
-                    p.from,
-                    p.len,
-                    &mut |chunk: &[u8]| {
-                        md5.update(chunk);
-                        if let Some(c) = ck.as_mut() {
-                            c.update(chunk);
-                        }
-                        writer.write_all(chunk)
-                    },
-                )?;
+                p.read(&blobs, &mut |chunk: &[u8]| {
+                    md5.update(chunk);
+                    if let Some(c) = ck.as_mut() {
+                        c.update(chunk);
+                    }
+                    writer.write_all(chunk)
+                })?;
             }
             let id = writer.commit()?;
             Ok((id, md5.finalize().into(), ck.map(checksum::Hasher::finish)))
@@ -1394,4 +1479,30 @@ pub(crate) async fn object_subresource(
             e => e.into(),
         })?;
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_inline_layout_round_trips_and_starts_with_the_blobless_prefix() {
+        let inline = Layout {
+            inline: Some(bytes::Bytes::from_static(b"\x00hello\xff")),
+            ..Layout::default()
+        };
+        let json = inline.to_json();
+        assert!(json.starts_with(Layout::BLOBLESS_PREFIX), "{json}");
+        let back = Layout::from_json(&json).unwrap();
+        assert_eq!(back.inline.as_deref(), Some(&b"\x00hello\xff"[..]));
+        assert!(back.blob_ids().is_empty());
+
+        let id = BlobId::random();
+        let blob = Layout::single(&id, 5, None).to_json();
+        assert!(!blob.starts_with(Layout::BLOBLESS_PREFIX), "{blob}");
+        // Layouts written before inline objects existed still parse.
+        let old = format!(r#"{{"blobs":[{{"id":"{id}","size":5}}]}}"#);
+        assert!(Layout::from_json(&old).unwrap().inline.is_none());
+    }
 }

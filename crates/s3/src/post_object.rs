@@ -299,6 +299,7 @@ pub(crate) async fn post_object(
         seal,
         sniff: None,
         limit_rule: None,
+        inline: false,
     };
     // The file's length is not known before it is read; the request's is an upper bound.
     let request_len = ctx
@@ -331,7 +332,9 @@ pub(crate) async fn post_object(
     .boxed_unsync();
     let got = ingest(file_body, plan, &svc.blobs).await?;
     if got.size < min_len {
-        svc.discard_now(&got.blob).await;
+        if let Some(id) = got.blob_id() {
+            svc.discard_now(id).await;
+        }
         return Err(S3Error::new(
             "EntityTooSmall",
             StatusCode::BAD_REQUEST,
@@ -360,7 +363,7 @@ pub(crate) async fn post_object(
         checksum: stored_ck
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
-        layout: crate::objects::Layout::single(&got.blob, got.size, got.sse.clone()).to_json(),
+        layout: crate::objects::Layout::of(&got).to_json(),
         owner: Some(owner),
     };
     // The same commit point as PutObject (durable row, replaced blobs collected).
@@ -369,7 +372,7 @@ pub(crate) async fn post_object(
         &ctx,
         &row,
         &Precondition::None,
-        &[got.blob.to_string()],
+        &got.new_blobs(),
         "ObjectCreated:Post",
         ticket,
     )

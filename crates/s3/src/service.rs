@@ -160,7 +160,10 @@ impl S3Service {
             .unwrap_or(0)
             - 86_400_000;
         self.meta.purge_completed_uploads(day_ago).await?;
-        let (layouts, parts) = self.meta.all_blob_references().await?;
+        let (layouts, parts) = self
+            .meta
+            .all_blob_references(crate::objects::Layout::BLOBLESS_PREFIX)
+            .await?;
         let mut referenced: std::collections::HashSet<String> = parts.into_iter().collect();
         for l in layouts {
             for b in crate::objects::Layout::from_json(&l)?.blobs {
@@ -871,6 +874,7 @@ impl S3Service {
             seal: crate::sse::Seal::Plain,
             sniff: None,
             limit_rule: None,
+            inline: false,
         })
     }
 }
