@@ -228,6 +228,81 @@ async fn every_query(m: Meta) {
     assert!(!m.kv_delete("ns", "k1").await.unwrap());
 }
 
+#[tokio::test]
+async fn concurrent_writes_to_one_key_are_decided_in_queue_order() {
+    common::each_engine("concurrent_writes_one_key", concurrent_writes_one_key).await;
+}
+
+/// Concurrent writes land in shared group-commit batches, where several may name the same
+/// key: their preconditions see the batch's earlier writes, and each replaced layout is
+/// reported to exactly one writer.
+async fn concurrent_writes_one_key(m: Meta) {
+    m.create_bucket(&BucketRow {
+        name: "b".into(),
+        created_ms: 5,
+        owner: "o".into(),
+        config: "{}".into(),
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            m.put_object(
+                &obj("b", "once", &format!("c{i}")),
+                &Precondition::MustNotExist,
+            )
+            .await
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(outcome) => won.push(outcome.replaced_layout),
+            Err(MetaError::PreconditionFailed) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(
+        won,
+        [None],
+        "exactly one conditional create wins, replacing nothing"
+    );
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            m.put_object(&obj("b", "hot", &format!("h{i}")), &Precondition::None)
+                .await
+                .unwrap()
+                .replaced_layout
+        }));
+    }
+    let mut replaced = Vec::new();
+    for t in tasks {
+        if let Some(l) = t.await.unwrap() {
+            replaced.push(l);
+        }
+    }
+    let current = m.get_object("b", "hot").await.unwrap().unwrap();
+    replaced.push(current.layout.clone());
+    replaced.sort();
+    let before = replaced.len();
+    replaced.dedup();
+    assert_eq!(
+        (before, replaced.len()),
+        (40, 40),
+        "each layout is replaced once"
+    );
+    // The stored row is whole: every column from the same write.
+    assert_eq!(current.layout, format!("layout-{}", current.etag));
+    assert_eq!(current.key, "hot");
+    assert_eq!(current.size, 3);
+    assert_eq!(current.owner.as_deref(), Some("owner-1"));
+}
+
 /// Two `Meta` handles on one PostgreSQL database stand for two nodes.
 async fn two_nodes(test: &str) -> Option<(Meta, Meta, cubby_meta::pgtest::FreshDb)> {
     let (a, db) = common::postgres(test).await?;
