@@ -245,9 +245,23 @@ async fn concurrent_writes_one_key(m: Meta) {
     })
     .await
     .unwrap();
+    let current = race_one_key(&[m]).await;
+    // The stored row is whole: every column from the same write.
+    assert_eq!(current.layout, format!("layout-{}", current.etag));
+    assert_eq!(current.key, "hot");
+    assert_eq!(current.size, 3);
+    assert_eq!(current.owner.as_deref(), Some("owner-1"));
+}
+
+/// Races 20 conditional creates of key `once`, then 40 plain writes to key `hot`, spread
+/// round-robin over `nodes` (one handle, or two on one PostgreSQL database): exactly one
+/// create wins, replacing nothing, and every write but the last learns exactly which layout
+/// it replaced — so no writer's blobs are leaked or freed twice. Returns `hot`'s row.
+async fn race_one_key(nodes: &[Meta]) -> ObjectRow {
+    let node = |i: usize| nodes[i % nodes.len()].clone();
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let m = m.clone();
+        let m = node(i);
         tasks.push(tokio::spawn(async move {
             m.put_object(
                 &obj("b", "once", &format!("c{i}")),
@@ -272,7 +286,7 @@ async fn concurrent_writes_one_key(m: Meta) {
 
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let m = m.clone();
+        let m = node(i);
         tasks.push(tokio::spawn(async move {
             m.put_object(&obj("b", "hot", &format!("h{i}")), &Precondition::None)
                 .await
@@ -286,7 +300,7 @@ async fn concurrent_writes_one_key(m: Meta) {
             replaced.push(l);
         }
     }
-    let current = m.get_object("b", "hot").await.unwrap().unwrap();
+    let current = node(0).get_object("b", "hot").await.unwrap().unwrap();
     replaced.push(current.layout.clone());
     replaced.sort();
     let before = replaced.len();
@@ -296,11 +310,7 @@ async fn concurrent_writes_one_key(m: Meta) {
         (40, 40),
         "each layout is replaced once"
     );
-    // The stored row is whole: every column from the same write.
-    assert_eq!(current.layout, format!("layout-{}", current.etag));
-    assert_eq!(current.key, "hot");
-    assert_eq!(current.size, 3);
-    assert_eq!(current.owner.as_deref(), Some("owner-1"));
+    current
 }
 
 /// Two `Meta` handles on one PostgreSQL database stand for two nodes.
@@ -315,56 +325,7 @@ async fn concurrent_writers_on_two_nodes() {
     let Some((a, b, db)) = two_nodes("concurrent_writers_on_two_nodes").await else {
         return;
     };
-    // Conditional creates of one key: exactly one wins.
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let m = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            m.put_object(
-                &obj("b", "once", &format!("c{i}")),
-                &Precondition::MustNotExist,
-            )
-            .await
-        }));
-    }
-    let mut won = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => won += 1,
-            Err(MetaError::PreconditionFailed) => {}
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
-    assert_eq!(won, 1);
-
-    // Unconditional writes to one key: the last writer wins, and every write but the last
-    // learns exactly which layout it replaced — so no writer's blobs are leaked or freed twice.
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        let m = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            m.put_object(&obj("b", "hot", &format!("h{i}")), &Precondition::None)
-                .await
-                .unwrap()
-                .replaced_layout
-        }));
-    }
-    let mut replaced = Vec::new();
-    for t in tasks {
-        if let Some(l) = t.await.unwrap() {
-            replaced.push(l);
-        }
-    }
-    let last = a.get_object("b", "hot").await.unwrap().unwrap().layout;
-    replaced.push(last);
-    replaced.sort();
-    let before = replaced.len();
-    replaced.dedup();
-    assert_eq!(
-        (before, replaced.len()),
-        (40, 40),
-        "each layout is replaced once"
-    );
+    race_one_key(&[a.clone(), b.clone()]).await;
 
     // Outbox claims from two nodes never overlap (each delivery attempt on one node), and
     // together they take everything due.

@@ -390,12 +390,25 @@ pub(crate) async fn ingest(
     };
     let checksum_algo = checksum.as_ref().map(|(a, _)| *a);
 
+    // No writer yet: one is made below unless the body ends up inline.
+    let worker = Worker {
+        writer: None,
+        decoder,
+        want_sha,
+        side_tx: None,
+        checksum_algo,
+        sniff,
+        max_len,
+        declared_len,
+        limit_rule,
+    };
+
     // A small body: read it all here, then one blocking job does the rest — or, when it may
     // be inline, nothing more than hashing it, here.
     let mut prefix = Vec::new();
     if let Some(len) = declared_len.filter(|l| *l <= SMALL_BODY) {
         // aws-chunked framing adds a few hundred bytes per chunk to the decoded length.
-        let raw_limit = if decoder.is_some() {
+        let raw_limit = if worker.decoder.is_some() {
             2 * len + 4096
         } else {
             len
@@ -404,18 +417,7 @@ pub(crate) async fn ingest(
         match read_whole(&mut body, raw_limit).await {
             Ok(chunks) if in_row => {
                 // At most INLINE_MAX bytes to hash: cheaper here than a hand-off to a thread.
-                let result = Worker {
-                    writer: None,
-                    decoder,
-                    want_sha,
-                    side_tx: None,
-                    checksum_algo,
-                    sniff,
-                    max_len,
-                    declared_len,
-                    limit_rule,
-                }
-                .run(chunks.into_iter())?;
+                let result = worker.run(chunks.into_iter())?;
                 expect.verify(&result)?;
                 return Ok(Ingested {
                     placed: Placed::Inline(result.inline.freeze()),
@@ -429,18 +431,11 @@ pub(crate) async fn ingest(
                 let blobs = blobs.clone();
                 return tokio::task::spawn_blocking(move || -> S3Result<Ingested> {
                     let (writer, sse) = seal.writer(&blobs)?;
-                    let result = Worker {
+                    let worker = Worker {
                         writer: Some(writer),
-                        decoder,
-                        want_sha,
-                        side_tx: None,
-                        checksum_algo,
-                        sniff,
-                        max_len,
-                        declared_len,
-                        limit_rule,
-                    }
-                    .run(chunks.into_iter())?;
+                        ..worker
+                    };
+                    let result = worker.run(chunks.into_iter())?;
                     expect.verify(&result)?;
                     Ok(Ingested {
                         placed: Placed::Blob(commit(result.writer)?),
@@ -483,14 +478,8 @@ pub(crate) async fn ingest(
     };
     let worker = Worker {
         writer: Some(writer),
-        decoder,
-        want_sha,
         side_tx,
-        checksum_algo,
-        sniff,
-        max_len,
-        declared_len,
-        limit_rule,
+        ..worker
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     // The worker owns hashing, chunk decoding and file writes: CPU and blocking I/O stay off
