@@ -646,7 +646,10 @@ impl UserPools {
         Ok(ek)
     }
 
-    /// A fresh signing key (RSA generation on the blocking pool).
+    /// A fresh signing key. RSA generation runs on tokio's blocking pool at normal priority,
+    /// not on the idle-class credential workers: it happens only when a pool is created or
+    /// its key rotated, and an idle-class thread can wait without end on cores that uploads
+    /// keep busy — which made creating a pool (the seed setup at start-up) hang there.
     pub(crate) async fn new_signing_key(
         &self,
         pool_id: &str,
@@ -654,9 +657,9 @@ impl UserPools {
     ) -> Result<crate::model::SigningKeyDoc, Error> {
         let sealer = self.keys.signing_key.clone();
         let pool_id = pool_id.to_owned();
-        self.hasher
-            .run(move || tokens::generate_key(&sealer, &pool_id, now))
-            .await?
+        tokio::task::spawn_blocking(move || tokens::generate_key(&sealer, &pool_id, now))
+            .await
+            .map_err(|e| Error::Crypto(format!("key generation: {e}")))?
     }
 
     async fn group_claims(
