@@ -90,6 +90,7 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
     .await;
     match result {
         Ok(outcomes) => {
+            meta.acks_flushed(&flushed);
             drop(_g);
             if any_events {
                 meta.signal_outbox(batch.iter().flat_map(|j| &j.events));
@@ -99,7 +100,6 @@ async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
             }
         }
         Err(e) => {
-            meta.unflushed(std::mem::take(&mut flushed));
             tracing::error!(error = %e, size = batch.len(), "object batch commit failed");
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(MetaError::Batch(e.to_string())));

@@ -313,43 +313,41 @@ impl Meta {
         let _g = self.write_guard().await;
         let mut tx = self.begin_write().await?;
         let ids = self.flush_acks_in(&mut tx).await?;
-        if let Err(e) = tx.commit().await {
-            // Keep them for the next try (claims go on skipping them).
-            self.unflushed(ids);
-            return Err(e.into());
-        }
+        // On failure the ids stay remembered for the next try (claims go on skipping them).
+        tx.commit().await?;
+        self.acks_flushed(&ids);
         Ok(())
     }
 
     /// Inside an object commit (SQLite, write lock held): delete the remembered delivered
-    /// rows too. Returns the ids taken, to put back with [`Meta::unflushed`] if the
-    /// transaction fails.
+    /// rows too. Returns their ids, to forget with [`Meta::acks_flushed`] once the
+    /// transaction has committed — not before: until then the rows are still in the table
+    /// for every other reader, and only the remembered ids keep counts and claims from
+    /// seeing them as pending again.
     pub(crate) async fn flush_acks_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     ) -> Result<Vec<i64>, sqlx::Error> {
-        let ids = std::mem::take(&mut *self.acked_ids());
+        let ids = self.acked_ids().clone();
         if !ids.is_empty() {
             // The ids as one JSON array parameter: the statement text stays the same, so it
             // is prepared once, not once per commit.
-            let deleted =
-                sqlx::query("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))")
-                    .bind(format!("[{}]", id_list(&ids)))
-                    .execute(&mut **tx)
-                    .await;
-            if let Err(e) = deleted {
-                self.acked_ids().extend(ids);
-                return Err(e);
-            }
+            sqlx::query("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))")
+                .bind(format!("[{}]", id_list(&ids)))
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(ids)
     }
 
-    /// Put back ids taken by [`Meta::flush_acks_in`] whose transaction did not commit.
-    pub(crate) fn unflushed(&self, ids: Vec<i64>) {
-        if !ids.is_empty() {
-            self.acked_ids().extend(ids);
+    /// The rows of `ids` (from [`Meta::flush_acks_in`]) are deleted for good: stop
+    /// remembering them.
+    pub(crate) fn acks_flushed(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
         }
+        let done: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        self.acked_ids().retain(|id| !done.contains(id));
     }
 
     /// Give claimed rows back without counting an attempt.
@@ -470,5 +468,53 @@ impl Meta {
                 created_ms: r.get(5),
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// Delivered rows whose DELETE is not committed yet are still in the table for other
+    /// readers: they must not count as pending (nor be claimed) in the meantime.
+    #[tokio::test]
+    async fn delivered_rows_never_count_as_pending_while_their_delete_commits() {
+        let dir = std::env::temp_dir().join(format!("cubby-outbox-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
+            .await
+            .unwrap();
+        let events: Vec<NewEvent> = (0..5)
+            .map(|i| NewEvent {
+                target: "t".into(),
+                payload: i.to_string(),
+            })
+            .collect();
+        meta.enqueue_events(&events).await.unwrap();
+        let claimed = meta
+            .claim_events("t", i64::MAX / 4, 60_000, 10)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), 5);
+        meta.ack_events("t", &ids).await.unwrap();
+        assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
+
+        // An object commit takes the deletes along; before it commits, other readers still
+        // see the rows.
+        let guard = meta.write_guard().await;
+        let mut tx = meta.begin_write().await.unwrap();
+        let flushed = meta.flush_acks_in(&mut tx).await.unwrap();
+        assert_eq!(flushed.len(), 5);
+        assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
+        assert_eq!(meta.oldest_pending_ms().await.unwrap(), None);
+        tx.commit().await.unwrap();
+        meta.acks_flushed(&flushed);
+        drop(guard);
+        assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
+        assert!(meta.acked_ids().is_empty());
+        meta.close().await;
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
