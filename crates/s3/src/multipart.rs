@@ -655,7 +655,7 @@ pub(crate) async fn complete(
         Ok((outcome, unused)) => {
             svc.discard_blobs(&row.bucket, unused);
             if let Some(old) = outcome.replaced_layout {
-                svc.discard_blobs(&row.bucket, Layout::from_json(&old)?.blob_ids());
+                svc.discard_blobs(&row.bucket, Layout::blob_ids_in(&old)?);
             }
         }
         Err(MetaError::NotFound) if matches!(pre, cubby_meta::Precondition::EtagMatches(_)) => {

@@ -107,6 +107,18 @@ impl Layout {
     pub fn blob_ids(&self) -> Vec<String> {
         self.blobs.iter().map(|b| b.id.clone()).collect()
     }
+
+    /// The blob ids a stored layout names, without decoding what else it holds (an inline
+    /// object's bytes): for replaced and deleted objects and the start-up sweep.
+    pub fn blob_ids_in(json: &str) -> S3Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct BlobsOnly {
+            blobs: Vec<BlobRef>,
+        }
+        let only: BlobsOnly = serde_json::from_str(json)
+            .map_err(|e| S3Error::internal(format!("bad layout: {e}")))?;
+        Ok(only.blobs.into_iter().map(|b| b.id).collect())
+    }
 }
 
 /// One user-metadata entry; `raw` marks a value stored as base64 because it was not UTF-8.
@@ -384,7 +396,7 @@ pub(crate) async fn commit_object(
     match written {
         Ok(outcome) => {
             if let Some(old) = outcome.replaced_layout {
-                svc.discard_blobs(&row.bucket, Layout::from_json(&old)?.blob_ids());
+                svc.discard_blobs(&row.bucket, Layout::blob_ids_in(&old)?);
             }
             Ok(())
         }
@@ -874,7 +886,7 @@ pub(crate) async fn delete_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Respon
         .delete_object_with_events(bucket, key, &cond, &events)
         .await
     {
-        Ok(Some(layout)) => svc.discard_blobs(bucket, Layout::from_json(&layout)?.blob_ids()),
+        Ok(Some(layout)) => svc.discard_blobs(bucket, Layout::blob_ids_in(&layout)?),
         Ok(None) => {}
         Err(MetaError::PreconditionFailed) => return Err(S3Error::precondition_failed("If-Match")),
         Err(e) => return Err(e.into()),
@@ -1018,7 +1030,7 @@ pub(crate) async fn delete_objects(
         {
             Ok(layout) => {
                 if let Some(l) = layout {
-                    svc.discard_blobs(&bucket, Layout::from_json(&l)?.blob_ids());
+                    svc.discard_blobs(&bucket, Layout::blob_ids_in(&l)?);
                 }
                 if !quiet {
                     x.push_str("<Deleted>");
@@ -1496,11 +1508,12 @@ mod tests {
         assert!(json.starts_with(Layout::BLOBLESS_PREFIX), "{json}");
         let back = Layout::from_json(&json).unwrap();
         assert_eq!(back.inline.as_deref(), Some(&b"\x00hello\xff"[..]));
-        assert!(back.blob_ids().is_empty());
+        assert!(Layout::blob_ids_in(&json).unwrap().is_empty());
 
         let id = BlobId::random();
         let blob = Layout::single(&id, 5, None).to_json();
         assert!(!blob.starts_with(Layout::BLOBLESS_PREFIX), "{blob}");
+        assert_eq!(Layout::blob_ids_in(&blob).unwrap(), [id.to_string()]);
         // Layouts written before inline objects existed still parse.
         let old = format!(r#"{{"blobs":[{{"id":"{id}","size":5}}]}}"#);
         assert!(Layout::from_json(&old).unwrap().inline.is_none());

@@ -166,9 +166,7 @@ impl S3Service {
             .await?;
         let mut referenced: std::collections::HashSet<String> = parts.into_iter().collect();
         for l in layouts {
-            for b in crate::objects::Layout::from_json(&l)?.blobs {
-                referenced.insert(b.id);
-            }
+            referenced.extend(crate::objects::Layout::blob_ids_in(&l)?);
         }
         let mut orphans = 0usize;
         // The store lists only blobs older than its sweep grace (an hour when it is shared),
