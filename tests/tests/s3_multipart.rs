@@ -393,6 +393,22 @@ async fn multipart_composite_and_full_object_checksums() {
             .await
             .unwrap();
         assert_eq!(head.checksum_crc32(), Some(value.as_str()));
+        // A part read answers with that part's own checksum, under the object's type.
+        let part = c
+            .get_object()
+            .bucket("mpc")
+            .key(key)
+            .part_number(2)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part.checksum_type(), Some(&ty));
+        assert_eq!(
+            part.checksum_crc32(),
+            Some(crc32fast_like(&parts[1..]).as_str())
+        );
+        assert_eq!(part.parts_count(), Some(2));
     }
 }
 

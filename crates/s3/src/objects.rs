@@ -850,6 +850,7 @@ pub(crate) async fn get_object(svc: &S3Service, ctx: &mut Ctx) -> S3Result<Respo
                 .unwrap_or(1);
             if let Some(v) = layout.parts.get(pn - 1).and_then(|p| p.checksum.as_deref()) {
                 set(&mut r, c.algo.header(), v);
+                set(&mut r, "x-amz-checksum-type", &c.kind);
             }
         } else if range.is_none() {
             set(&mut r, c.algo.header(), &c.value);
