@@ -521,7 +521,14 @@ impl S3Service {
         for (r, hold) in quota_rules.iter().zip(&holds) {
             match quotas.needs_reading(&hold.key) {
                 Reading::NotNeeded => {}
-                Reading::Now(since) => {
+                Reading::Now(_) => {
+                    let gate = quotas.reading_gate(&hold.key);
+                    let _reading = gate.lock().await;
+                    // Another upload may have taken the reading while this one waited.
+                    let since = match quotas.needs_reading(&hold.key) {
+                        Reading::NotNeeded => continue,
+                        Reading::Now(since) | Reading::InBackground(since) => since,
+                    };
                     let used = self.meta.usage(req.bucket, owner, &r.rule.prefix).await;
                     match used {
                         Ok(used) => quotas.read(&hold.key, used, since),
@@ -713,6 +720,10 @@ pub(crate) struct Account {
     /// Everything moved from `reserved` to `committed` since start (a running total, so a
     /// reading can tell which commits it may have missed).
     moved: (u64, u64),
+    /// Held while a reading that checks must wait for is taken: uploads that find the account
+    /// unread wait for one reading instead of each taking their own (see
+    /// [`Quotas::reading_gate`]).
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Account {
@@ -817,6 +828,20 @@ impl Quotas {
                 Reading::InBackground(start)
             }
         }
+    }
+
+    /// The gate of `key`'s account. Readings overlap commits conservatively (a commit that
+    /// lands during a reading counts twice until the next one), so when a burst of uploads
+    /// finds an account unread, one of them reads while the others wait for its figure:
+    /// nothing of this owner is reserved or committed before the first reading, so it is
+    /// exact, and the burst is decided on it one upload at a time.
+    fn reading_gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock()
+            .accounts
+            .entry(key.to_owned())
+            .or_default()
+            .gate
+            .clone()
     }
 
     /// Take a reading of the rows begun at `since`.
