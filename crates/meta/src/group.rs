@@ -2,9 +2,8 @@
 //! whatever has queued up in a single transaction — one fsync for the batch instead of one per
 //! request. A lone request is committed at once (no waiting for a batch to fill).
 
-use crate::objects::{
-    ObjectRow, Precondition, PutOutcome, check, lock_current, unlock_absent, upsert,
-};
+use crate::objects::{ObjectRow, Precondition, PutOutcome};
+use crate::sqlite_writer::SqliteWriter;
 use crate::{Meta, MetaError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,8 +18,9 @@ pub(crate) struct PutJob {
     pub reply: oneshot::Sender<Result<PutOutcome, MetaError>>,
 }
 
-/// Start the committer task; it ends when every sender is dropped.
-pub(crate) fn spawn(meta: Meta) -> mpsc::Sender<PutJob> {
+/// Start the committer task; it ends when every sender is dropped. `writer` is the SQLite
+/// writer thread (`None` on PostgreSQL).
+pub(crate) fn spawn(meta: Meta, writer: Option<SqliteWriter>) -> mpsc::Sender<PutJob> {
     let (tx, mut rx) = mpsc::channel::<PutJob>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -32,77 +32,51 @@ pub(crate) fn spawn(meta: Meta) -> mpsc::Sender<PutJob> {
                     Err(_) => break,
                 }
             }
-            commit_batch(&meta, &mut batch).await;
+            match &writer {
+                Some(w) => commit_batch_sqlite(&meta, w, &mut batch).await,
+                None => {
+                    // Rows are locked in (bucket, key) order on every node, so two nodes'
+                    // batches cannot deadlock. The sort is stable: writes to one key keep
+                    // their queue order.
+                    batch.sort_by(|a, b| {
+                        (&a.row.bucket, &a.row.key).cmp(&(&b.row.bucket, &b.row.key))
+                    });
+                    commit_batch_pg(&meta, &mut batch).await;
+                }
+            }
         }
     });
     tx
 }
 
-async fn commit_batch(meta: &Meta, batch: &mut Vec<PutJob>) {
-    if meta.engine() == crate::Engine::Postgres {
-        // Rows are locked in (bucket, key) order on every node, so two nodes' batches cannot
-        // deadlock. The sort is stable: writes to one key keep their queue order.
-        batch.sort_by(|a, b| (&a.row.bucket, &a.row.key).cmp(&(&b.row.bucket, &b.row.key)));
-        return commit_batch_pg(meta, batch).await;
-    }
-    let _g = meta.write_guard().await;
-    let mut any_events = false;
-    let now_ms = crate::outbox::now_ms();
-    let mut flushed = Vec::new();
-    let result: Result<Vec<Result<PutOutcome, MetaError>>, sqlx::Error> = async {
-        let mut tx = meta.begin_write().await?;
-        // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
-        flushed = meta.flush_acks_in(&mut tx).await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut events: Vec<&crate::NewEvent> = Vec::new();
-        for job in batch.iter() {
-            // Earlier rows of this batch are visible here, so preconditions between requests
-            // for the same key are decided in queue order.
-            let (old, placeholder) =
-                lock_current(&mut tx, meta.engine(), &job.row.bucket, &job.row.key).await?;
-            let (old_etag, old_layout) = old.unzip();
-            match check(&job.pre, old_etag.as_deref()) {
-                Ok(()) => {
-                    upsert(&mut tx, &job.row).await.map_err(|e| match e {
-                        MetaError::Db(e) => e,
-                        other => sqlx::Error::Protocol(other.to_string()),
-                    })?;
-                    events.extend(&job.events);
-                    outcomes.push(Ok(PutOutcome {
-                        replaced_layout: old_layout,
-                    }));
-                }
-                Err(e) => {
-                    unlock_absent(&mut tx, placeholder, &job.row.bucket, &job.row.key).await?;
-                    outcomes.push(Err(e));
-                }
-            }
-        }
-        // The events ride in the same transaction, committed with their objects or not at
-        // all: one statement for the whole batch, in queue order.
-        any_events = !events.is_empty();
-        if any_events {
-            crate::outbox::insert_all(&mut tx, meta.engine(), events.into_iter(), now_ms).await?;
-        }
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-    .await;
+/// SQLite: the batch in one transaction on the writer thread, under the writer lock.
+async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec<PutJob>) {
+    let guard = meta.write_guard().await;
+    // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
+    let acked = meta.acked_snapshot();
+    let (jobs, result) = writer
+        .commit(
+            std::mem::take(batch),
+            acked.clone(),
+            crate::outbox::now_ms(),
+        )
+        .await;
     match result {
         Ok(outcomes) => {
-            meta.acks_flushed(&flushed);
-            drop(_g);
-            if any_events {
-                meta.signal_outbox(batch.iter().flat_map(|j| &j.events));
+            meta.acks_flushed(&acked);
+            drop(guard);
+            if jobs.iter().any(|j| !j.events.is_empty()) {
+                meta.signal_outbox(jobs.iter().flat_map(|j| &j.events));
             }
-            for (job, outcome) in batch.drain(..).zip(outcomes) {
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, size = batch.len(), "object batch commit failed");
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(MetaError::Batch(e.to_string())));
+            drop(guard);
+            tracing::error!(error = %e, size = jobs.len(), "object batch commit failed");
+            for job in jobs {
+                let _ = job.reply.send(Err(MetaError::Batch(e.clone())));
             }
         }
     }

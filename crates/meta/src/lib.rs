@@ -20,6 +20,7 @@ mod multipart;
 mod objects;
 mod outbox;
 pub mod pgtest;
+mod sqlite_writer;
 mod usage;
 
 pub use buckets::BucketRow;
@@ -41,6 +42,9 @@ pub enum MetaError {
     /// Database failure (connection, constraint, I/O).
     #[error("metadata database: {0}")]
     Db(#[from] sqlx::Error),
+    /// Failure of the SQLite writer thread's own connection.
+    #[error("metadata database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A row held data this version cannot read.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
@@ -132,7 +136,13 @@ impl Meta {
             delivered_upto: Arc::default(),
         };
         migrate::run(&meta).await?;
-        meta.committer = Some(group::spawn(meta.clone()));
+        let writer = match engine {
+            Engine::Sqlite => Some(sqlite_writer::SqliteWriter::open(sqlite_writer::path_of(
+                &url,
+            ))?),
+            Engine::Postgres => None,
+        };
+        meta.committer = Some(group::spawn(meta.clone(), writer));
         if engine == Engine::Sqlite {
             outbox::spawn_ack_flusher(meta.clone());
         }

@@ -382,21 +382,19 @@ pub(crate) async fn lock_current(
     ))
 }
 
-/// Remove the placeholder [`lock_current`] inserted when the write is not going ahead.
-pub(crate) async fn unlock_absent(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    placeholder: bool,
-    bucket: &str,
-    key: &str,
-) -> Result<(), sqlx::Error> {
-    if placeholder {
-        sqlx::query("DELETE FROM objects WHERE bucket = $1 AND key = $2")
-            .bind(bucket)
-            .bind(key.as_bytes().to_vec())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
+/// SQLite's [`lock_current`]: one writer and no row locks, so a plain read of the row.
+pub(crate) const SQLITE_CURRENT_SQL: &str =
+    "SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2";
+
+/// Insert or replace a whole object row; binds the [`OBJECT_COLS`] in order.
+pub(crate) fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO objects ({OBJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (bucket, key) DO UPDATE SET version_id = excluded.version_id, \
+         size = excluded.size, etag = excluded.etag, last_modified_ms = excluded.last_modified_ms, \
+         headers = excluded.headers, checksum = excluded.checksum, layout = excluded.layout, \
+         owner = excluded.owner"
+    )
 }
 
 /// Insert or replace an object row inside a transaction.
@@ -404,24 +402,18 @@ pub(crate) async fn upsert(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     row: &ObjectRow,
 ) -> Result<(), MetaError> {
-    sqlx::query(&format!(
-        "INSERT INTO objects ({OBJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (bucket, key) DO UPDATE SET version_id = excluded.version_id, \
-         size = excluded.size, etag = excluded.etag, last_modified_ms = excluded.last_modified_ms, \
-         headers = excluded.headers, checksum = excluded.checksum, layout = excluded.layout, \
-         owner = excluded.owner"
-    ))
-    .bind(&row.bucket)
-    .bind(row.key.as_bytes().to_vec())
-    .bind(&row.version_id)
-    .bind(row.size)
-    .bind(&row.etag)
-    .bind(row.last_modified_ms)
-    .bind(&row.headers)
-    .bind(&row.checksum)
-    .bind(&row.layout)
-    .bind(&row.owner)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(&upsert_sql())
+        .bind(&row.bucket)
+        .bind(row.key.as_bytes().to_vec())
+        .bind(&row.version_id)
+        .bind(row.size)
+        .bind(&row.etag)
+        .bind(row.last_modified_ms)
+        .bind(&row.headers)
+        .bind(&row.checksum)
+        .bind(&row.layout)
+        .bind(&row.owner)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -73,17 +73,28 @@ pub(crate) async fn insert_all<'e>(
         return Ok(());
     }
     for e in events {
-        sqlx::query(
-            "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
-             VALUES ($1, $2, $3, $3, 0, 0, 0)",
-        )
-        .bind(&e.target)
-        .bind(&e.payload)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(INSERT_ONE_SQL)
+            .bind(&e.target)
+            .bind(&e.payload)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// One new pending event: target, payload, now.
+pub(crate) const INSERT_ONE_SQL: &str = "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
+     VALUES ($1, $2, $3, $3, 0, 0, 0)";
+
+/// Delete the delivered rows whose ids [`id_array`] lists. The ids are one JSON array
+/// parameter, so the statement text stays the same and is prepared once, not per commit.
+pub(crate) const DELETE_ACKED_SQL: &str =
+    "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))";
+
+/// `ids` as the JSON array [`DELETE_ACKED_SQL`] takes.
+pub(crate) fn id_array(ids: &[i64]) -> String {
+    format!("[{}]", id_list(ids))
 }
 
 /// SQLite: delivered rows waiting for deletion are flushed at least this often …
@@ -287,6 +298,11 @@ impl Meta {
         self.upto_map().get(target).copied().unwrap_or(0)
     }
 
+    /// The delivered ids whose rows are not deleted yet (SQLite).
+    pub(crate) fn acked_snapshot(&self) -> Vec<i64> {
+        self.acked_ids().clone()
+    }
+
     fn acked_ids(&self) -> std::sync::MutexGuard<'_, Vec<i64>> {
         // Only ids are kept here: a panic elsewhere cannot leave them inconsistent.
         self.acked
@@ -328,12 +344,10 @@ impl Meta {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     ) -> Result<Vec<i64>, sqlx::Error> {
-        let ids = self.acked_ids().clone();
+        let ids = self.acked_snapshot();
         if !ids.is_empty() {
-            // The ids as one JSON array parameter: the statement text stays the same, so it
-            // is prepared once, not once per commit.
-            sqlx::query("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($1))")
-                .bind(format!("[{}]", id_list(&ids)))
+            sqlx::query(DELETE_ACKED_SQL)
+                .bind(id_array(&ids))
                 .execute(&mut **tx)
                 .await?;
         }
