@@ -196,11 +196,23 @@ impl Meta {
         Ok(())
     }
 
-    /// Close the pool (flushes SQLite's WAL on clean shutdown), after deleting delivered
-    /// events that are still waiting for it.
+    /// Close the pool after deleting delivered events that are still waiting for it, and
+    /// (SQLite) checkpointing the WAL into the database file.
     pub async fn close(&self) {
         if let Err(e) = self.flush_acks().await {
             tracing::warn!(error = %e, "deleting delivered events at shutdown failed");
+        }
+        if self.engine == Engine::Sqlite {
+            // The group commit's writer connection stays open until the process exits, so
+            // closing the pool no longer checkpoints the WAL: do it here, leaving `meta.db`
+            // complete on its own after a clean stop.
+            let _g = self.write_guard().await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "checkpointing the metadata WAL at shutdown failed");
+            }
         }
         self.pool.close().await;
     }
