@@ -335,8 +335,9 @@ impl Meta {
         Ok(())
     }
 
-    /// Inside an object commit (SQLite, write lock held): delete the remembered delivered
-    /// rows too. Returns their ids, to forget with [`Meta::acks_flushed`] once the
+    /// Inside a write transaction (SQLite, write lock held): delete the remembered delivered
+    /// rows. Object commits do the same on the writer thread (`sqlite_writer.rs`, with
+    /// [`Meta::acked_snapshot`]). Returns their ids, to forget with [`Meta::acks_flushed`] once the
     /// transaction has committed — not before: until then the rows are still in the table
     /// for every other reader, and only the remembered ids keep counts and claims from
     /// seeing them as pending again.
