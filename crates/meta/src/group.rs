@@ -54,7 +54,9 @@ async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec
     let guard = meta.write_guard().await;
     // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
     let acked = meta.acked_snapshot();
-    let (jobs, result) = writer
+    // The batch's vector goes to the writer thread and comes back, so the next batch reuses
+    // its capacity instead of growing a new one.
+    let (mut jobs, result) = writer
         .commit(
             std::mem::take(batch),
             acked.clone(),
@@ -68,18 +70,19 @@ async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec
             if jobs.iter().any(|j| !j.events.is_empty()) {
                 meta.signal_outbox(jobs.iter().flat_map(|j| &j.events));
             }
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
         }
         Err(e) => {
             drop(guard);
             tracing::error!(error = %e, size = jobs.len(), "object batch commit failed");
-            for job in jobs {
+            for job in jobs.drain(..) {
                 let _ = job.reply.send(Err(MetaError::Batch(e.clone())));
             }
         }
     }
+    *batch = jobs;
 }
 
 /// The job as `cubby_put_objects` (migration 5) reads it.
