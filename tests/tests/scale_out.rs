@@ -811,6 +811,74 @@ async fn quotas_hold_across_nodes_and_a_dead_nodes_holds_lapse() {
     cl.stop().await;
 }
 
+/// Upload-rate windows are the cluster's: a guest whose uploads a balancer spreads over
+/// three nodes gets the rule's rate once, not once per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn upload_rates_hold_across_nodes() {
+    let Some(cl) = Cluster::start("upload_rates_hold_across_nodes", Blobs::SharedDir).await else {
+        return;
+    };
+    let r = admin_as(
+        &cl.nodes[0],
+        &root_keys(),
+        "PUT",
+        "/_cubby/admin/upload-rules/uploads",
+        &json!({"rules": [{"id": "four", "applies_to": ["guests"], "uploads_per_minute": 4}]})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (id, guest) = seed_guest(&cl, 0).await;
+    // No client retries: a SlowDown must reach the test, not be retried away.
+    let clients: Vec<aws_sdk_s3::Client> = (0..3)
+        .map(|i| {
+            let conf = guest
+                .s3(&cl.nodes[i])
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
+        .collect();
+    // Nine uploads round the three nodes: three per node, which per-node windows of four
+    // would all let through.
+    let mut ok = 0;
+    for i in 0..9 {
+        let r = clients[i % 3]
+            .put_object()
+            .bucket("uploads")
+            .key(format!("guest/{id}/rate/{i}"))
+            .body(ByteStream::from(data(1024, i as u64)))
+            .send()
+            .await;
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert_eq!(err_code(&e), "SlowDown", "upload {i}");
+                let raw = e.raw_response().unwrap();
+                assert_eq!(raw.status().as_u16(), 503);
+                let retry_after: i64 = raw.headers().get("retry-after").unwrap().parse().unwrap();
+                assert!((1..=60).contains(&retry_after), "{retry_after}");
+            }
+        }
+    }
+    assert_eq!(ok, 4, "the rule's rate, cluster-wide");
+    // Another guest has an allowance of its own.
+    let (other_id, other) = seed_guest(&cl, 2).await;
+    other
+        .s3(&cl.nodes[1])
+        .put_object()
+        .bucket("uploads")
+        .key(format!("guest/{other_id}/rate/0"))
+        .body(ByteStream::from(data(1024, 0)))
+        .send()
+        .await
+        .unwrap();
+    cl.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_to_one_key_last_writer_wins_whole() {
     concurrent_puts_to_one_key_last_writer_wins_whole_on(Blobs::SharedDir).await;

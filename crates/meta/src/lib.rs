@@ -20,6 +20,7 @@ mod multipart;
 mod objects;
 mod outbox;
 pub mod pgtest;
+mod rates;
 mod sqlite_writer;
 mod usage;
 
@@ -29,6 +30,7 @@ pub use holds::{HoldOutcome, HoldRequest};
 pub use multipart::{PartRow, UploadRow};
 pub use objects::{DeleteCondition, ListedObject, ObjectRow, Precondition, PutOutcome};
 pub use outbox::{ClaimedEvent, DeadEvent, NewEvent};
+pub use rates::RateVerdict;
 pub use usage::{OwnerUsage, Usage};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -188,7 +188,53 @@ CREATE INDEX objects_by_owner ON objects (bucket, owner, key) INCLUDE (size)
         sqlite: "",
         postgres: QUOTA_HOLDS,
     },
+    Step {
+        version: 8,
+        // PostgreSQL only: upload-rate windows shared by every node (`rates.rs`). One process
+        // on SQLite keeps its windows in memory.
+        sqlite: "",
+        postgres: UPLOAD_RATES,
+    },
 ];
+
+/// `upload_rates`: one row per upload admitted in the last minute, per rate key (bucket,
+/// rule, limit kind, identity or address). `cubby_rate_admit(...)`: count the key's window
+/// and, if there is room, add to it, atomically for the whole cluster (see `rates.rs`).
+const UPLOAD_RATES: &str = r#"
+-- Unlogged: a window is worth a minute, so after a database crash it starts empty.
+CREATE UNLOGGED TABLE upload_rates (
+  id BIGSERIAL PRIMARY KEY,
+  key TEXT COLLATE "C" NOT NULL,
+  at_ms BIGINT NOT NULL
+);
+CREATE INDEX upload_rates_by_key ON upload_rates (key, at_ms);
+CREATE FUNCTION cubby_rate_admit(k TEXT, lim BIGINT, take BOOLEAN)
+RETURNS TABLE (hit_id BIGINT, retry_after_ms BIGINT)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  now_ms BIGINT;
+  n BIGINT;
+BEGIN
+  -- One key is decided by one caller at a time, cluster-wide; the lock ends with the
+  -- transaction, after the new row is visible to the next caller.
+  PERFORM pg_advisory_xact_lock(731027, hashtext(k));
+  now_ms := cubby_db_now_ms();
+  DELETE FROM upload_rates WHERE key = k AND at_ms <= now_ms - 60000;
+  SELECT count(*) INTO n FROM upload_rates WHERE key = k;
+  hit_id := NULL;
+  retry_after_ms := NULL;
+  IF n >= lim THEN
+    -- Room comes back when the admission that puts the window at its limit leaves it.
+    SELECT GREATEST(r.at_ms + 60000 - now_ms, 1) INTO retry_after_ms FROM upload_rates r
+      WHERE r.key = k ORDER BY r.at_ms OFFSET n - lim LIMIT 1;
+    retry_after_ms := COALESCE(retry_after_ms, 60000);
+  ELSIF take THEN
+    INSERT INTO upload_rates (key, at_ms) VALUES (k, now_ms) RETURNING id INTO hit_id;
+  END IF;
+  RETURN NEXT;
+END
+$$
+"#;
 
 /// `quota_holds`: what uploads hold against a quota account, on any node: from admission
 /// until their row has committed (`released_ms`; kept 30 s more), or until their lease lapses

@@ -27,15 +27,34 @@ pub(crate) struct RulesState {
     pub(crate) quotas: Quotas,
     /// PostgreSQL (several nodes): quota holds live in the database, not in `quotas`.
     shared: Option<Arc<SharedHolds>>,
+    /// PostgreSQL (several nodes): rate windows live in the database, not in `rates`.
+    shared_rates: bool,
+}
+
+/// Why a rate window refused an upload.
+enum RateRefusal {
+    /// The window is full; room comes back in this many milliseconds.
+    Full(i64),
+    /// The shared window could not be read.
+    Failed(S3Error),
+}
+
+/// An upload counted in a rate window, kept so that a later refusal can take it back.
+enum RateTicket {
+    /// In this process's windows: the key and the admission's time.
+    Local { key: String, at_ms: i64 },
+    /// In the database's windows: the admission's row.
+    Shared(i64),
 }
 
 impl RulesState {
     /// On PostgreSQL quotas are held cluster-wide, with leases of `lease`; on SQLite (one
     /// process) in memory.
     pub(crate) fn new(meta: &cubby_meta::Meta, lease: std::time::Duration) -> Self {
+        let postgres = meta.engine() == cubby_meta::Engine::Postgres;
         RulesState {
-            shared: (meta.engine() == cubby_meta::Engine::Postgres)
-                .then(|| Arc::new(SharedHolds::new(meta.clone(), lease))),
+            shared: postgres.then(|| Arc::new(SharedHolds::new(meta.clone(), lease))),
+            shared_rates: postgres,
             ..RulesState::default()
         }
     }
@@ -374,7 +393,8 @@ impl S3Service {
         }
 
         let rated = if req.step.starts_upload() {
-            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms, mode)?
+            self.admit_rates(&matching, &owner, peer_ip, req.bucket, now_ms, mode)
+                .await?
         } else {
             Vec::new()
         };
@@ -386,9 +406,7 @@ impl S3Service {
             Ok(t) => t,
             Err(e) => {
                 // A refused upload does not use up the caller's rate allowance.
-                for k in &rated {
-                    self.rules.rates.refund(k, now_ms);
-                }
+                self.refund_rates(rated).await;
                 return Err(e);
             }
         };
@@ -430,7 +448,10 @@ impl S3Service {
         ContentCheck::of(rules, key, who, content_type)
     }
 
-    fn admit_rates(
+    /// Count the upload in each matching rule's rate windows (per identity, per address),
+    /// or refuse it with SlowDown when one is full. On PostgreSQL the windows are the
+    /// cluster's (`Meta::admit_rate`), so a balancer cannot multiply an identity's rate.
+    async fn admit_rates(
         &self,
         matching: &[&CompiledRule],
         owner: &str,
@@ -438,13 +459,8 @@ impl S3Service {
         bucket: &str,
         now_ms: i64,
         mode: Mode,
-    ) -> S3Result<Vec<String>> {
-        let mut admitted: Vec<String> = Vec::new();
-        let refund = |admitted: &[String]| {
-            for k in admitted {
-                self.rules.rates.refund(k, now_ms);
-            }
-        };
+    ) -> S3Result<Vec<RateTicket>> {
+        let mut admitted: Vec<RateTicket> = Vec::new();
         for r in matching {
             let checks = [
                 (
@@ -460,22 +476,77 @@ impl S3Service {
             ];
             for (limit, who, what) in checks {
                 let Some(limit) = limit else { continue };
-                let key = format!("{bucket}\u{0}{}\u{0}{what}\u{0}{who}", r.rule.id);
-                let rates = &self.rules.rates;
-                let verdict = match mode {
-                    Mode::Hold => rates.admit(&key, limit, now_ms),
-                    Mode::Look => rates.check(&key, limit, now_ms),
-                };
-                if let Err(retry) = verdict {
-                    refund(&admitted);
-                    return Err(slow_down(r, &format!("{limit} {what}"), retry));
-                }
-                if mode == Mode::Hold {
-                    admitted.push(key);
+                // `\u{1f}` separates: PostgreSQL text cannot hold a NUL.
+                let key = format!("{bucket}\u{1f}{}\u{1f}{what}\u{1f}{who}", r.rule.id);
+                let verdict = self.rate_verdict(key, limit, now_ms, mode).await;
+                match verdict {
+                    Ok(Some(ticket)) => admitted.push(ticket),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.refund_rates(admitted).await;
+                        return Err(match e {
+                            RateRefusal::Full(retry) => {
+                                slow_down(r, &format!("{limit} {what}"), retry)
+                            }
+                            RateRefusal::Failed(e) => e,
+                        });
+                    }
                 }
             }
         }
         Ok(admitted)
+    }
+
+    /// One window's verdict: the ticket of a counted upload (`None` when only looking).
+    async fn rate_verdict(
+        &self,
+        key: String,
+        limit: u32,
+        now_ms: i64,
+        mode: Mode,
+    ) -> Result<Option<RateTicket>, RateRefusal> {
+        let take = mode == Mode::Hold;
+        if self.rules.shared_rates {
+            if let Some(shared) = &self.rules.shared {
+                // Its housekeeping also forgets rate rows of keys nobody checks any more.
+                shared.start_renewing();
+            }
+            return match self.meta.admit_rate(&key, limit, take).await {
+                Ok(cubby_meta::RateVerdict::Admitted(id)) => Ok(id.map(RateTicket::Shared)),
+                Ok(cubby_meta::RateVerdict::Full { retry_after_ms }) => {
+                    Err(RateRefusal::Full(retry_after_ms))
+                }
+                Err(e) => Err(RateRefusal::Failed(e.into())),
+            };
+        }
+        let rates = &self.rules.rates;
+        if take {
+            rates
+                .admit(&key, limit, now_ms)
+                .map_err(RateRefusal::Full)?;
+            Ok(Some(RateTicket::Local { key, at_ms: now_ms }))
+        } else {
+            rates
+                .check(&key, limit, now_ms)
+                .map_err(RateRefusal::Full)?;
+            Ok(None)
+        }
+    }
+
+    /// Take back uploads counted in rate windows (a later check refused them).
+    async fn refund_rates(&self, tickets: Vec<RateTicket>) {
+        for t in tickets {
+            match t {
+                RateTicket::Local { key, at_ms } => self.rules.rates.refund(&key, at_ms),
+                RateTicket::Shared(id) => {
+                    if let Err(e) = self.meta.refund_rate(id).await {
+                        // The admission then counts until it leaves the window: a refusal
+                        // uses up one place for a minute at most.
+                        tracing::warn!(error = %e, "refunding an upload-rate admission failed");
+                    }
+                }
+            }
+        }
     }
 
     async fn reserve_quota(

@@ -255,8 +255,9 @@ impl SharedHolds {
             .fold((0, 0), |(o, b), (ho, hb)| (o + ho, b + hb))
     }
 
-    /// Start the task that renews this process's leases (once; it ends with `self`).
-    fn start_renewing(&self) {
+    /// Start the task that renews this process's leases and forgets old holds and rate rows
+    /// (once; it ends with `self`).
+    pub(crate) fn start_renewing(&self) {
         self.renewer.call_once(|| {
             let (meta, live, lease) = (self.meta.clone(), Arc::downgrade(&self.live), self.lease);
             tokio::spawn(renew(meta, live, lease));
@@ -265,7 +266,7 @@ impl SharedHolds {
 }
 
 /// Every third of a lease, extend the leases of the live holds; about once a minute, forget
-/// holds that ended long ago.
+/// holds that ended long ago and upload-rate rows older than their window.
 async fn renew(meta: Meta, live: Weak<Mutex<HashMap<i64, (u64, u64)>>>, lease: Duration) {
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
     let mut last_forget = Instant::now();
@@ -275,6 +276,11 @@ async fn renew(meta: Meta, live: Weak<Mutex<HashMap<i64, (u64, u64)>>>, lease: D
             last_forget = Instant::now();
             if let Err(e) = meta.forget_old_quota_holds().await {
                 tracing::warn!(error = %e, "forgetting old quota holds failed");
+            }
+            // Rate windows' rows of keys nobody checks any more (a check of a key forgets
+            // its own old rows).
+            if let Err(e) = meta.forget_old_rate_hits().await {
+                tracing::warn!(error = %e, "forgetting old upload-rate rows failed");
             }
         }
         let Some(live) = live.upgrade() else { return };
