@@ -163,6 +163,12 @@ pub(crate) struct Family {
     pub auth_time: i64,
 }
 
+/// Whether a user had failed sign-in attempts on record when [`UserPools::check_throttle`]
+/// looked.
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub(crate) struct FailuresOnRecord(bool);
+
 impl UserPools {
     pub(crate) fn region(&self) -> &str {
         &self.region
@@ -579,20 +585,39 @@ impl UserPools {
 
     // ---- throttling --------------------------------------------------------------------
 
-    /// `NotAuthorizedException "Password attempts exceeded"` while locked out.
+    /// `NotAuthorizedException "Password attempts exceeded"` while locked out. Otherwise
+    /// whether failed attempts are on record, which a successful sign-in then clears
+    /// ([`UserPools::clear_failures`]).
     pub(crate) async fn check_throttle(
         &self,
         pool: &PoolDoc,
         name: &str,
         now: i64,
-    ) -> Result<(), ApiError> {
-        if let Some((f, _)) = self
+    ) -> Result<FailuresOnRecord, ApiError> {
+        match self
             .store
             .get::<FailDoc>(NS_FAIL, &Self::user_key(pool, name))
             .await?
-            && f.locked_until > now
         {
-            return Err(ApiError::not_authorized("Password attempts exceeded"));
+            Some((f, _)) if f.locked_until > now => {
+                Err(ApiError::not_authorized("Password attempts exceeded"))
+            }
+            found => Ok(FailuresOnRecord(found.is_some())),
+        }
+    }
+
+    /// After a successful sign-in: reset the failure count, if [`UserPools::check_throttle`]
+    /// found one. Most sign-ins have none, and a delete would take the metadata writer (and
+    /// so delay uploads' commits) for nothing. A failure recorded by a concurrent attempt
+    /// after the check stays until the next success clears it.
+    pub(crate) async fn clear_failures(
+        &self,
+        pool: &PoolDoc,
+        name: &str,
+        seen: FailuresOnRecord,
+    ) -> Result<(), Error> {
+        if seen.0 {
+            self.record_success(pool, name).await?;
         }
         Ok(())
     }

@@ -373,7 +373,7 @@ pub(crate) async fn change_password(up: &UserPools, req: &Req, now: i64) -> ApiR
     let (pool, u, _) = up.access_token_user(req.str("AccessToken")?, now).await?;
     let previous = req.str("PreviousPassword")?;
     let proposed = req.str("ProposedPassword")?;
-    up.check_throttle(&pool, &u.username, now).await?;
+    let failures = up.check_throttle(&pool, &u.username, now).await?;
     if !up.verify_password(&u, previous).await? {
         up.record_failure(&pool, &u.username, now).await?;
         return Err(ApiError::not_authorized("Incorrect username or password."));
@@ -389,7 +389,7 @@ pub(crate) async fn change_password(up: &UserPools, req: &Req, now: i64) -> ApiR
         Ok(())
     })
     .await?;
-    up.record_success(&pool, &u.username).await?;
+    up.clear_failures(&pool, &u.username, failures).await?;
     Ok(json!({}))
 }
 

@@ -208,7 +208,7 @@ async fn password_auth(
     let user = up.find_user(pool, name).await?;
     let internal = user.as_ref().map(|u| u.username.as_str()).unwrap_or(name);
     up.check_secret_hash(client, &[name, internal], param(params, "SECRET_HASH"))?;
-    up.check_throttle(pool, internal, now).await?;
+    let failures = up.check_throttle(pool, internal, now).await?;
     let Some(u) = user else {
         up.verify_dummy(password).await?;
         up.record_failure(pool, name, now).await?;
@@ -222,7 +222,7 @@ async fn password_auth(
         up.record_failure(pool, &u.username, now).await?;
         return Err(ApiError::not_authorized(WRONG_PASSWORD));
     }
-    up.record_success(pool, &u.username).await?;
+    up.clear_failures(pool, &u.username, failures).await?;
     after_password(up, pool, client, &u, admin, now).await
 }
 
@@ -261,7 +261,8 @@ async fn srp_start(
             (name.to_owned(), s, v, true)
         }
     };
-    up.check_throttle(pool, &user_id, now).await?;
+    // Only looks: InitiateAuth proves nothing, so it clears nothing.
+    let _ = up.check_throttle(pool, &user_id, now).await?;
     let (b, b_pub) = up
         .hasher_run(move || srp::server_ephemeral(&v, rand::random))
         .await?;
@@ -356,7 +357,7 @@ async fn password_verifier(
     if !up.consume_secret_block(&block.id, expires).await? {
         return Err(wrong());
     }
-    up.check_throttle(pool, &block.u, now).await?;
+    let failures = up.check_throttle(pool, &block.u, now).await?;
     let user = if block.d {
         None
     } else {
@@ -392,7 +393,7 @@ async fn password_verifier(
         up.record_failure(pool, &u.username, now).await?;
         return Err(wrong());
     }
-    up.record_success(pool, &u.username).await?;
+    up.clear_failures(pool, &u.username, failures).await?;
     after_password(up, pool, client, &u, admin, now).await
 }
 
