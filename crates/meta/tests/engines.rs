@@ -253,6 +253,75 @@ async fn concurrent_writes_one_key(m: Meta) {
     assert_eq!(current.owner.as_deref(), Some("owner-1"));
 }
 
+#[tokio::test]
+async fn racing_document_inserts_and_object_writes() {
+    common::each_engine("racing_document_inserts", racing_document_inserts).await;
+}
+
+/// Document inserts racing each other and object writes (a sign-in's single-use marker is
+/// such an insert): of 20 inserts of one key exactly one wins, the others see
+/// `AlreadyExists`, distinct keys all land, and the objects are committed alongside.
+async fn racing_document_inserts(m: Meta) {
+    m.create_bucket(&BucketRow {
+        name: "b".into(),
+        created_ms: 5,
+        owner: "o".into(),
+        config: "{}".into(),
+    })
+    .await
+    .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let m = m.clone();
+        tasks.spawn(async move {
+            let once = m.kv_insert("used", "block-1", &format!("v{i}")).await;
+            let own = m
+                .kv_insert("used", &format!("block-{}", i + 100), "v")
+                .await;
+            let put = m
+                .put_object(
+                    &ObjectRow {
+                        bucket: "b".into(),
+                        key: format!("k{i}"),
+                        version_id: None,
+                        size: 1,
+                        etag: "e".into(),
+                        last_modified_ms: 1,
+                        headers: "{}".into(),
+                        checksum: None,
+                        layout: "{}".into(),
+                        owner: None,
+                    },
+                    &Precondition::None,
+                )
+                .await;
+            (once, own, put)
+        });
+    }
+    let mut won = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (once, own, put) = r.unwrap();
+        match once {
+            Ok(()) => won += 1,
+            Err(MetaError::AlreadyExists) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+        own.unwrap();
+        put.unwrap();
+    }
+    assert_eq!(won, 1, "exactly one insert of a key wins");
+    assert!(m.kv_get("used", "block-1").await.unwrap().is_some());
+    for i in 0..20 {
+        assert!(
+            m.kv_get("used", &format!("block-{}", i + 100))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(m.get_object("b", &format!("k{i}")).await.unwrap().is_some());
+    }
+}
+
 /// Races 20 conditional creates of key `once`, then 40 plain writes to key `hot`, spread
 /// round-robin over `nodes` (one handle, or two on one PostgreSQL database): exactly one
 /// create wins, replacing nothing, and every write but the last learns exactly which layout
