@@ -6,7 +6,7 @@
 //! *decoded bytes* of its canonical [`pad_hex`] form.
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Odd, U256, U3072};
+use crypto_bigint::{Choice, CtAssign, Odd, U256, U3072};
 use hmac::{Hmac, Mac};
 use num_bigint_dig::BigUint;
 use sha2::{Digest, Sha256};
@@ -80,14 +80,51 @@ fn exponent(x: &BigUint) -> Option<U256> {
     Some(U256::from_be_slice(&fixed_be::<32>(x)?))
 }
 
-/// `base^exp mod N` for a secret 256-bit exponent, in constant time: the number of
-/// operations and the memory they touch do not depend on `exp`, so the server's secret `b`
-/// cannot be read from response times. `None` if an input does not fit (never for the
-/// values the server makes itself).
-fn pow_mod_n_ct(base: &BigUint, exp: &BigUint) -> Option<BigUint> {
+/// Four-bit windows of a 256-bit exponent.
+const G_WINDOWS: usize = 64;
+
+/// `G_TABLE[i][j] = g^(j · 16^i) mod N` in Montgomery form: every power of `g` that a 256-bit
+/// exponent's `i`-th four-bit window can contribute. 64 × 16 × 384 bytes = 384 KiB, built
+/// (about 1000 multiplications) on the first sign-in.
+static G_TABLE: LazyLock<Option<Vec<[U3072; 16]>>> = LazyLock::new(|| {
     let params = MONTY.as_ref()?;
-    let r = monty(base, params)?.pow_bounded_exp(&exponent(exp)?, 256);
-    Some(BigUint::from_bytes_be(&r.retrieve().to_be_bytes()))
+    // g^(16^i), starting at g.
+    let mut base = monty(&GROUP.g, params)?;
+    let mut table = Vec::with_capacity(G_WINDOWS);
+    for _ in 0..G_WINDOWS {
+        let mut row = [U3072::ZERO; 16];
+        let mut power = FixedMontyForm::one(params);
+        for entry in &mut row {
+            *entry = power.to_montgomery();
+            power *= &base;
+        }
+        // After the row, `power` is base^16 = g^(16^(i+1)).
+        table.push(row);
+        base = power;
+    }
+    Some(table)
+});
+
+/// `g^exp mod N` for a secret exponent of at most 256 bits, from [`G_TABLE`]: one
+/// multiplication per four-bit window (64) instead of the 256 squarings and 64 multiplications
+/// of a generic exponentiation. Constant time: the operations and the memory they touch do
+/// not depend on `exp` (so `b` cannot be read from response times); every window reads all 16
+/// entries of its row and keeps one by a constant-time assignment.
+fn pow_g_ct(exp: &BigUint) -> Option<BigUint> {
+    let params = MONTY.as_ref()?;
+    let table = G_TABLE.as_ref()?;
+    let be = fixed_be::<32>(exp)?;
+    let mut acc = FixedMontyForm::one(params);
+    for (i, row) in table.iter().enumerate() {
+        // Window i (least significant first) is a nibble of byte 31 - i/2.
+        let nibble = (be[31 - i / 2] >> (4 * (i % 2))) & 0xF;
+        let mut pick = U3072::ZERO;
+        for (j, entry) in (0u8..).zip(row) {
+            pick.ct_assign(entry, Choice::from_u8_eq(nibble, j));
+        }
+        acc *= FixedMontyForm::from_montgomery(pick, params);
+    }
+    Some(BigUint::from_bytes_be(&acc.retrieve().to_be_bytes()))
 }
 
 /// `padHex`: lower-case hex of `n`, a `0` prefixed when the length is odd,
@@ -173,10 +210,11 @@ pub fn compute_u(a_pub: &BigUint, b_pub: &BigUint) -> BigUint {
     hash_hex_concat(&[&pad_hex(a_pub), &pad_hex(b_pub)])
 }
 
-/// The server's public value `B = (k·v + g^b) mod N` (`g^b` in constant time).
+/// The server's public value `B = (k·v + g^b) mod N` (`g^b` in constant time, from the
+/// fixed-base table).
 pub fn server_public(v: &BigUint, b: &BigUint) -> BigUint {
     let grp = &*GROUP;
-    let g_b = pow_mod_n_ct(&grp.g, b).unwrap_or_else(|| grp.g.modpow(b, &grp.n));
+    let g_b = pow_g_ct(b).unwrap_or_else(|| grp.g.modpow(b, &grp.n));
     (&grp.k * v + g_b) % &grp.n
 }
 
@@ -358,22 +396,34 @@ mod tests {
         for seed in 0u8..8 {
             let base = BigUint::from_bytes_be(&[seed.wrapping_mul(37).wrapping_add(3); 300]);
             let exp = BigUint::from_bytes_be(&[seed.wrapping_mul(91).wrapping_add(1); 32]);
-            assert_eq!(pow_mod_n_ct(&base, &exp), Some(base.modpow(&exp, n)));
             let (v, u, b) = (&base, BigUint::from(seed as u32 + 2), &exp);
             let a_pub = GROUP.g.modpow(&BigUint::from(1000u32 + seed as u32), n) + n;
             let reference = ((&a_pub % n) * v.modpow(&u, n) % n).modpow(b, n);
             assert_eq!(premaster_ct(&a_pub, v, &u, b), Some(reference));
         }
-        // Zero exponent, zero base, and an exponent that does not fit 256 bits.
-        assert_eq!(
-            pow_mod_n_ct(&GROUP.g, &BigUint::default()),
-            Some(BigUint::from(1u32))
-        );
-        assert_eq!(
-            pow_mod_n_ct(&BigUint::default(), &BigUint::from(5u32)),
-            Some(BigUint::default())
-        );
-        assert_eq!(pow_mod_n_ct(&GROUP.g, &(BigUint::from(1u32) << 256)), None);
+    }
+
+    #[test]
+    fn fixed_base_table_agrees_with_the_reference() {
+        let n = &GROUP.n;
+        let max = (BigUint::from(1u32) << 256) - BigUint::from(1u32);
+        let mut exps = vec![
+            BigUint::default(),
+            BigUint::from(1u32),
+            BigUint::from(15u32),
+            BigUint::from(16u32),
+            max.clone(),
+        ];
+        for seed in 0u8..6 {
+            exps.push(BigUint::from_bytes_be(
+                &[seed.wrapping_mul(53).wrapping_add(7); 32],
+            ));
+            exps.push(BigUint::from_bytes_be(&rand::random::<[u8; 32]>()));
+        }
+        for e in &exps {
+            assert_eq!(pow_g_ct(e), Some(GROUP.g.modpow(e, n)), "exponent {e:x}");
+        }
+        assert_eq!(pow_g_ct(&(max + BigUint::from(1u32))), None);
     }
 
     fn c_pad_hex(n: &BigUint) -> String {
