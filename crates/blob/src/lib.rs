@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod early_flush;
 pub mod sse;
 pub mod upstream;
 
@@ -214,6 +215,7 @@ impl BlobStore {
                     path,
                     dir,
                     durable: d.durable,
+                    early: early_flush::EarlyFlush::new(),
                 }
             }
             Backend::Upstream(u) => Sink::Upstream(Some(u.writer(&id))),
@@ -473,6 +475,8 @@ enum Sink {
         /// Its shard directory.
         dir: PathBuf,
         durable: bool,
+        /// Writeback started while a large durable blob arrives.
+        early: early_flush::EarlyFlush,
     },
     /// `None` once finished.
     Upstream(Option<upstream::UpstreamWriter>),
@@ -482,7 +486,19 @@ impl Sink {
     fn write(&mut self, b: &[u8]) -> io::Result<()> {
         let finished = || io::Error::other("blob writer already finished");
         match self {
-            Sink::Fs { file, .. } => file.as_mut().ok_or_else(finished)?.write_all(b),
+            Sink::Fs {
+                file,
+                durable,
+                early,
+                ..
+            } => {
+                let file = file.as_mut().ok_or_else(finished)?;
+                file.write_all(b)?;
+                if *durable {
+                    early.wrote(file, b.len());
+                }
+                Ok(())
+            }
             Sink::Upstream(w) => w.as_mut().ok_or_else(finished)?.write(b),
         }
     }
@@ -540,10 +556,12 @@ impl BlobWriter {
                 path,
                 dir,
                 durable,
+                early,
             } => {
                 let file = file
                     .take()
                     .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+                std::mem::replace(early, early_flush::EarlyFlush::new()).finish();
                 if *durable {
                     file.sync_all()?;
                     drop(file);
