@@ -640,6 +640,21 @@ async fn quota_usage(cl: &Cluster, node: usize, owner: &str) -> (i64, i64) {
     )
 }
 
+/// Put the `uploads` bucket's upload rules through node 1 and wait until every node has
+/// reread the bucket's configuration (each does within half a second).
+async fn set_upload_rules(cl: &Cluster, rules: serde_json::Value) {
+    let r = admin_as(
+        &cl.nodes[0],
+        &root_keys(),
+        "PUT",
+        "/_cubby/admin/upload-rules/uploads",
+        &rules.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+}
+
 /// A quota holds for the whole cluster: uploads racing through three nodes cannot overshoot
 /// it, uploads in flight on one node count on the others, and a node killed with uploads in
 /// flight gives its holds back when their lease lapses.
@@ -653,17 +668,11 @@ async fn quotas_hold_across_nodes_and_a_dead_nodes_holds_lapse() {
     else {
         return;
     };
-    let r = admin_as(
-        &cl.nodes[0],
-        &root_keys(),
-        "PUT",
-        "/_cubby/admin/upload-rules/uploads",
-        &json!({"rules": [{"id": "five", "applies_to": ["guests"], "max_objects": 5}]}).to_string(),
+    set_upload_rules(
+        &cl,
+        json!({"rules": [{"id": "five", "applies_to": ["guests"], "max_objects": 5}]}),
     )
     .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    // Every node rereads bucket configurations within half a second.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // Twenty uploads of one guest, spread over the three nodes at once: exactly five fit.
     let (id, guest) = seed_guest(&cl, 0).await;
@@ -762,17 +771,11 @@ async fn quotas_hold_across_nodes_and_a_dead_nodes_holds_lapse() {
 
     // Bytes, through a multipart upload spread over the two survivors: the parts of an
     // upload in progress count, so with 10 MiB of parts stored neither node lets 3 MiB more in.
-    let r = admin_as(
-        &cl.nodes[0],
-        &root_keys(),
-        "PUT",
-        "/_cubby/admin/upload-rules/uploads",
-        &json!({"rules": [{"id": "bytes", "applies_to": ["guests"], "max_bytes": "12 MiB"}]})
-            .to_string(),
+    set_upload_rules(
+        &cl,
+        json!({"rules": [{"id": "bytes", "applies_to": ["guests"], "max_bytes": "12 MiB"}]}),
     )
     .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     let (id, guest) = seed_guest(&cl, 0).await;
     let (c0, c1) = (guest.s3(&cl.nodes[0]), guest.s3(&cl.nodes[1]));
     let key = format!("guest/{id}/big.bin");
@@ -818,17 +821,11 @@ async fn upload_rates_hold_across_nodes() {
     let Some(cl) = Cluster::start("upload_rates_hold_across_nodes", Blobs::SharedDir).await else {
         return;
     };
-    let r = admin_as(
-        &cl.nodes[0],
-        &root_keys(),
-        "PUT",
-        "/_cubby/admin/upload-rules/uploads",
-        &json!({"rules": [{"id": "four", "applies_to": ["guests"], "uploads_per_minute": 4}]})
-            .to_string(),
+    set_upload_rules(
+        &cl,
+        json!({"rules": [{"id": "four", "applies_to": ["guests"], "uploads_per_minute": 4}]}),
     )
     .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     let (id, guest) = seed_guest(&cl, 0).await;
     // No client retries: a SlowDown must reach the test, not be retried away.
     let clients: Vec<aws_sdk_s3::Client> = (0..3)
