@@ -293,9 +293,9 @@ async fn main() -> Result<()> {
         )?);
     }
     let read_rss = |t: &Target| t.pid.and_then(|p| workload::read_rss(p).ok());
-    let idle: Vec<Option<u64>> = targets
+    let idle: Vec<Option<(u64, u64)>> = targets
         .iter()
-        .map(|t| read_rss(t).map(|r| r.rss_kib))
+        .map(|t| read_rss(t).map(|r| (r.rss_kib, r.anon_kib)))
         .collect();
 
     // Bodies and their hashes are made here, once, outside every timed loop.
@@ -423,7 +423,12 @@ async fn main() -> Result<()> {
     rows.push(Row {
         label: "RSS idle (start)".into(),
         unit: "MiB",
-        cells: idle.into_iter().map(|k| k.and_then(mib)).collect(),
+        cells: idle.iter().map(|k| k.and_then(|k| mib(k.0))).collect(),
+    });
+    rows.push(Row {
+        label: "  of it anonymous".into(),
+        unit: "MiB",
+        cells: idle.iter().map(|k| k.and_then(|k| mib(k.1))).collect(),
     });
     rows.push(rss_row(&targets, "RSS max, big transfer", |t| {
         Some(t.rss_big_kib)
@@ -433,6 +438,9 @@ async fn main() -> Result<()> {
     }));
     rows.push(rss_row(&targets, "RSS after load", |t| {
         read_rss(t).map(|r| r.rss_kib)
+    }));
+    rows.push(rss_row(&targets, "  of it anonymous", |t| {
+        read_rss(t).map(|r| r.anon_kib)
     }));
     rows.push(rss_row(&targets, "VmHWM (peak) at end", |t| {
         read_rss(t).map(|r| r.hwm_kib)

@@ -18,10 +18,13 @@ const BIG_TIMEOUT: Duration = Duration::from_secs(90);
 /// How often the RSS sampler reads `/proc/<pid>/status`.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
-/// `VmRSS` and `VmHWM` of a process, in KiB.
+/// `VmRSS`, `VmHWM` and `RssAnon` of a process, in KiB. `RssAnon` is the heap and stacks;
+/// the rest of `VmRSS` is mostly the binary's own mapped code (file-backed, shared with
+/// the page cache).
 pub struct Rss {
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    pub anon_kib: u64,
 }
 
 pub fn read_rss(pid: u32) -> Result<Rss> {
@@ -38,6 +41,7 @@ pub fn read_rss(pid: u32) -> Result<Rss> {
     Ok(Rss {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:")?,
     })
 }
 
