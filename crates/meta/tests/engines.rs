@@ -228,6 +228,18 @@ async fn every_query(m: Meta) {
     assert!(!m.kv_delete("ns", "k1").await.unwrap());
 }
 
+/// Bucket `b`, for the racing tests.
+async fn create_bucket_b(m: &Meta) {
+    m.create_bucket(&BucketRow {
+        name: "b".into(),
+        created_ms: 5,
+        owner: "o".into(),
+        config: "{}".into(),
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn concurrent_writes_to_one_key_are_decided_in_queue_order() {
     common::each_engine("concurrent_writes_one_key", concurrent_writes_one_key).await;
@@ -237,14 +249,7 @@ async fn concurrent_writes_to_one_key_are_decided_in_queue_order() {
 /// key: their preconditions see the batch's earlier writes, and each replaced layout is
 /// reported to exactly one writer.
 async fn concurrent_writes_one_key(m: Meta) {
-    m.create_bucket(&BucketRow {
-        name: "b".into(),
-        created_ms: 5,
-        owner: "o".into(),
-        config: "{}".into(),
-    })
-    .await
-    .unwrap();
+    create_bucket_b(&m).await;
     let current = race_one_key(&[m]).await;
     // The stored row is whole: every column from the same write.
     assert_eq!(current.layout, format!("layout-{}", current.etag));
@@ -262,14 +267,7 @@ async fn racing_document_inserts_and_object_writes() {
 /// such an insert): of 20 inserts of one key exactly one wins, the others see
 /// `AlreadyExists`, distinct keys all land, and the objects are committed alongside.
 async fn racing_document_inserts(m: Meta) {
-    m.create_bucket(&BucketRow {
-        name: "b".into(),
-        created_ms: 5,
-        owner: "o".into(),
-        config: "{}".into(),
-    })
-    .await
-    .unwrap();
+    create_bucket_b(&m).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {
         let m = m.clone();
