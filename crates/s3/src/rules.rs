@@ -25,10 +25,9 @@ use crate::{BucketConfig, CallerKind, S3Error, S3Result, S3Service};
 pub(crate) struct RulesState {
     rates: RateWindows,
     pub(crate) quotas: Quotas,
-    /// PostgreSQL (several nodes): quota holds live in the database, not in `quotas`.
+    /// PostgreSQL (several nodes): quota holds and rate windows live in the database, not
+    /// in `quotas` and `rates`.
     shared: Option<Arc<SharedHolds>>,
-    /// PostgreSQL (several nodes): rate windows live in the database, not in `rates`.
-    shared_rates: bool,
 }
 
 /// Why a rate window refused an upload.
@@ -51,10 +50,9 @@ impl RulesState {
     /// On PostgreSQL quotas are held cluster-wide, with leases of `lease`; on SQLite (one
     /// process) in memory.
     pub(crate) fn new(meta: &cubby_meta::Meta, lease: std::time::Duration) -> Self {
-        let postgres = meta.engine() == cubby_meta::Engine::Postgres;
         RulesState {
-            shared: postgres.then(|| Arc::new(SharedHolds::new(meta.clone(), lease))),
-            shared_rates: postgres,
+            shared: (meta.engine() == cubby_meta::Engine::Postgres)
+                .then(|| Arc::new(SharedHolds::new(meta.clone(), lease))),
             ..RulesState::default()
         }
     }
@@ -506,11 +504,9 @@ impl S3Service {
         mode: Mode,
     ) -> Result<Option<RateTicket>, RateRefusal> {
         let take = mode == Mode::Hold;
-        if self.rules.shared_rates {
-            if let Some(shared) = &self.rules.shared {
-                // Its housekeeping also forgets rate rows of keys nobody checks any more.
-                shared.start_renewing();
-            }
+        if let Some(shared) = &self.rules.shared {
+            // Its housekeeping also forgets rate rows of keys nobody checks any more.
+            shared.start_renewing();
             return match self.meta.admit_rate(&key, limit, take).await {
                 Ok(cubby_meta::RateVerdict::Admitted(id)) => Ok(id.map(RateTicket::Shared)),
                 Ok(cubby_meta::RateVerdict::Full { retry_after_ms }) => {
