@@ -5,8 +5,8 @@
 //! pure `cubby-rules` crate.
 //!
 //! Quotas: usage is counted from the metadata rows (`Meta::usage`: objects by owner, plus
-//! multipart uploads in progress), read at most once a second per owner and kept current in
-//! between with this process's own commits ([`Quotas`]). An upload in flight holds a
+//! multipart uploads in progress), read once per owner and then kept current with this
+//! process's own commits ([`Quotas`]). An upload in flight holds a
 //! *reservation* until its row is committed, so concurrent uploads cannot overshoot. A crash
 //! loses only reservations, never usage.
 
@@ -606,8 +606,9 @@ impl S3Service {
                     }
                 }
                 Reading::InBackground(since) => {
-                    // Only other nodes' uploads can be missing from the current figure: this
-                    // upload goes on with it while one task reads the rows again.
+                    // The current figure can only be too high (a reading that raced commits)
+                    // or, through a change no path reported, stale: this upload goes on with
+                    // it while one task reads the rows again.
                     let (meta, state) = (self.meta.clone(), self.rules.clone());
                     let (bucket, owner, prefix, key) = (
                         req.bucket.to_owned(),
@@ -764,8 +765,15 @@ struct Hold {
     bytes: u64,
 }
 
-/// How long a usage reading is trusted before it is read again.
-const USAGE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a reading that raced commits is trusted: it may count them twice, so it is taken
+/// again soon to give the over-count back.
+const RACED_READING_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long an exact reading is trusted. This process is the only writer of the rows (on
+/// PostgreSQL quotas are held in the database instead, `shared_quota.rs`), and it tracks every
+/// change itself: its commits move into the account, its deletes and overwrites make the
+/// account read again. The renewal only bounds what a change no path reported could leave
+/// wrong, while a reading costs `O(objects of the owner)`, so it is rare.
+const EXACT_READING_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// Accounts idle this long (nothing reserved) are forgotten.
 const ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -778,6 +786,8 @@ pub(crate) struct Account {
     committed: (u64, u64),
     /// When `committed` was read (`None`: never).
     read_at: Option<std::time::Instant>,
+    /// How long that reading is trusted ([`RACED_READING_TTL`] or [`EXACT_READING_TTL`]).
+    trusted_for: std::time::Duration,
     /// Held by uploads in flight.
     reserved: (u64, u64),
     /// The bucket's change count when `committed` was read.
@@ -810,10 +820,9 @@ impl Account {
 ///
 /// Readings are conservative: a reading races the commits that finish while it runs (the row
 /// may or may not be in it), so those are added on top (the `moved` total before and after).
-/// An upload can be counted twice for up to [`USAGE_TTL`], never not at all. What this
-/// process deletes or replaces in a bucket makes its accounts read again at the next upload;
-/// other nodes' uploads and deletes are seen at the next reading. A crash loses the accounts,
-/// never the rows they are read from.
+/// An upload can be counted twice for up to [`RACED_READING_TTL`], never not at all. What this
+/// process deletes or replaces in a bucket makes its accounts read again at the next upload.
+/// A crash loses the accounts, never the rows they are read from.
 #[derive(Default)]
 pub(crate) struct Quotas {
     book: Mutex<Book>,
@@ -846,8 +855,8 @@ pub(crate) enum Reading {
     /// Read now, before checking: the account was never read, or this node deleted or
     /// replaced something in the bucket since (the figure may be too high).
     Now(ReadingStart),
-    /// The reading is more than [`USAGE_TTL`] old: check with it, and read again in the
-    /// background (only other nodes' changes can be missing).
+    /// The reading is older than it is trusted: check with it, and read again in the
+    /// background.
     InBackground(ReadingStart),
 }
 
@@ -889,7 +898,7 @@ impl Quotas {
         match a.read_at {
             None => Reading::Now(start),
             Some(_) if a.epoch != epoch => Reading::Now(start),
-            Some(t) if now.duration_since(t) < USAGE_TTL || a.reading => Reading::NotNeeded,
+            Some(t) if now.duration_since(t) < a.trusted_for || a.reading => Reading::NotNeeded,
             Some(_) => {
                 a.reading = true;
                 Reading::InBackground(start)
@@ -916,7 +925,13 @@ impl Quotas {
         let mut book = self.lock();
         let a = book.accounts.entry(key.to_owned()).or_default();
         let (o0, b0) = since.0;
-        // Commits that finished while reading may or may not be in the rows: count them.
+        // Commits that finished while reading may or may not be in the rows: count them, and
+        // read again soon to give back what that counted twice.
+        a.trusted_for = if a.moved == since.0 {
+            EXACT_READING_TTL
+        } else {
+            RACED_READING_TTL
+        };
         a.committed = (
             rows.objects.max(0) as u64 + a.moved.0.saturating_sub(o0),
             rows.bytes.max(0) as u64 + a.moved.1.saturating_sub(b0),
@@ -1144,6 +1159,38 @@ mod tests {
         assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
     }
 
+    /// Ages `key`'s reading by `by`.
+    fn age(q: &Quotas, key: &str, by: std::time::Duration) {
+        if let Some(a) = q.lock().accounts.get_mut(key)
+            && let Some(t) = a.read_at
+        {
+            a.read_at = t.checked_sub(by);
+        }
+    }
+
+    #[test]
+    fn only_a_reading_that_raced_a_commit_is_renewed_within_the_minute() {
+        let q = Quotas::default();
+        let (exact, raced) = ("b\0r\0erin", "b\0r\0frank");
+        let start = now(q.needs_reading(exact));
+        q.read(exact, usage(1, 1), start);
+        let start = now(q.needs_reading(raced));
+        let h = hold(raced, 1, 1);
+        reserve(&q, &h);
+        q.release(&h, true);
+        q.read(raced, usage(1, 1), start);
+        let past_raced_ttl = RACED_READING_TTL + std::time::Duration::from_millis(1);
+        for key in [exact, raced] {
+            age(&q, key, past_raced_ttl);
+        }
+        // The exact figure is this process's own bookkeeping: nothing to read.
+        assert!(matches!(q.needs_reading(exact), Reading::NotNeeded));
+        // The raced one may count its commit twice: read again.
+        assert!(matches!(q.needs_reading(raced), Reading::InBackground(_)));
+        age(&q, exact, EXACT_READING_TTL);
+        assert!(matches!(q.needs_reading(exact), Reading::InBackground(_)));
+    }
+
     #[test]
     fn a_failed_upload_gives_its_reservation_back() {
         let q = Quotas::default();
@@ -1185,7 +1232,7 @@ mod tests {
         let start = now(q.needs_reading(k));
         q.read(k, usage(4, 40), start);
         if let Some(a) = q.lock().accounts.get_mut(k) {
-            a.read_at = Some(std::time::Instant::now() - USAGE_TTL);
+            a.read_at = Some(std::time::Instant::now() - EXACT_READING_TTL);
         }
         let start = match q.needs_reading(k) {
             Reading::InBackground(s) => s,
