@@ -1,6 +1,10 @@
 //! Group commit for object writes: concurrent PUTs queue their row here and one task commits
 //! whatever has queued up in a single transaction — one fsync for the batch instead of one per
 //! request. A lone request is committed at once (no waiting for a batch to fill).
+//!
+//! On SQLite, document inserts (`Meta::kv_insert`: a user pool's spent SRP session, a new
+//! entity) ride in the same transaction. SQLite has one writer: a document insert committed
+//! on its own held that writer for a whole fsync, and the object commits queued behind it.
 
 use crate::objects::{ObjectRow, Precondition, PutOutcome};
 use crate::sqlite_writer::SqliteWriter;
@@ -18,23 +22,56 @@ pub(crate) struct PutJob {
     pub reply: oneshot::Sender<Result<PutOutcome, MetaError>>,
 }
 
+/// A document insert (`INSERT … ON CONFLICT DO NOTHING` into `kv`) for the next batch.
+pub(crate) struct DocInsert {
+    pub ns: String,
+    pub key: String,
+    pub value: String,
+    /// A mark whose loss in a power cut is acceptable (see `Meta::kv_insert_mark`): a batch
+    /// of nothing else commits without waiting for an fsync.
+    pub relaxed: bool,
+    /// `true`: inserted; `false`: the key was taken.
+    pub reply: oneshot::Sender<Result<bool, MetaError>>,
+}
+
+/// What the committer commits.
+pub(crate) enum Job {
+    Put(PutJob),
+    Doc(DocInsert),
+}
+
 /// Start the committer task; it ends when every sender is dropped. `writer` is the SQLite
 /// writer thread (`None` on PostgreSQL).
-pub(crate) fn spawn(meta: Meta, writer: Option<SqliteWriter>) -> mpsc::Sender<PutJob> {
-    let (tx, mut rx) = mpsc::channel::<PutJob>(1024);
+pub(crate) fn spawn(meta: Meta, writer: Option<SqliteWriter>) -> mpsc::Sender<Job> {
+    let (tx, mut rx) = mpsc::channel::<Job>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut docs = Vec::new();
         while let Some(first) = rx.recv().await {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(job) = next {
+                match job {
+                    Job::Put(p) => batch.push(p),
+                    Job::Doc(d) => docs.push(d),
                 }
+                next = if batch.len() + docs.len() < MAX_BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
             }
             match &writer {
-                Some(w) => commit_batch_sqlite(&meta, w, &mut batch).await,
+                Some(w) => commit_batch_sqlite(&meta, w, &mut batch, &mut docs).await,
                 None => {
+                    // PostgreSQL has no single writer to share: documents go in on their own.
+                    for d in docs.drain(..) {
+                        let _ = d
+                            .reply
+                            .send(meta.kv_insert_now(&d.ns, &d.key, &d.value).await);
+                    }
+                    if batch.is_empty() {
+                        continue;
+                    }
                     // Rows are locked in (bucket, key) order on every node, so two nodes'
                     // batches cannot deadlock. The sort is stable: writes to one key keep
                     // their queue order.
@@ -49,22 +86,29 @@ pub(crate) fn spawn(meta: Meta, writer: Option<SqliteWriter>) -> mpsc::Sender<Pu
     tx
 }
 
-/// SQLite: the batch in one transaction on the writer thread, under the writer lock.
-async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec<PutJob>) {
+/// SQLite: the batch and the document inserts in one transaction on the writer thread,
+/// under the writer lock.
+async fn commit_batch_sqlite(
+    meta: &Meta,
+    writer: &SqliteWriter,
+    batch: &mut Vec<PutJob>,
+    docs: &mut Vec<DocInsert>,
+) {
     let guard = meta.write_guard().await;
     // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
     let acked = meta.acked_snapshot();
     // The batch's vector goes to the writer thread and comes back, so the next batch reuses
     // its capacity instead of growing a new one.
-    let (mut jobs, result) = writer
+    let (mut jobs, mut doc_jobs, result) = writer
         .commit(
             std::mem::take(batch),
+            std::mem::take(docs),
             acked.clone(),
             crate::outbox::now_ms(),
         )
         .await;
     match result {
-        Ok(outcomes) => {
+        Ok((outcomes, inserted)) => {
             meta.acks_flushed(&acked);
             drop(guard);
             if jobs.iter().any(|j| !j.events.is_empty()) {
@@ -73,6 +117,9 @@ async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec
             for (job, outcome) in jobs.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
+            for (doc, inserted) in doc_jobs.drain(..).zip(inserted) {
+                let _ = doc.reply.send(Ok(inserted));
+            }
         }
         Err(e) => {
             drop(guard);
@@ -80,9 +127,13 @@ async fn commit_batch_sqlite(meta: &Meta, writer: &SqliteWriter, batch: &mut Vec
             for job in jobs.drain(..) {
                 let _ = job.reply.send(Err(MetaError::Batch(e.clone())));
             }
+            for doc in doc_jobs.drain(..) {
+                let _ = doc.reply.send(Err(MetaError::Batch(e.clone())));
+            }
         }
     }
     *batch = jobs;
+    *docs = doc_jobs;
 }
 
 /// The job as `cubby_put_objects` (migration 5) reads it.

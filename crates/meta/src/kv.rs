@@ -5,6 +5,10 @@
 use crate::{Meta, MetaError};
 use sqlx::Row;
 
+/// Insert a document unless its key is taken (`ns`, `key`, `value`).
+pub(crate) const INSERT_SQL: &str =
+    "INSERT INTO kv (ns, k, v, version) VALUES ($1, $2, $3, 1) ON CONFLICT (ns, k) DO NOTHING";
+
 impl Meta {
     /// Read one document.
     pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<(String, i64)>, MetaError> {
@@ -17,20 +21,69 @@ impl Meta {
     }
 
     /// Insert a document; fails with [`MetaError::AlreadyExists`] if the key is taken.
+    ///
+    /// On SQLite the insert rides the object writes' group commit (see `group.rs`).
     pub async fn kv_insert(&self, ns: &str, key: &str, value: &str) -> Result<(), MetaError> {
-        let _g = self.write_guard().await;
-        let r = sqlx::query(
-            "INSERT INTO kv (ns, k, v, version) VALUES ($1, $2, $3, 1) ON CONFLICT (ns, k) DO NOTHING",
-        )
-        .bind(ns)
-        .bind(key)
-        .bind(value)
-        .execute(self.pool())
-        .await?;
-        if r.rows_affected() == 0 {
+        self.insert_doc(ns, key, value, false).await
+    }
+
+    /// [`Meta::kv_insert`] for a mark that only needs to survive the process being killed,
+    /// not a power cut: a single-use token's "spent" mark, where an answer must not wait for
+    /// a disk flush that would hold SQLite's one writer — and every PUT behind it. On
+    /// SQLite, when nothing durable shares its batch, the mark is committed to the WAL
+    /// without an fsync; the next durable commit flushes it. On PostgreSQL it is an
+    /// ordinary insert.
+    pub async fn kv_insert_mark(&self, ns: &str, key: &str, value: &str) -> Result<(), MetaError> {
+        self.insert_doc(ns, key, value, true).await
+    }
+
+    async fn insert_doc(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+        relaxed: bool,
+    ) -> Result<(), MetaError> {
+        let inserted = match (&self.committer, self.engine) {
+            (Some(q), crate::Engine::Sqlite) => {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                let doc = crate::group::DocInsert {
+                    ns: ns.to_owned(),
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    relaxed,
+                    reply,
+                };
+                match q.send(crate::group::Job::Doc(doc)).await {
+                    Ok(()) => rx
+                        .await
+                        .unwrap_or_else(|_| Err(MetaError::Batch("committer stopped".into())))?,
+                    Err(_) => self.kv_insert_now(ns, key, value).await?,
+                }
+            }
+            _ => self.kv_insert_now(ns, key, value).await?,
+        };
+        if !inserted {
             return Err(MetaError::AlreadyExists);
         }
         Ok(())
+    }
+
+    /// [`Meta::kv_insert`] in a transaction of its own: `true` if inserted.
+    pub(crate) async fn kv_insert_now(
+        &self,
+        ns: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, MetaError> {
+        let _g = self.write_guard().await;
+        let r = sqlx::query(INSERT_SQL)
+            .bind(ns)
+            .bind(key)
+            .bind(value)
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Insert or replace a document unconditionally.

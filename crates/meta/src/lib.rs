@@ -84,7 +84,7 @@ pub struct Meta {
     /// SQLite allows one writer; serializing writers here avoids `SQLITE_BUSY` on lock upgrade.
     write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Queue of the group-commit task for object writes (None inside that task).
-    committer: Option<tokio::sync::mpsc::Sender<group::PutJob>>,
+    committer: Option<tokio::sync::mpsc::Sender<group::Job>>,
     /// Per target: bumped after every commit that enqueued events for it (wakes that
     /// target's dispatcher task, and no other).
     outbox_signals:

@@ -164,14 +164,20 @@ impl Meta {
                 events,
                 reply,
             };
-            match q.send(job).await {
+            match q.send(crate::group::Job::Put(job)).await {
                 Ok(()) => {
                     return rx
                         .await
                         .unwrap_or_else(|_| Err(MetaError::Batch("committer stopped".into())));
                 }
                 // The committer is gone: commit here, events included.
-                Err(back) => events = back.0.events,
+                Err(back) => {
+                    // `back` is the put just sent.
+                    events = match back.0 {
+                        crate::group::Job::Put(job) => job.events,
+                        crate::group::Job::Doc(_) => Vec::new(),
+                    };
+                }
             }
         }
         let _g = self.write_guard().await;

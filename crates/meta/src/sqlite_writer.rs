@@ -11,7 +11,7 @@
 //! Writers stay serialized by `Meta::write_guard`, which the committer holds while this
 //! thread works, so this connection and the pool's never contend for SQLite's write lock.
 
-use crate::group::PutJob;
+use crate::group::{DocInsert, PutJob};
 use crate::objects::{PutOutcome, check};
 use crate::{MetaError, Millis};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -19,15 +19,20 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Each job's outcome, in batch order.
-pub(crate) type Outcomes = Vec<Result<PutOutcome, MetaError>>;
+/// Each job's outcome, in batch order, and whether each document was inserted.
+pub(crate) type Outcomes = (Vec<Result<PutOutcome, MetaError>>, Vec<bool>);
+
+/// What the writer thread hands back: the jobs and documents (for their reply channels) and
+/// the batch's result.
+type Done = (Vec<PutJob>, Vec<DocInsert>, Result<Outcomes, String>);
 
 /// One batch handed to the writer thread; the jobs come back with the result.
 struct Work {
     jobs: Vec<PutJob>,
+    docs: Vec<DocInsert>,
     acked: Vec<i64>,
     now_ms: Millis,
-    done: oneshot::Sender<(Vec<PutJob>, Result<Outcomes, String>)>,
+    done: oneshot::Sender<Done>,
 }
 
 /// Handle to the writer thread (it ends when the handle is dropped).
@@ -63,38 +68,46 @@ impl SqliteWriter {
             .spawn(move || {
                 let mut conn = conn;
                 for w in queue {
-                    let result =
-                        commit(&mut conn, &w.jobs, &w.acked, w.now_ms).map_err(|e| e.to_string());
-                    let _ = w.done.send((w.jobs, result));
+                    let result = commit(&mut conn, &w.jobs, &w.docs, &w.acked, w.now_ms)
+                        .map_err(|e| e.to_string());
+                    let _ = w.done.send((w.jobs, w.docs, result));
                 }
             })
             .map_err(|e| MetaError::Corrupt(format!("cannot start the metadata writer: {e}")))?;
         Ok(SqliteWriter { work })
     }
 
-    /// Commit `jobs` in one transaction, deleting the delivered outbox rows `acked` in it.
-    /// Returns the jobs (for their reply channels) and each one's outcome.
+    /// Commit `jobs` and `docs` in one transaction, deleting the delivered outbox rows
+    /// `acked` in it. Returns the jobs and documents (for their reply channels) and the
+    /// outcomes.
     pub(crate) async fn commit(
         &self,
         jobs: Vec<PutJob>,
+        docs: Vec<DocInsert>,
         acked: Vec<i64>,
         now_ms: Millis,
-    ) -> (Vec<PutJob>, Result<Outcomes, String>) {
+    ) -> Done {
         let (done, wait) = oneshot::channel();
         let work = Work {
             jobs,
+            docs,
             acked,
             now_ms,
             done,
         };
         if let Err(mpsc::SendError(w)) = self.work.send(work) {
-            return (w.jobs, Err("the metadata writer thread has stopped".into()));
+            return (
+                w.jobs,
+                w.docs,
+                Err("the metadata writer thread has stopped".into()),
+            );
         }
         match wait.await {
             Ok(back) => back,
             // The thread died with the jobs: their reply channels are gone with them, and each
             // waiting request sees its channel closed.
             Err(_) => (
+                Vec::new(),
                 Vec::new(),
                 Err("the metadata writer thread has stopped".into()),
             ),
@@ -107,6 +120,28 @@ impl SqliteWriter {
 fn commit(
     conn: &mut rusqlite::Connection,
     jobs: &[PutJob],
+    docs: &[DocInsert],
+    acked: &[i64],
+    now_ms: Millis,
+) -> rusqlite::Result<Outcomes> {
+    // Only relaxed marks (and delivered events' deletes, which a crash may lose anyway): the
+    // commit goes to the WAL in the OS's cache (it survives the process being killed) and
+    // reaches the disk with the next commit's fsync.
+    let relaxed = jobs.is_empty() && !docs.is_empty() && docs.iter().all(|d| d.relaxed);
+    if relaxed {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    let result = commit_in(conn, jobs, docs, acked, now_ms);
+    if relaxed {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    result
+}
+
+fn commit_in(
+    conn: &mut rusqlite::Connection,
+    jobs: &[PutJob],
+    docs: &[DocInsert],
     acked: &[i64],
     now_ms: Millis,
 ) -> rusqlite::Result<Outcomes> {
@@ -155,8 +190,15 @@ fn commit(
             }
         }
     }
+    let mut inserted = Vec::with_capacity(docs.len());
+    if !docs.is_empty() {
+        let mut insert = tx.prepare_cached(crate::kv::INSERT_SQL)?;
+        for d in docs {
+            inserted.push(insert.execute(params![d.ns, d.key, d.value])? > 0);
+        }
+    }
     tx.commit()?;
-    Ok(outcomes)
+    Ok((outcomes, inserted))
 }
 
 #[cfg(test)]

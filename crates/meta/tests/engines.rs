@@ -208,6 +208,15 @@ async fn every_query(m: Meta) {
         m.kv_insert("ns", "k1", "v").await,
         Err(MetaError::AlreadyExists)
     ));
+    // A relaxed mark is refused the same way, whether the key holds a mark or a document.
+    m.kv_insert_mark("ns", "mark", "m").await.unwrap();
+    for key in ["mark", "k1"] {
+        assert!(matches!(
+            m.kv_insert_mark("ns", key, "again").await,
+            Err(MetaError::AlreadyExists)
+        ));
+    }
+    assert_eq!(m.kv_get("ns", "mark").await.unwrap().unwrap().0, "m");
     m.kv_put("ns", "k1", "v2").await.unwrap();
     let (v, ver) = m.kv_get("ns", "k1").await.unwrap().unwrap();
     assert_eq!((v.as_str(), ver), ("v2", 2));

@@ -998,8 +998,12 @@ impl UserPools {
 
     /// Mark a secret block used; `false` if it already was.
     pub(crate) async fn consume_secret_block(&self, id: &str, exp: i64) -> Result<bool, Error> {
+        // Committed without waiting for an fsync: a sign-in must not hold SQLite's one writer
+        // (and the uploads behind it) for a disk flush. The mark survives the process being
+        // killed; only a power cut right after could forget it, reopening this one
+        // TLS-protected response to a replay until the block expires.
         self.store
-            .insert(NS_SRP_USED, id, &json!({ "exp": exp }))
+            .insert_mark(NS_SRP_USED, id, &json!({ "exp": exp }))
             .await
     }
 

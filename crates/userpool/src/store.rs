@@ -84,6 +84,21 @@ impl Store {
         }
     }
 
+    /// [`Store::insert`] of a single-use mark, which need not survive a power cut (see
+    /// `Meta::kv_insert_mark`).
+    pub(crate) async fn insert_mark<T: Serialize>(
+        &self,
+        ns: &str,
+        key: &str,
+        v: &T,
+    ) -> Result<bool, Error> {
+        match self.meta.kv_insert_mark(ns, key, &encode(v)?).await {
+            Ok(()) => Ok(true),
+            Err(MetaError::AlreadyExists) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Insert or replace.
     pub(crate) async fn put<T: Serialize>(&self, ns: &str, key: &str, v: &T) -> Result<(), Error> {
         Ok(self.meta.kv_put(ns, key, &encode(v)?).await?)
