@@ -67,9 +67,17 @@ impl SqliteWriter {
             .name("cubby-meta-writer".into())
             .spawn(move || {
                 let mut conn = conn;
+                // Whether the connection is at `synchronous=NORMAL` (see `commit`).
+                let mut relaxed_now = false;
                 for w in queue {
-                    let result = commit(&mut conn, &w.jobs, &w.docs, &w.acked, w.now_ms)
-                        .map_err(|e| e.to_string());
+                    let batch = Batch {
+                        jobs: &w.jobs,
+                        docs: &w.docs,
+                        acked: &w.acked,
+                        now_ms: w.now_ms,
+                    };
+                    let result =
+                        commit(&mut conn, &mut relaxed_now, &batch).map_err(|e| e.to_string());
                     let _ = w.done.send((w.jobs, w.docs, result));
                 }
             })
@@ -115,36 +123,39 @@ impl SqliteWriter {
     }
 }
 
-/// The batch as one `BEGIN IMMEDIATE … COMMIT`. Rows written earlier in the batch are visible
-/// to later jobs' reads, so preconditions between requests for one key follow queue order.
-fn commit(
-    conn: &mut rusqlite::Connection,
-    jobs: &[PutJob],
-    docs: &[DocInsert],
-    acked: &[i64],
+/// What one transaction commits.
+struct Batch<'a> {
+    jobs: &'a [PutJob],
+    docs: &'a [DocInsert],
+    acked: &'a [i64],
     now_ms: Millis,
-) -> rusqlite::Result<Outcomes> {
-    // Only relaxed marks (and delivered events' deletes, which a crash may lose anyway): the
-    // commit goes to the WAL in the OS's cache (it survives the process being killed) and
-    // reaches the disk with the next commit's fsync.
-    let relaxed = jobs.is_empty() && !docs.is_empty() && docs.iter().all(|d| d.relaxed);
-    if relaxed {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-    }
-    let result = commit_in(conn, jobs, docs, acked, now_ms);
-    if relaxed {
-        conn.pragma_update(None, "synchronous", "FULL")?;
-    }
-    result
 }
 
-fn commit_in(
+/// The batch as one `BEGIN IMMEDIATE … COMMIT`. Rows written earlier in the batch are visible
+/// to later jobs' reads, so preconditions between requests for one key follow queue order.
+///
+/// A batch of relaxed marks only (and delivered events' deletes, which a crash may lose
+/// anyway) commits at `synchronous=NORMAL`: to the WAL in the OS's cache, which survives the
+/// process being killed, and to the disk with the next durable commit's fsync. The setting
+/// is switched before the transaction and a failed switch fails the batch, so a durable
+/// batch never commits without its fsync.
+fn commit(
     conn: &mut rusqlite::Connection,
-    jobs: &[PutJob],
-    docs: &[DocInsert],
-    acked: &[i64],
-    now_ms: Millis,
+    relaxed_now: &mut bool,
+    batch: &Batch<'_>,
 ) -> rusqlite::Result<Outcomes> {
+    let Batch {
+        jobs,
+        docs,
+        acked,
+        now_ms,
+    } = *batch;
+    let relaxed = jobs.is_empty() && !docs.is_empty() && docs.iter().all(|d| d.relaxed);
+    if relaxed != *relaxed_now {
+        let level = if relaxed { "NORMAL" } else { "FULL" };
+        conn.pragma_update(None, "synchronous", level)?;
+        *relaxed_now = relaxed;
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !acked.is_empty() {
         // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
