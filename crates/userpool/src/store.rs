@@ -77,11 +77,7 @@ impl Store {
         key: &str,
         v: &T,
     ) -> Result<bool, Error> {
-        match self.meta.kv_insert(ns, key, &encode(v)?).await {
-            Ok(()) => Ok(true),
-            Err(MetaError::AlreadyExists) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted(self.meta.kv_insert(ns, key, &encode(v)?).await)
     }
 
     /// [`Store::insert`] of a single-use mark, which need not survive a power cut (see
@@ -92,11 +88,7 @@ impl Store {
         key: &str,
         v: &T,
     ) -> Result<bool, Error> {
-        match self.meta.kv_insert_mark(ns, key, &encode(v)?).await {
-            Ok(()) => Ok(true),
-            Err(MetaError::AlreadyExists) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        inserted(self.meta.kv_insert_mark(ns, key, &encode(v)?).await)
     }
 
     /// Insert or replace.
@@ -185,5 +177,14 @@ impl Store {
             "ConcurrentModificationException",
             "The resource was modified concurrently; retry.",
         ))
+    }
+}
+
+/// An insert's outcome: `false` when the key was taken.
+fn inserted(r: Result<(), MetaError>) -> Result<bool, Error> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(MetaError::AlreadyExists) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
