@@ -63,7 +63,8 @@ pub(crate) fn spawn(meta: Meta, writer: Option<SqliteWriter>) -> mpsc::Sender<Jo
             match &writer {
                 Some(w) => commit_batch_sqlite(&meta, w, &mut batch, &mut docs).await,
                 None => {
-                    // PostgreSQL has no single writer to share: documents go in on their own.
+                    // `Meta::kv_insert` sends documents here only on SQLite (PostgreSQL has no
+                    // single writer to share); should one arrive, it goes in on its own.
                     for d in docs.drain(..) {
                         let _ = d
                             .reply
