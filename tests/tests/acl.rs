@@ -44,6 +44,31 @@ async fn canned_acls_grant_anonymous_access_under_legacy_defaults() {
             .status(),
         403
     );
+    // A copy takes the ACL its request names, not the source's: a private object copied with
+    // public-read is public, a public one copied without an ACL is private.
+    for (src, dst, acl, status) in [
+        (
+            "priv",
+            "priv-copied-public",
+            Some(ObjectCannedAcl::PublicRead),
+            200,
+        ),
+        ("pub", "pub-copied-private", None, 403),
+    ] {
+        c.copy_object()
+            .bucket("legacy")
+            .key(dst)
+            .copy_source(format!("legacy/{src}"))
+            .set_acl(acl)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            http.get(url(dst)).send().await.unwrap().status(),
+            status,
+            "{dst}"
+        );
+    }
     assert_eq!(
         http.put(url("anon"))
             .body("x")

@@ -1248,6 +1248,12 @@ pub(crate) async fn copy_object(svc: &S3Service, ctx: &Ctx) -> S3Result<Response
     } else {
         let mut h = StoredHeaders::from_json(&src.headers);
         h.owner = ctx.caller.principal_id.clone();
+        // The metadata directive covers metadata, never the ACL: as S3 does, the copy gets the
+        // ACL this request names (private when it names none), not the source's.
+        (h.acl, h.grants) = match crate::acl::from_headers(&ctx.parts.headers)? {
+            Some(spec) => spec.into_stored(),
+            None => (None, None),
+        };
         h
     };
     match ctx.header("x-amz-tagging-directive") {
