@@ -557,3 +557,31 @@ async fn the_root_keeps_its_bucket_policy_access_unless_it_confirmed_giving_it_u
         .unwrap_err();
     assert_eq!(status(&e), 403);
 }
+
+#[tokio::test]
+async fn a_missing_key_is_404_only_where_a_list_grant_reaches_it() {
+    let server = Server::start();
+    let c = root(&server);
+    let (keys, _) = user_and_id(&server, "lister").await;
+    let lister = keys.s3(&server);
+    c.create_bucket().bucket("prefixed").send().await.unwrap();
+    // Listing is granted under `public/` only, through the policy's s3:prefix condition.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:user/lister"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::prefixed","Condition":{"StringLike":{"s3:prefix":"public/*"}}}]}"#;
+    c.put_bucket_policy()
+        .bucket("prefixed")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    for (key, want) in [("public/missing", 404), ("private/missing", 403)] {
+        let head = lister
+            .head_object()
+            .bucket("prefixed")
+            .key(key)
+            .send()
+            .await;
+        assert_eq!(status(&head.unwrap_err()), want, "HEAD {key}");
+        let get = lister.get_object().bucket("prefixed").key(key).send().await;
+        assert_eq!(status(&get.unwrap_err()), want, "GET {key}");
+    }
+}

@@ -438,12 +438,7 @@ pub(crate) async fn load_visible(svc: &S3Service, ctx: &mut Ctx) -> S3Result<Obj
         None => {
             let row = svc.meta.get_bucket(bucket).await?;
             if svc
-                .allowed(
-                    ctx,
-                    "s3:ListBucket",
-                    &format!("arn:aws:s3:::{bucket}"),
-                    row.as_ref(),
-                )
+                .may_learn_missing(ctx, bucket, key, row.as_ref())
                 .await?
             {
                 Err(S3Error::no_such_key(key))

@@ -575,10 +575,7 @@ impl S3Service {
                         }
                     }
                     _ => {
-                        if self
-                            .allowed(ctx, "s3:ListBucket", &format!("arn:aws:s3:::{b}"), bucket)
-                            .await?
-                        {
+                        if self.may_learn_missing(ctx, b, k, bucket).await? {
                             return Err(S3Error::no_such_key(k));
                         }
                     }
@@ -685,6 +682,43 @@ impl S3Service {
         bucket: Option<&BucketRow>,
         object_acl: Option<crate::acl::ObjectAcl<'_>>,
     ) -> S3Result<bool> {
+        self.decide(ctx, action, resource, bucket, object_acl, None)
+            .await
+    }
+
+    /// Whether a caller refused a read of the missing object `key` may learn that it is
+    /// missing (404, not 403). S3 tells those allowed to list the bucket, judging a policy's
+    /// `s3:prefix` condition against the key itself, so a grant to list `public/*` reveals
+    /// missing keys there and nowhere else.
+    pub(crate) async fn may_learn_missing(
+        &self,
+        ctx: &Ctx,
+        bucket_name: &str,
+        key: &str,
+        bucket: Option<&BucketRow>,
+    ) -> S3Result<bool> {
+        let arn = format!("arn:aws:s3:::{bucket_name}");
+        self.decide(
+            ctx,
+            "s3:ListBucket",
+            &arn,
+            bucket,
+            None,
+            Some(("s3:prefix", key.to_owned())),
+        )
+        .await
+    }
+
+    /// [`Self::allowed_with_acl`], with one more condition key when given.
+    async fn decide(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        resource: &str,
+        bucket: Option<&BucketRow>,
+        object_acl: Option<crate::acl::ObjectAcl<'_>>,
+        extra_key: Option<(&'static str, String)>,
+    ) -> S3Result<bool> {
         // Root is refused only by an explicit Deny in a bucket policy (the authority decides).
         if ctx.caller.kind == CallerKind::Root
             && !bucket.is_some_and(|b| b.config.contains("\"policy\":\""))
@@ -706,6 +740,7 @@ impl S3Service {
         let tags = existing_tag_keys(ctx);
         let mut keys: Vec<(&str, String)> = self.condition_keys(ctx);
         keys.extend(tags.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        keys.extend(extra_key);
         let req = AccessRequest {
             action,
             resource,
