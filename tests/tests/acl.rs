@@ -585,3 +585,65 @@ async fn a_missing_key_is_404_only_where_a_list_grant_reaches_it() {
         assert_eq!(status(&get.unwrap_err()), want, "GET {key}");
     }
 }
+
+#[tokio::test]
+async fn legacy_buckets_start_without_ownership_controls() {
+    use aws_sdk_s3::types::{ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    let server = Server::start_with(&[("CUBBY_S3_LEGACY_BUCKET_DEFAULTS", "1")]);
+    let c = root(&server);
+    c.create_bucket()
+        .bucket("legacy-own")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .get_bucket_ownership_controls()
+        .bucket("legacy-own")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status(&e), code(e.as_service_error().unwrap())),
+        (404, "OwnershipControlsNotFoundError".to_owned())
+    );
+    let enforced = OwnershipControls::builder()
+        .rules(
+            OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let put = || {
+        c.put_bucket_ownership_controls()
+            .bucket("legacy-own")
+            .ownership_controls(enforced.clone())
+            .send()
+    };
+    // The public-read ACL would silently stop counting: S3 refuses the switch until it is gone.
+    let e = put().await.unwrap_err();
+    assert_eq!(
+        (status(&e), code(e.as_service_error().unwrap())),
+        (400, "InvalidBucketAclWithObjectOwnership".to_owned())
+    );
+    c.put_bucket_acl()
+        .bucket("legacy-own")
+        .acl(BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    put().await.unwrap();
+    let got = c
+        .get_bucket_ownership_controls()
+        .bucket("legacy-own")
+        .send()
+        .await
+        .unwrap();
+    let rule = &got.ownership_controls().unwrap().rules()[0];
+    assert_eq!(
+        rule.object_ownership(),
+        &ObjectOwnership::BucketOwnerEnforced
+    );
+}

@@ -101,6 +101,22 @@ struct CreateBucketConfiguration {
     location_constraint: Option<String>,
 }
 
+/// The object-ownership settings S3 knows.
+const OBJECT_OWNERSHIPS: [&str; 3] = [
+    "BucketOwnerEnforced",
+    "BucketOwnerPreferred",
+    "ObjectWriter",
+];
+
+/// S3's answer to an ACL granting others on a bucket under (or switching to) BucketOwnerEnforced.
+fn acl_with_owner_enforced() -> S3Error {
+    S3Error::new(
+        "InvalidBucketAclWithObjectOwnership",
+        StatusCode::BAD_REQUEST,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
+    )
+}
+
 pub(crate) async fn create_bucket(
     svc: &S3Service,
     ctx: &Ctx,
@@ -134,39 +150,28 @@ pub(crate) async fn create_bucket(
         region: svc.cfg.region.clone(),
         ..Default::default()
     };
-    let ownership = ctx
-        .header("x-amz-object-ownership")
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            if svc.cfg.legacy_bucket_defaults {
-                "ObjectWriter".into()
-            } else {
-                "BucketOwnerEnforced".into()
-            }
-        });
-    if ![
-        "BucketOwnerEnforced",
-        "BucketOwnerPreferred",
-        "ObjectWriter",
-    ]
-    .contains(&ownership.as_str())
+    // Before 2023 a bucket had no ownership controls unless created with some (which acts as
+    // ObjectWriter); since then it has BucketOwnerEnforced.
+    let ownership = match ctx.header("x-amz-object-ownership") {
+        Some(o) => Some(o.to_owned()),
+        None if svc.cfg.legacy_bucket_defaults => None,
+        None => Some("BucketOwnerEnforced".to_owned()),
+    };
+    if let Some(o) = &ownership
+        && !OBJECT_OWNERSHIPS.contains(&o.as_str())
     {
         return Err(S3Error::invalid_argument(
             "Invalid x-amz-object-ownership header",
         ));
     }
     if let Some(mut acl) = crate::acl::from_headers(&ctx.parts.headers)? {
-        if ownership == "BucketOwnerEnforced" && !acl.owner_only(&owner_id(svc)) {
-            return Err(S3Error::new(
-                "InvalidBucketAclWithObjectOwnership",
-                StatusCode::BAD_REQUEST,
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
-            ));
+        if ownership.as_deref() == Some("BucketOwnerEnforced") && !acl.owner_only(&owner_id(svc)) {
+            return Err(acl_with_owner_enforced());
         }
         svc.name_grantees(&mut acl).await?;
         (cfg.acl, cfg.acl_grants) = acl.into_stored();
     }
-    cfg.ownership = Some(ownership);
+    cfg.ownership = ownership;
     if !svc.cfg.legacy_bucket_defaults {
         cfg.public_access_block = Some(PublicAccessBlock {
             block_public_acls: true,
@@ -661,14 +666,16 @@ pub(crate) async fn subresource(
             let raw = read(body).await?;
             let o: OwnershipXml = crate::xml::parse(&raw)?;
             let v = o.rule.object_ownership;
-            if ![
-                "BucketOwnerEnforced",
-                "BucketOwnerPreferred",
-                "ObjectWriter",
-            ]
-            .contains(&v.as_str())
-            {
+            if !OBJECT_OWNERSHIPS.contains(&v.as_str()) {
                 return Err(S3Error::malformed_xml());
+            }
+            // ACLs stop counting under BucketOwnerEnforced, so S3 refuses the switch while the
+            // bucket's ACL still grants anyone but the owner.
+            if v == "BucketOwnerEnforced"
+                && !crate::acl::AclSpec::stored(cfg.acl.as_deref(), cfg.acl_grants.as_deref())
+                    .owner_only(&owner_id(svc))
+            {
+                return Err(acl_with_owner_enforced());
             }
             cfg.ownership = Some(v);
             response::status(StatusCode::OK)
