@@ -169,6 +169,25 @@ async fn bucket_encryption_roundtrip_and_validation() {
             .unwrap_err();
         assert_eq!(code(&e.into_service_error()), want);
     }
+    // Malformed, not unsupported: a KMS key id with AES256, a customer key with no algorithm.
+    let kms_key_with_aes = c
+        .put_object()
+        .bucket("enc")
+        .key("k")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .ssekms_key_id("some-key")
+        .body(ByteStream::from_static(b"x"));
+    let customer_key_alone = c
+        .put_object()
+        .bucket("enc")
+        .key("k")
+        .sse_customer_key("pO3upElrwuEXSoFwCfnZPdSsmt/xWeFa0N9KgDijwVs=")
+        .body(ByteStream::from_static(b"x"));
+    for req in [kms_key_with_aes, customer_key_alone] {
+        let e = req.send().await.unwrap_err();
+        assert_eq!(status(&e), 400);
+        assert_eq!(code(&e.into_service_error()), "InvalidArgument");
+    }
 
     c.delete_bucket_encryption()
         .bucket("enc")

@@ -76,7 +76,26 @@ pub(crate) fn requested(ctx: &Ctx) -> S3Result<Option<&'static str>> {
             "Server-side encryption with customer-provided keys (SSE-C) is not available on this server.",
         ));
     }
+    // A customer key without its algorithm, or a KMS key id with another algorithm, is a
+    // malformed request (400), not a request for something unsupported.
+    if ctx
+        .header("x-amz-server-side-encryption-customer-key")
+        .or(ctx.header("x-amz-server-side-encryption-customer-key-md5"))
+        .is_some()
+    {
+        return Err(S3Error::invalid_argument(
+            "Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.",
+        )
+        .with("ArgumentName", "x-amz-server-side-encryption"));
+    }
+    let kms_key_named = ctx
+        .header("x-amz-server-side-encryption-aws-kms-key-id")
+        .is_some();
     match ctx.header(HEADER) {
+        None | Some("AES256") if kms_key_named => Err(S3Error::invalid_argument(
+            "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms",
+        )
+        .with("ArgumentName", HEADER)),
         None => Ok(None),
         Some("AES256") => Ok(Some(cubby_blob::sse::ALGORITHM)),
         Some("aws:kms" | "aws:kms:dsse") => Err(kms_not_implemented()),
