@@ -23,7 +23,8 @@ pub struct S3Config {
     pub account_id: String,
     /// Base domain for virtual-host-style requests.
     pub domain: Option<String>,
-    /// New buckets start as before April 2023 (ObjectWriter, no public access block).
+    /// New buckets start as before April 2023: no ownership controls (ACLs count, as under
+    /// ObjectWriter) and no public access block.
     pub legacy_bucket_defaults: bool,
     /// Largest single PUT / part (5 GiB).
     pub max_object_size: u64,
