@@ -352,6 +352,77 @@ async fn content_types_are_judged_by_the_bytes() {
         .unwrap();
 }
 
+/// A large body signed with its SHA-256 whose first bytes arrive alone: the content check
+/// holds them back until it has 512 bytes, and they must still count in the payload hash
+/// (computed on a side thread for bodies over 1 MiB).
+#[tokio::test]
+async fn a_signed_body_whose_head_arrives_alone_is_hashed_whole() {
+    use sha2::Digest as _;
+    use std::io::{Read as _, Write as _};
+    let (server, guests) = setup().await;
+    set_rules(
+        &server,
+        json!([{"id": "images-only", "content_types": ["image/jpeg"]}]),
+    )
+    .await;
+    let (_, keys) = guests.one(&server).await;
+    let mut body = JPEG[..JPEG.len() - 2].to_vec();
+    body.extend(data(2 * 1024 * 1024, 7));
+    let url = format!("{}/{BUCKET}/split.jpg", server.endpoint);
+    let (mut parts, ()) = http::Request::put(url.as_str())
+        .header("content-type", "image/jpeg")
+        .header("content-length", body.len().to_string())
+        .body(())
+        .unwrap()
+        .into_parts();
+    cubby_auth::sigv4::sign_request(
+        &mut parts,
+        &keys.ak,
+        &keys.sk,
+        keys.token.as_deref(),
+        "us-east-1",
+        "s3",
+        &hex::encode(sha2::Sha256::digest(&body)),
+        now(),
+    );
+    let mut head = format!("PUT /{BUCKET}/split.jpg HTTP/1.1\r\n");
+    for (k, v) in &parts.headers {
+        head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    let addr = server.endpoint.trim_start_matches("http://").to_owned();
+    let sent = body.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&sent[..100]).unwrap();
+        s.flush().unwrap();
+        // Long enough for the server to take the first 100 bytes as a chunk of their own.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        s.write_all(&sent[100..]).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let stored = root(&server)
+        .get_object()
+        .bucket(BUCKET)
+        .key("split.jpg")
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert!(stored.as_ref() == body.as_slice(), "stored bytes differ");
+}
+
 #[tokio::test]
 async fn key_pattern_resolves_policy_variables_per_caller() {
     let (server, guests) = setup().await;

@@ -206,6 +206,12 @@ impl Worker {
             if let Some(c) = ck.as_mut() {
                 c.update(&data);
             }
+            // Every byte is hashed as it arrives, held back by the content check or not.
+            if let Some(t) = &side_tx {
+                // A clone of `Bytes` is a reference count, not a copy.
+                t.send(data.clone())
+                    .map_err(|_| S3Error::internal("sha-256 thread stopped"))?;
+            }
             if let Some((check, buf)) = head.as_mut() {
                 buf.extend_from_slice(&data);
                 if buf.len() < cubby_rules::sniff::SNIFF_LEN {
@@ -216,11 +222,6 @@ impl Worker {
                 head = None;
             } else {
                 put(&data)?;
-            }
-            if let Some(t) = &side_tx {
-                // A clone of `Bytes` is a reference count, not a copy.
-                t.send(data)
-                    .map_err(|_| S3Error::internal("sha-256 thread stopped"))?;
             }
             Ok(())
         };
