@@ -583,9 +583,42 @@ impl S3Service {
                 bytes,
             })
             .collect();
+        // A refusal that a reading's double count may cause is decided again on a fresh
+        // reading, once.
+        let mut recheck = true;
+        loop {
+            match self
+                .try_reserve(&quota_rules, &holds, owner, req, mode, &mut recheck)
+                .await?
+            {
+                Pass::ReadAgain => {}
+                Pass::Allowed => return Ok(None),
+                Pass::Reserved => {
+                    return Ok(Some(Ticket {
+                        quotas: self.rules_handle(),
+                        holds,
+                        shared: Vec::new(),
+                        done: false,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// One pass of [`Self::reserve_quota`] on this node: read what needs reading, then decide
+    /// and (in [`Mode::Hold`]) reserve.
+    async fn try_reserve(
+        &self,
+        quota_rules: &[&CompiledRule],
+        holds: &[Hold],
+        owner: &str,
+        req: &Request<'_>,
+        mode: Mode,
+        recheck: &mut bool,
+    ) -> S3Result<Pass> {
         let quotas = &self.rules.quotas;
         // Readings happen outside the lock, so one owner's uploads never wait on each other.
-        for (r, hold) in quota_rules.iter().zip(&holds) {
+        for (r, hold) in quota_rules.iter().zip(holds) {
             match quotas.needs_reading(&hold.key) {
                 Reading::NotNeeded => {}
                 Reading::Now(_) => {
@@ -631,27 +664,24 @@ impl S3Service {
         // Decide and reserve for every rule at once, so a refusal by one rule holds nothing
         // under another.
         let mut book = quotas.lock();
-        for (r, hold) in quota_rules.iter().zip(&holds) {
+        for (r, hold) in quota_rules.iter().zip(holds) {
             let a = book.accounts.entry(hold.key.clone()).or_default();
             if let Some(e) = over_quota(r, (hold.objects, hold.bytes), a.used()) {
+                if std::mem::take(recheck) && Quotas::doubt_refusal(&mut book, &hold.key) {
+                    return Ok(Pass::ReadAgain);
+                }
                 return Err(e);
             }
         }
         if mode == Mode::Look {
-            return Ok(None);
+            return Ok(Pass::Allowed);
         }
-        for h in &holds {
+        for h in holds {
             let a = book.accounts.entry(h.key.clone()).or_default();
             a.reserved.0 += h.objects;
             a.reserved.1 += h.bytes;
         }
-        drop(book);
-        Ok(Some(Ticket {
-            quotas: self.rules_handle(),
-            holds,
-            shared: Vec::new(),
-            done: false,
-        }))
+        Ok(Pass::Reserved)
     }
 
     /// [`Self::reserve_quota`] on a cluster: each rule's account is checked and held in the
@@ -757,6 +787,17 @@ fn over_quota(r: &CompiledRule, want: (u64, u64), used: (u64, u64)) -> Option<S3
     None
 }
 
+/// What one pass of a node-local quota check decided.
+enum Pass {
+    /// Within every limit; nothing reserved ([`Mode::Look`]).
+    Allowed,
+    /// Within every limit, and the holds are taken.
+    Reserved,
+    /// A refusal rested on a figure that may count commits twice: it is marked for a fresh
+    /// reading, and the check runs again (once).
+    ReadAgain,
+}
+
 /// One reservation: bytes and objects held for an owner under one rule.
 #[derive(Clone, Debug)]
 struct Hold {
@@ -765,15 +806,13 @@ struct Hold {
     bytes: u64,
 }
 
-/// How long a reading that raced commits is trusted: it may count them twice, so it is taken
-/// again soon to give the over-count back.
-const RACED_READING_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-/// How long an exact reading is trusted. This process is the only writer of the rows (on
-/// PostgreSQL quotas are held in the database instead, `shared_quota.rs`), and it tracks every
-/// change itself: its commits move into the account, its deletes and overwrites make the
-/// account read again. The renewal only bounds what a change no path reported could leave
-/// wrong, while a reading costs `O(objects of the owner)`, so it is rare.
-const EXACT_READING_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a reading is trusted. This process is the only writer of the rows (on PostgreSQL
+/// quotas are held in the database instead, `shared_quota.rs`), and it tracks every change
+/// itself: its commits move into the account, its deletes and overwrites make the account read
+/// again. The renewal only bounds what a change no path reported could leave wrong, while a
+/// reading costs `O(objects of the owner)`, so it is rare. (What a reading may count twice is
+/// settled when it matters, see [`Account::doubt`].)
+const READING_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// Accounts idle this long (nothing reserved) are forgotten.
 const ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -784,10 +823,14 @@ const ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 pub(crate) struct Account {
     /// Committed usage: the last reading plus what this process committed since.
     committed: (u64, u64),
-    /// When `committed` was read (`None`: never).
+    /// When `committed` was read (`None`: never, or it must be read again before a check).
     read_at: Option<std::time::Instant>,
-    /// How long that reading is trusted ([`RACED_READING_TTL`] or [`EXACT_READING_TTL`]).
-    trusted_for: std::time::Duration,
+    /// How much of `committed` may be counted twice: the commits that finished while the
+    /// reading ran (their rows may or may not be in it). It can only make a check refuse too
+    /// early, so a refusal while it is not zero reads the rows again first, instead of every
+    /// such reading being renewed soon: an owner who uploads without pause would race every
+    /// renewal and have its rows counted every second.
+    doubt: (u64, u64),
     /// Held by uploads in flight.
     reserved: (u64, u64),
     /// The bucket's change count when `committed` was read.
@@ -820,8 +863,9 @@ impl Account {
 ///
 /// Readings are conservative: a reading races the commits that finish while it runs (the row
 /// may or may not be in it), so those are added on top (the `moved` total before and after).
-/// An upload can be counted twice for up to [`RACED_READING_TTL`], never not at all. What this
-/// process deletes or replaces in a bucket makes its accounts read again at the next upload.
+/// An upload can be counted twice, never not at all, and a refusal that the double count may
+/// cause is decided on a fresh reading ([`Account::doubt`]). What this process deletes or
+/// replaces in a bucket makes its accounts read again at the next upload.
 /// A crash loses the accounts, never the rows they are read from.
 #[derive(Default)]
 pub(crate) struct Quotas {
@@ -898,7 +942,7 @@ impl Quotas {
         match a.read_at {
             None => Reading::Now(start),
             Some(_) if a.epoch != epoch => Reading::Now(start),
-            Some(t) if now.duration_since(t) < a.trusted_for || a.reading => Reading::NotNeeded,
+            Some(t) if now.duration_since(t) < READING_TTL || a.reading => Reading::NotNeeded,
             Some(_) => {
                 a.reading = true;
                 Reading::InBackground(start)
@@ -926,20 +970,29 @@ impl Quotas {
         let a = book.accounts.entry(key.to_owned()).or_default();
         let (o0, b0) = since.0;
         // Commits that finished while reading may or may not be in the rows: count them, and
-        // read again soon to give back what that counted twice.
-        a.trusted_for = if a.moved == since.0 {
-            EXACT_READING_TTL
-        } else {
-            RACED_READING_TTL
-        };
+        // remember that they may be counted twice.
+        a.doubt = (a.moved.0.saturating_sub(o0), a.moved.1.saturating_sub(b0));
         a.committed = (
-            rows.objects.max(0) as u64 + a.moved.0.saturating_sub(o0),
-            rows.bytes.max(0) as u64 + a.moved.1.saturating_sub(b0),
+            rows.objects.max(0) as u64 + a.doubt.0,
+            rows.bytes.max(0) as u64 + a.doubt.1,
         );
         a.read_at = Some(std::time::Instant::now());
         // A change during the reading may be missing from it: then it is read again.
         a.epoch = since.1;
         a.reading = false;
+    }
+
+    /// A check of `key` would refuse: if the account's figure may count commits twice, mark
+    /// it for a fresh reading and say so (the caller reads and decides again).
+    fn doubt_refusal(book: &mut Book, key: &str) -> bool {
+        match book.accounts.get_mut(key) {
+            Some(a) if a.doubt != (0, 0) => {
+                a.read_at = None;
+                a.doubt = (0, 0);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A reading failed: the next upload tries again.
@@ -1155,7 +1208,7 @@ mod tests {
         q.release(&h, true);
         q.read(k, usage(2, 100), start);
         assert_eq!(used(&q, k), (3, 110));
-        // Fresh for a second: no new reading.
+        // Fresh: no new reading.
         assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
     }
 
@@ -1169,7 +1222,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_reading_that_raced_a_commit_is_renewed_within_the_minute() {
+    fn a_raced_reading_is_kept_and_read_again_only_to_refuse() {
         let q = Quotas::default();
         let (exact, raced) = ("b\0r\0erin", "b\0r\0frank");
         let start = now(q.needs_reading(exact));
@@ -1179,15 +1232,21 @@ mod tests {
         reserve(&q, &h);
         q.release(&h, true);
         q.read(raced, usage(1, 1), start);
-        let past_raced_ttl = RACED_READING_TTL + std::time::Duration::from_millis(1);
+        // Both figures are kept for the minute: a reading costs O(objects of the owner), and
+        // an owner uploading without pause would race every renewal.
         for key in [exact, raced] {
-            age(&q, key, past_raced_ttl);
+            age(&q, key, READING_TTL - std::time::Duration::from_secs(1));
+            assert!(matches!(q.needs_reading(key), Reading::NotNeeded), "{key}");
         }
-        // The exact figure is this process's own bookkeeping: nothing to read.
-        assert!(matches!(q.needs_reading(exact), Reading::NotNeeded));
-        // The raced one may count its commit twice: read again.
-        assert!(matches!(q.needs_reading(raced), Reading::InBackground(_)));
-        age(&q, exact, EXACT_READING_TTL);
+        // A refusal of the exact figure stands; the raced one may count its commit twice, so
+        // its refusal asks for a fresh reading, once.
+        let mut book = q.lock();
+        assert!(!Quotas::doubt_refusal(&mut book, exact));
+        assert!(Quotas::doubt_refusal(&mut book, raced));
+        assert!(!Quotas::doubt_refusal(&mut book, raced));
+        drop(book);
+        assert!(matches!(q.needs_reading(raced), Reading::Now(_)));
+        age(&q, exact, std::time::Duration::from_secs(1));
         assert!(matches!(q.needs_reading(exact), Reading::InBackground(_)));
     }
 
@@ -1232,7 +1291,7 @@ mod tests {
         let start = now(q.needs_reading(k));
         q.read(k, usage(4, 40), start);
         if let Some(a) = q.lock().accounts.get_mut(k) {
-            a.read_at = Some(std::time::Instant::now() - EXACT_READING_TTL);
+            a.read_at = Some(std::time::Instant::now() - READING_TTL);
         }
         let start = match q.needs_reading(k) {
             Reading::InBackground(s) => s,
