@@ -828,7 +828,7 @@ pub(crate) struct Account {
     /// How much of `committed` may be counted twice: the commits that finished while the
     /// reading ran (their rows may or may not be in it). It can only make a check refuse too
     /// early, so a refusal while it is not zero reads the rows again first, instead of every
-    /// such reading being renewed soon: an owner who uploads without pause would race every
+    /// such reading being renewed soon: an owner who uploads without pause may race every
     /// renewal and have its rows counted every second.
     doubt: (u64, u64),
     /// Held by uploads in flight.
