@@ -131,6 +131,22 @@ async fn put(
     })
 }
 
+/// The bytes stored under `key`, read by the root.
+async fn stored(server: &Server, key: &str) -> bytes::Bytes {
+    root(server)
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+}
+
 async fn exists(server: &Server, key: &str) -> bool {
     root(server)
         .head_object()
@@ -316,22 +332,7 @@ async fn content_types_are_judged_by_the_bytes() {
     assert!(!exists(&server, "cat.jpg").await);
     // A real JPEG is accepted.
     put(&c, "cat.jpg", JPEG, Some("image/jpeg")).await.unwrap();
-    assert_eq!(
-        root(&server)
-            .get_object()
-            .bucket(BUCKET)
-            .key("cat.jpg")
-            .send()
-            .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes()
-            .as_ref(),
-        JPEG
-    );
+    assert_eq!(stored(&server, "cat.jpg").await.as_ref(), JPEG);
     // PNG bytes declared as JPEG: the declaration must agree with the bytes.
     assert_eq!(
         put(&c, "lie.jpg", PNG, Some("image/jpeg"))
@@ -357,7 +358,6 @@ async fn content_types_are_judged_by_the_bytes() {
 /// (computed on a side thread for bodies over 1 MiB).
 #[tokio::test]
 async fn a_signed_body_whose_head_arrives_alone_is_hashed_whole() {
-    use sha2::Digest as _;
     use std::io::{Read as _, Write as _};
     let (server, guests) = setup().await;
     set_rules(
@@ -375,16 +375,7 @@ async fn a_signed_body_whose_head_arrives_alone_is_hashed_whole() {
         .body(())
         .unwrap()
         .into_parts();
-    cubby_auth::sigv4::sign_request(
-        &mut parts,
-        &keys.ak,
-        &keys.sk,
-        keys.token.as_deref(),
-        "us-east-1",
-        "s3",
-        &hex::encode(sha2::Sha256::digest(&body)),
-        now(),
-    );
+    keys.sign(&mut parts, &body);
     let mut head = format!("PUT /{BUCKET}/split.jpg HTTP/1.1\r\n");
     for (k, v) in &parts.headers {
         head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap()));
@@ -408,19 +399,10 @@ async fn a_signed_body_whose_head_arrives_alone_is_hashed_whole() {
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let stored = root(&server)
-        .get_object()
-        .bucket(BUCKET)
-        .key("split.jpg")
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    assert!(stored.as_ref() == body.as_slice(), "stored bytes differ");
+    assert!(
+        stored(&server, "split.jpg").await.as_ref() == body.as_slice(),
+        "stored bytes differ"
+    );
 }
 
 #[tokio::test]

@@ -137,6 +137,21 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Sign a request (SigV4 for S3, the payload's SHA-256 signed) with these keys.
+    pub fn sign(&self, parts: &mut http::request::Parts, payload: &[u8]) {
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(payload));
+        cubby_auth::sigv4::sign_request(
+            parts,
+            &self.ak,
+            &self.sk,
+            self.token.as_deref(),
+            "us-east-1",
+            "s3",
+            &hash,
+            crate::common::now(),
+        );
+    }
+
     /// An S3 client with these keys.
     pub fn s3(&self, server: &Server) -> aws_sdk_s3::Client {
         crate::common::s3(&server.endpoint, &self.ak, &self.sk, self.token.as_deref())
@@ -537,17 +552,7 @@ pub async fn admin_as(server: &Server, keys: &Keys, method: &str, path: &str, bo
         .body(())
         .unwrap()
         .into_parts();
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
-    cubby_auth::sigv4::sign_request(
-        &mut parts,
-        &keys.ak,
-        &keys.sk,
-        keys.token.as_deref(),
-        "us-east-1",
-        "s3",
-        &hash,
-        crate::common::now(),
-    );
+    keys.sign(&mut parts, body.as_bytes());
     let mut req = reqwest::Client::new()
         .request(method.parse().unwrap(), &url)
         .body(body.to_owned());
