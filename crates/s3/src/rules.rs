@@ -808,10 +808,10 @@ struct Hold {
 
 /// How long a reading is trusted. This process is the only writer of the rows (on PostgreSQL
 /// quotas are held in the database instead, `shared_quota.rs`), and it tracks every change
-/// itself: its commits move into the account, its deletes and overwrites make the account read
-/// again. The renewal only bounds what a change no path reported could leave wrong, while a
-/// reading costs `O(objects of the owner)`, so it is rare. (What a reading may count twice is
-/// settled when it matters, see [`Account::doubt`].)
+/// itself: its commits move into the account; its deletes and overwrites can only leave the
+/// figure too high, which is settled when it matters ([`Account::doubtful`]). The renewal only
+/// bounds what a change no path reported could leave wrong, while a reading costs
+/// `O(objects of the owner)`, so it is rare.
 const READING_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// Accounts idle this long (nothing reserved) are forgotten.
 const ACCOUNT_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -825,12 +825,14 @@ pub(crate) struct Account {
     committed: (u64, u64),
     /// When `committed` was read (`None`: never, or it must be read again before a check).
     read_at: Option<std::time::Instant>,
-    /// How much of `committed` may be counted twice: the commits that finished while the
-    /// reading ran (their rows may or may not be in it). It can only make a check refuse too
-    /// early, so a refusal while it is not zero reads the rows again first, instead of every
-    /// such reading being renewed soon: an owner who uploads without pause may race every
-    /// renewal and have its rows counted every second.
-    doubt: (u64, u64),
+    /// `committed` may count more than the rows hold: an upload that committed while the
+    /// reading ran, or was in flight when it landed, may be counted twice, and what this node
+    /// deleted or replaced in the bucket since is still counted. That can only make a check
+    /// refuse too early, so a refusal while this is set reads the rows again and decides once
+    /// more, instead of the figure being read again soon: an owner who uploads without pause
+    /// may race every renewal, and where keys are overwritten every upload would follow a
+    /// change, so the rows (`O(objects)`) would be counted all the time.
+    doubtful: bool,
     /// Held by uploads in flight.
     reserved: (u64, u64),
     /// The bucket's change count when `committed` was read.
@@ -863,9 +865,9 @@ impl Account {
 ///
 /// Readings are conservative: a reading races the commits that finish while it runs (the row
 /// may or may not be in it), so those are added on top (the `moved` total before and after).
-/// An upload can be counted twice, never not at all, and a refusal that the double count may
-/// cause is decided on a fresh reading ([`Account::doubt`]). What this process deletes or
-/// replaces in a bucket makes its accounts read again at the next upload.
+/// An upload can be counted twice, never not at all. What this process deletes or replaces in a
+/// bucket leaves its accounts too high until a reading. A refusal that either may cause is
+/// decided on a fresh reading ([`Account::doubtful`]).
 /// A crash loses the accounts, never the rows they are read from.
 #[derive(Default)]
 pub(crate) struct Quotas {
@@ -939,9 +941,14 @@ impl Quotas {
         let epoch = book.epoch_of(key);
         let a = book.accounts.entry(key.to_owned()).or_default();
         let start = ReadingStart(a.moved, epoch);
+        if a.read_at.is_some() && a.epoch != epoch {
+            // Something in the bucket was deleted or replaced since the reading (or while it
+            // ran): the figure can only be too high now.
+            a.epoch = epoch;
+            a.doubtful = true;
+        }
         match a.read_at {
             None => Reading::Now(start),
-            Some(_) if a.epoch != epoch => Reading::Now(start),
             Some(t) if now.duration_since(t) < READING_TTL || a.reading => Reading::NotNeeded,
             Some(_) => {
                 a.reading = true;
@@ -969,26 +976,29 @@ impl Quotas {
         let mut book = self.lock();
         let a = book.accounts.entry(key.to_owned()).or_default();
         let (o0, b0) = since.0;
-        // Commits that finished while reading may or may not be in the rows: count them, and
-        // remember that they may be counted twice.
-        a.doubt = (a.moved.0.saturating_sub(o0), a.moved.1.saturating_sub(b0));
+        // Commits that finished while reading may or may not be in the rows: count them. They,
+        // and uploads still in flight (committed in the rows, not yet moved here), may then
+        // be counted twice.
         a.committed = (
-            rows.objects.max(0) as u64 + a.doubt.0,
-            rows.bytes.max(0) as u64 + a.doubt.1,
+            rows.objects.max(0) as u64 + a.moved.0.saturating_sub(o0),
+            rows.bytes.max(0) as u64 + a.moved.1.saturating_sub(b0),
         );
+        a.doubtful = a.moved != since.0 || a.reserved != (0, 0);
         a.read_at = Some(std::time::Instant::now());
-        // A change during the reading may be missing from it: then it is read again.
+        // A change during the reading may be missing from it: the next look marks the figure
+        // doubtful.
         a.epoch = since.1;
         a.reading = false;
     }
 
-    /// A check of `key` would refuse: if the account's figure may count commits twice, mark
-    /// it for a fresh reading and say so (the caller reads and decides again).
+    /// A check of `key` would refuse: if the account's figure may be too high, mark it for a
+    /// fresh reading and say so (the caller reads and decides again).
     fn doubt_refusal(book: &mut Book, key: &str) -> bool {
+        let epoch = book.epoch_of(key);
         match book.accounts.get_mut(key) {
-            Some(a) if a.doubt != (0, 0) => {
+            Some(a) if a.doubtful || a.epoch != epoch => {
                 a.read_at = None;
-                a.doubt = (0, 0);
+                a.doubtful = false;
                 true
             }
             _ => false,
@@ -1264,7 +1274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_delete_in_the_bucket_makes_its_accounts_read_again() {
+    fn a_delete_in_the_bucket_is_settled_by_a_reading_before_a_refusal() {
         let q = Quotas::default();
         let (k, other) = ("b\0r\0carol", "c\0r\0carol");
         for key in [k, other] {
@@ -1272,16 +1282,34 @@ mod tests {
             q.read(key, usage(1, 1), start);
         }
         q.bucket_changed("b");
-        assert!(matches!(q.needs_reading(k), Reading::Now(_)));
-        assert!(
-            matches!(q.needs_reading(other), Reading::NotNeeded),
-            "another bucket is untouched"
-        );
-        // A change during a reading leaves the account due for another one.
+        // The figure is kept (it can only be too high now): no reading per upload …
+        assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
+        assert_eq!(used(&q, k), (1, 1));
+        // … but a refusal in that bucket reads first; another bucket is untouched.
+        let mut book = q.lock();
+        assert!(!Quotas::doubt_refusal(&mut book, other));
+        assert!(Quotas::doubt_refusal(&mut book, k));
+        drop(book);
+        // A change during a reading leaves the new figure doubtful as well.
         let start = now(q.needs_reading(k));
         q.bucket_changed("b");
         q.read(k, usage(0, 0), start);
-        assert!(matches!(q.needs_reading(k), Reading::Now(_)));
+        assert!(matches!(q.needs_reading(k), Reading::NotNeeded));
+        assert!(Quotas::doubt_refusal(&mut q.lock(), k));
+    }
+
+    #[test]
+    fn an_upload_in_flight_when_a_reading_lands_leaves_it_doubtful() {
+        let q = Quotas::default();
+        let k = "b\0r\0gina";
+        let start = now(q.needs_reading(k));
+        let h = hold(k, 1, 10);
+        reserve(&q, &h);
+        // Its row may already be in what is read: it may now be counted twice.
+        q.read(k, usage(1, 10), start);
+        q.release(&h, true);
+        assert_eq!(used(&q, k), (2, 20));
+        assert!(Quotas::doubt_refusal(&mut q.lock(), k));
     }
 
     #[test]
