@@ -583,8 +583,8 @@ impl S3Service {
                 bytes,
             })
             .collect();
-        // A refusal that a reading's double count may cause is decided again on a fresh
-        // reading, once.
+        // A refusal that a figure too high (`Account::doubtful`) may cause is decided again on
+        // a fresh reading, once.
         let mut recheck = true;
         loop {
             match self
@@ -793,8 +793,8 @@ enum Pass {
     Allowed,
     /// Within every limit, and the holds are taken.
     Reserved,
-    /// A refusal rested on a figure that may count commits twice: it is marked for a fresh
-    /// reading, and the check runs again (once).
+    /// A refusal rested on a figure that may be too high: it is marked for a fresh reading,
+    /// and the check runs again (once).
     ReadAgain,
 }
 
