@@ -148,12 +148,12 @@ pub async fn apply_in_child(
     region: String,
     keys: cubby_server::RootKeys,
 ) -> anyhow::Result<Report> {
-    // /proc/self/exe still names this binary if its file was replaced since the start.
-    let exe = PathBuf::from("/proc/self/exe");
-    let exe = if exe.exists() {
-        exe
-    } else {
-        std::env::current_exe().context("finding the cubby binary")?
+    // This binary's path; if its file was replaced since the start (the path then reads
+    // "… (deleted)"), /proc/self/exe, which still names it. The path comes first because
+    // under a tool that runs the binary for us (valgrind) /proc/self/exe is the tool.
+    let exe = match std::env::current_exe() {
+        Ok(path) if path.exists() => path,
+        _ => PathBuf::from("/proc/self/exe"),
     };
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("startup-apply")
