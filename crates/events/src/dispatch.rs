@@ -160,13 +160,17 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             continue;
         }
         let full = batch.len() as i64 >= cfg.batch;
-        let payloads: Vec<&str> = batch.iter().map(|e| e.payload.as_str()).collect();
+        // Expanded here, not at upload time: the outbox keeps the compact stored form.
+        let bodies: Vec<std::borrow::Cow<'_, str>> = batch
+            .iter()
+            .map(|e| crate::model::delivery_body(&e.payload))
+            .collect();
+        let payloads: Vec<&str> = bodies.iter().map(|b| b.as_ref()).collect();
         let outcome = sink.deliver(&payloads).await;
         let delivered = outcome.delivered.min(batch.len());
-        let acked: Vec<i64> = batch[..delivered].iter().map(|e| e.id).collect();
         // The broker has the events; if this delete is lost they are delivered again (same
         // bytes), which at-least-once allows.
-        if let Err(e) = meta.ack_events(&spec.id, &acked).await {
+        if let Err(e) = meta.ack_events(&spec.id, &batch[..delivered]).await {
             tracing::warn!(target_id = %spec.id, error = %e, "outbox ack failed");
         }
         STATS
@@ -187,10 +191,16 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
                 tracing::warn!(target_id = %spec.id, event = failed.id, attempts, error = %err,
                     "event delivery failed; will retry");
             }
-            if let Err(e) = meta.fail_event(failed.id, due, &err, dead).await {
+            if let Err(e) = meta.fail_event(failed, due, &err, dead).await {
                 tracing::warn!(target_id = %spec.id, error = %e, "outbox update failed");
             }
-            let rest: Vec<i64> = batch[delivered + 1..].iter().map(|e| e.id).collect();
+            // The rows after the failed event's (that row is in `fail_event`'s hands).
+            let mut rest: Vec<i64> = batch[delivered + 1..]
+                .iter()
+                .map(|e| e.id)
+                .filter(|id| *id != failed.id)
+                .collect();
+            rest.dedup();
             if let Err(e) = meta.release_events(&rest).await {
                 tracing::warn!(target_id = %spec.id, error = %e, "outbox release failed");
             }

@@ -1,13 +1,13 @@
 //! The event body, exactly as S3 sends it (event structure version 2.1), and the
 //! `s3:TestEvent` sent when a notification configuration is saved.
 
-use serde::Serialize;
 use serde_json::json;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Everything one S3 event record says. Built at request time from the request and the
-/// committed row; serialized once and stored in the outbox, so a redelivery is byte-identical
-/// (same `sequencer`).
+/// committed row and stored in the outbox in [`stored_form`]; the delivered body is
+/// expanded from that, so a redelivery is byte-identical (same `sequencer`).
 #[derive(Clone, Debug)]
 pub struct ObjectEvent<'a> {
     /// Event name without the `s3:` prefix (`ObjectCreated:Put`).
@@ -46,18 +46,63 @@ pub struct ObjectEvent<'a> {
 
 /// Render `time_ms` as S3 does in events: `2026-01-01T00:00:00.000Z`.
 pub fn event_time(time_ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    let mut out = String::with_capacity(24);
+    push_event_time(&mut out, time_ms);
+    out
+}
+
+/// [`event_time`] appended to `out`. By hand: a calendar library's general formatting cost
+/// more than the rest of an event body together, on every notified upload.
+fn push_event_time(out: &mut String, time_ms: i64) {
+    let secs = time_ms.div_euclid(1000);
+    let millis = time_ms.rem_euclid(1000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    push_padded(out, year, 4);
+    out.push('-');
+    push_padded(out, month, 2);
+    out.push('-');
+    push_padded(out, day, 2);
+    out.push('T');
+    push_padded(out, sod / 3600, 2);
+    out.push(':');
+    push_padded(out, sod / 60 % 60, 2);
+    out.push(':');
+    push_padded(out, sod % 60, 2);
+    out.push('.');
+    push_padded(out, millis, 3);
+    out.push('Z');
+}
+
+/// `n` in decimal, zero-padded to `width` digits. Every field of a timestamp fits its width
+/// except a year outside 0..=9999, which is written unpadded.
+fn push_padded(out: &mut String, n: i64, width: u32) {
+    let limit = 10i64.pow(width);
+    if !(0..limit).contains(&n) {
+        out.push_str(&n.to_string());
+        return;
+    }
+    let mut unit = limit / 10;
+    while unit > 0 {
+        // A single decimal digit: the cast cannot truncate.
+        out.push(char::from(b'0' + (n / unit % 10) as u8));
+        unit /= 10;
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`: eras of 400 years, March-based years).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// S3 puts the key into events form-URL-encoded (space → `+`, `/` → `%2F`, `:` → `%3A`).
@@ -82,132 +127,219 @@ pub fn next_sequencer(now_nanos: u64) -> String {
     }
 }
 
-/// The full delivery body (`{"Records":[…]}`) for one event, keys in S3's order.
-///
-/// Serialized straight from borrowed structs: this runs on every notified PUT, and building a
-/// `serde_json::Value` tree first cost several allocations per field.
+/// The full delivery body (`{"Records":[…]}`) for one event, keys in S3's order: the
+/// expansion of its [`stored_form`].
 pub fn record_json(e: &ObjectEvent<'_>) -> String {
-    let arn = format!("arn:aws:s3:::{}", e.bucket);
-    let body = Records {
-        records: [Record {
-            event_version: "2.1",
-            event_source: "aws:s3",
-            aws_region: e.region,
-            event_time: event_time(e.time_ms),
-            event_name: e.name,
-            user_identity: UserIdentity {
-                principal_id: e.principal_id,
-                // Not in S3's schema: the caller's identity-pool identity, so a backend can
-                // file the upload under the user without parsing the key.
-                cognito_identity_id: e.cognito_identity_id,
-            },
-            request_parameters: RequestParameters {
-                source_ip_address: e.source_ip,
-            },
-            response_elements: ResponseElements {
-                request_id: e.request_id,
-                host_id: e.host_id,
-            },
-            s3: S3Entity {
-                s3_schema_version: "1.0",
-                configuration_id: e.configuration_id,
-                bucket: BucketEntity {
-                    name: e.bucket,
-                    owner_identity: OwnerIdentity {
-                        principal_id: e.bucket_owner,
-                    },
-                    arn: &arn,
-                },
-                object: ObjectEntity {
-                    key: encode_key(e.key),
-                    size: e.size,
-                    e_tag: e.etag,
-                    version_id: e.version_id,
-                    sequencer: e.sequencer,
-                },
-            },
-        }],
+    delivery_body(&stored_form(e)).into_owned()
+}
+
+/// Separates the fields of a [`stored_form`]: a control character, which JSON text never
+/// holds raw (inside strings it is escaped), so no field can contain it.
+const SEP: char = '\u{1f}';
+
+/// How a [`stored_form`] starts (its layout version); a JSON body never starts so.
+const STORED_V1: &str = "\u{1f}v1\u{1f}";
+
+/// Fields of a [`stored_form`].
+const STORED_FIELDS: usize = 16;
+
+/// What the outbox keeps for an object event: the pieces of its delivery body that vary,
+/// already in JSON syntax (strings escaped; optional values quoted, or empty when absent),
+/// separated by [`SEP`]. That is about a third of the body, whose field names and fixed
+/// values make up most of it, and [`delivery_body`] expands it by concatenation alone: no
+/// parsing, no escaping at delivery. The outbox row is written in the upload's transaction
+/// and read back once per delivery, so its size is paid on every notified upload; the
+/// expansion is deterministic, so a redelivery is byte-identical.
+pub fn stored_form(e: &ObjectEvent<'_>) -> String {
+    let mut o = String::with_capacity(
+        128 + e.principal_id.len()
+            + e.request_id.len()
+            + e.host_id.len()
+            + e.configuration_id.len()
+            + e.bucket.len()
+            + e.bucket_owner.len()
+            + 3 * e.key.len(),
+    );
+    o.push_str(STORED_V1);
+    let field = |o: &mut String, v: &str| {
+        push_json_str_body(o, v);
+        o.push(SEP);
     };
-    // Plain structs of strings and integers: serialization cannot fail.
-    serde_json::to_string(&body).unwrap_or_default()
+    let quoted = |o: &mut String, v: Option<&str>| {
+        if let Some(v) = v {
+            push_json_str(o, v);
+        }
+        o.push(SEP);
+    };
+    field(&mut o, e.region);
+    push_event_time(&mut o, e.time_ms);
+    o.push(SEP);
+    field(&mut o, e.name);
+    field(&mut o, e.principal_id);
+    quoted(&mut o, e.cognito_identity_id);
+    field(&mut o, e.source_ip);
+    field(&mut o, e.request_id);
+    field(&mut o, e.host_id);
+    field(&mut o, e.configuration_id);
+    field(&mut o, e.bucket);
+    field(&mut o, e.bucket_owner);
+    // Form encoding leaves only ASCII letters, digits and `*-._+%`: nothing to escape.
+    o.extend(url::form_urlencoded::byte_serialize(e.key.as_bytes()));
+    o.push(SEP);
+    if let Some(size) = e.size {
+        o.push_str(&size.to_string());
+    }
+    o.push(SEP);
+    quoted(&mut o, e.etag);
+    quoted(&mut o, e.version_id);
+    push_json_str_body(&mut o, e.sequencer);
+    o
 }
 
-#[derive(Serialize)]
-struct Records<'a> {
-    #[serde(rename = "Records")]
-    records: [Record<'a>; 1],
+/// The body to deliver for an outbox payload: a [`stored_form`] expanded into S3's event
+/// JSON; anything else (a test event, a row written before the stored form existed) is
+/// delivered as it is.
+pub fn delivery_body(stored: &str) -> Cow<'_, str> {
+    let Some(rest) = stored.strip_prefix(STORED_V1) else {
+        return Cow::Borrowed(stored);
+    };
+    let mut f = [""; STORED_FIELDS];
+    let mut n = 0;
+    for piece in rest.split(SEP) {
+        if let Some(slot) = f.get_mut(n) {
+            *slot = piece;
+        }
+        n += 1;
+    }
+    if n != STORED_FIELDS {
+        // Only cubby writes outbox rows; a row it cannot read is passed on rather than
+        // blocking its target's queue.
+        tracing::error!(
+            payload = stored,
+            "outbox payload in an unknown layout; delivered as stored"
+        );
+        return Cow::Borrowed(stored);
+    }
+    let [
+        region,
+        time,
+        name,
+        principal,
+        cognito,
+        source_ip,
+        request_id,
+        host_id,
+        configuration_id,
+        bucket,
+        owner,
+        key,
+        size,
+        etag,
+        version_id,
+        sequencer,
+    ] = f;
+    let mut o = String::with_capacity(560 + rest.len() + bucket.len());
+    for piece in [
+        r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":""#,
+        region,
+        r#"","eventTime":""#,
+        time,
+        r#"","eventName":""#,
+        name,
+        r#"","userIdentity":{"principalId":""#,
+        principal,
+        "\"",
+    ] {
+        o.push_str(piece);
+    }
+    // Not in S3's schema: the caller's identity-pool identity, so a backend can file the
+    // upload under the user without parsing the key.
+    if !cognito.is_empty() {
+        o.push_str(r#","cognitoIdentityId":"#);
+        o.push_str(cognito);
+    }
+    for piece in [
+        r#"},"requestParameters":{"sourceIPAddress":""#,
+        source_ip,
+        r#""},"responseElements":{"x-amz-request-id":""#,
+        request_id,
+        r#"","x-amz-id-2":""#,
+        host_id,
+        r#""},"s3":{"s3SchemaVersion":"1.0","configurationId":""#,
+        configuration_id,
+        r#"","bucket":{"name":""#,
+        bucket,
+        r#"","ownerIdentity":{"principalId":""#,
+        owner,
+        r#""},"arn":"arn:aws:s3:::"#,
+        bucket,
+        r#""},"object":{"key":""#,
+        key,
+        "\"",
+    ] {
+        o.push_str(piece);
+    }
+    if !size.is_empty() {
+        o.push_str(r#","size":"#);
+        o.push_str(size);
+    }
+    if !etag.is_empty() {
+        o.push_str(r#","eTag":"#);
+        o.push_str(etag);
+    }
+    if !version_id.is_empty() {
+        o.push_str(r#","versionId":"#);
+        o.push_str(version_id);
+    }
+    o.push_str(r#","sequencer":""#);
+    o.push_str(sequencer);
+    o.push_str("\"}}}]}");
+    Cow::Owned(o)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Record<'a> {
-    event_version: &'static str,
-    event_source: &'static str,
-    aws_region: &'a str,
-    event_time: String,
-    event_name: &'a str,
-    user_identity: UserIdentity<'a>,
-    request_parameters: RequestParameters<'a>,
-    response_elements: ResponseElements<'a>,
-    s3: S3Entity<'a>,
+/// `s` as a JSON string literal, escaped as `serde_json` escapes it.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_str_body(out, s);
+    out.push('"');
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UserIdentity<'a> {
-    principal_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cognito_identity_id: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct RequestParameters<'a> {
-    #[serde(rename = "sourceIPAddress")]
-    source_ip_address: &'a str,
-}
-
-#[derive(Serialize)]
-struct ResponseElements<'a> {
-    #[serde(rename = "x-amz-request-id")]
-    request_id: &'a str,
-    #[serde(rename = "x-amz-id-2")]
-    host_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct S3Entity<'a> {
-    s3_schema_version: &'static str,
-    configuration_id: &'a str,
-    bucket: BucketEntity<'a>,
-    object: ObjectEntity<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BucketEntity<'a> {
-    name: &'a str,
-    owner_identity: OwnerIdentity<'a>,
-    arn: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OwnerIdentity<'a> {
-    principal_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ObjectEntity<'a> {
-    key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<i64>,
-    #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
-    e_tag: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version_id: Option<&'a str>,
-    sequencer: &'a str,
+/// The inside of [`push_json_str`]'s literal.
+fn push_json_str_body(out: &mut String, s: &str) {
+    // Nearly every value needs no escape: check the whole string first, without an early
+    // exit, which the compiler turns into a vectorized scan.
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
+        out.push_str(s);
+        return;
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        run = i + 1;
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(&s[run..]);
 }
 
 /// The `s3:TestEvent` S3 sends to a destination when a configuration naming it is saved.
@@ -227,6 +359,234 @@ pub fn test_event_json(bucket: &str, time_ms: i64, request_id: &str, host_id: &s
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    /// The serde-derived serialization the hand-written [`record_json`] must equal.
+    mod reference {
+        use super::super::{ObjectEvent, encode_key};
+        use serde::Serialize;
+
+        pub(super) fn event_time(time_ms: i64) -> String {
+            let t =
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ms) * 1_000_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.millisecond()
+            )
+        }
+
+        pub(super) fn serde_record_json(e: &ObjectEvent<'_>) -> String {
+            let arn = format!("arn:aws:s3:::{}", e.bucket);
+            let body = Records {
+                records: [Record {
+                    event_version: "2.1",
+                    event_source: "aws:s3",
+                    aws_region: e.region,
+                    event_time: event_time(e.time_ms),
+                    event_name: e.name,
+                    user_identity: UserIdentity {
+                        principal_id: e.principal_id,
+                        // Not in S3's schema: the caller's identity-pool identity, so a backend can
+                        // file the upload under the user without parsing the key.
+                        cognito_identity_id: e.cognito_identity_id,
+                    },
+                    request_parameters: RequestParameters {
+                        source_ip_address: e.source_ip,
+                    },
+                    response_elements: ResponseElements {
+                        request_id: e.request_id,
+                        host_id: e.host_id,
+                    },
+                    s3: S3Entity {
+                        s3_schema_version: "1.0",
+                        configuration_id: e.configuration_id,
+                        bucket: BucketEntity {
+                            name: e.bucket,
+                            owner_identity: OwnerIdentity {
+                                principal_id: e.bucket_owner,
+                            },
+                            arn: &arn,
+                        },
+                        object: ObjectEntity {
+                            key: encode_key(e.key),
+                            size: e.size,
+                            e_tag: e.etag,
+                            version_id: e.version_id,
+                            sequencer: e.sequencer,
+                        },
+                    },
+                }],
+            };
+            // Plain structs of strings and integers: serialization cannot fail.
+            serde_json::to_string(&body).unwrap_or_default()
+        }
+
+        #[derive(Serialize)]
+        struct Records<'a> {
+            #[serde(rename = "Records")]
+            records: [Record<'a>; 1],
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Record<'a> {
+            event_version: &'static str,
+            event_source: &'static str,
+            aws_region: &'a str,
+            event_time: String,
+            event_name: &'a str,
+            user_identity: UserIdentity<'a>,
+            request_parameters: RequestParameters<'a>,
+            response_elements: ResponseElements<'a>,
+            s3: S3Entity<'a>,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct UserIdentity<'a> {
+            principal_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cognito_identity_id: Option<&'a str>,
+        }
+
+        #[derive(Serialize)]
+        struct RequestParameters<'a> {
+            #[serde(rename = "sourceIPAddress")]
+            source_ip_address: &'a str,
+        }
+
+        #[derive(Serialize)]
+        struct ResponseElements<'a> {
+            #[serde(rename = "x-amz-request-id")]
+            request_id: &'a str,
+            #[serde(rename = "x-amz-id-2")]
+            host_id: &'a str,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct S3Entity<'a> {
+            s3_schema_version: &'static str,
+            configuration_id: &'a str,
+            bucket: BucketEntity<'a>,
+            object: ObjectEntity<'a>,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct BucketEntity<'a> {
+            name: &'a str,
+            owner_identity: OwnerIdentity<'a>,
+            arn: &'a str,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct OwnerIdentity<'a> {
+            principal_id: &'a str,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ObjectEntity<'a> {
+            key: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            size: Option<i64>,
+            #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
+            e_tag: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            version_id: Option<&'a str>,
+            sequencer: &'a str,
+        }
+    }
+
+    fn sample<'a>(key: &'a str, text: &'a str) -> ObjectEvent<'a> {
+        ObjectEvent {
+            name: "ObjectCreated:Put",
+            region: "us-east-1",
+            time_ms: 1_767_225_600_123,
+            principal_id: text,
+            cognito_identity_id: Some("us-east-1:4f7c"),
+            source_ip: "::1",
+            request_id: "R1",
+            host_id: "H1",
+            configuration_id: text,
+            bucket: "photos",
+            bucket_owner: "0a1b",
+            key,
+            size: Some(4096),
+            etag: Some("9e107d9d372bb6826bd81d3542a419d6"),
+            version_id: None,
+            sequencer: "0018A2B3C4D5E6F700",
+        }
+    }
+
+    #[test]
+    fn hand_written_bodies_equal_serdes() {
+        let texts = [
+            "plain",
+            "quote \" back \\ slash",
+            "ctl \u{0} \u{1f} \n\r\t\u{8}\u{c} del \u{7f}",
+            "unicode é 漢 🎞",
+            "",
+        ];
+        for text in texts {
+            for key in ["a b/c:d", text, "x"] {
+                let mut e = sample(key, text);
+                assert_eq!(record_json(&e), reference::serde_record_json(&e));
+                e.cognito_identity_id = None;
+                e.size = None;
+                e.etag = None;
+                e.version_id = Some(text);
+                e.time_ms = 0;
+                assert_eq!(record_json(&e), reference::serde_record_json(&e));
+            }
+        }
+    }
+
+    #[test]
+    fn the_stored_form_is_small_and_only_stored_forms_are_expanded() {
+        // `hand_written_bodies_equal_serdes` holds the expansion to serde's body; here, what
+        // the outbox keeps is well under half of it.
+        let e = sample("photos/user-7/img-1.jpg", "AWS:AROAEXAMPLE:session");
+        let stored = stored_form(&e);
+        assert!(stored.len() * 2 < record_json(&e).len(), "{stored}");
+        // Test events and older rows hold the body itself.
+        let test = test_event_json("b", 0, "R", "H");
+        assert_eq!(delivery_body(&test), test);
+        assert_eq!(delivery_body("1"), "1");
+        // A stored form of another layout is passed on as it is, not half expanded.
+        let truncated = "\u{1f}v1\u{1f}us-east-1\u{1f}2026";
+        assert_eq!(delivery_body(truncated), truncated);
+    }
+
+    #[test]
+    fn event_times_match_the_calendar() {
+        // Leap days, century rules, the epoch, millisecond edges and a spread of instants.
+        let mut times = vec![
+            0,
+            999,
+            -1,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_400_000,   // 2100-03-01
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            1_767_225_600_123,
+        ];
+        let mut t: i64 = 86_399_999;
+        while t < 4_200_000_000_000 {
+            times.push(t);
+            t += 7_777_777_777;
+        }
+        for t in times {
+            assert_eq!(event_time(t), reference::event_time(t), "{t}");
+        }
+    }
 
     #[test]
     fn keys_are_form_encoded() {

@@ -88,7 +88,7 @@ impl Meta {
             if r.rows_affected() == 0 {
                 return Err(MetaError::NotFound);
             }
-            crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+            self.insert_events(&mut tx, events.iter(), crate::outbox::now_ms())
                 .await?;
             tx.commit().await?;
         }

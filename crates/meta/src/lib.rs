@@ -95,6 +95,11 @@ pub struct Meta {
     /// at or below it is delivered or dead, so claims start above it instead of filtering
     /// out delivered rows that are not deleted yet.
     delivered_upto: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// SQLite: the id of the next outbox row. Ids must never be reused while this process
+    /// runs (claims start above `delivered_upto`), and SQLite's own choice, one above the
+    /// highest row left, would reuse the ids of delivered rows once they are deleted. Taken
+    /// under the writer lock, so ids follow commit order.
+    next_outbox_id: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Meta {
@@ -136,12 +141,23 @@ impl Meta {
             outbox_signals: Arc::default(),
             acked: Arc::default(),
             delivered_upto: Arc::default(),
+            next_outbox_id: Arc::default(),
         };
         migrate::run(&meta).await?;
+        if engine == Engine::Sqlite {
+            let highest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox")
+                .fetch_one(&meta.pool)
+                .await?;
+            meta.next_outbox_id.store(
+                highest.unwrap_or(0) + 1,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let writer = match engine {
-            Engine::Sqlite => Some(sqlite_writer::SqliteWriter::open(sqlite_writer::path_of(
-                &url,
-            ))?),
+            Engine::Sqlite => Some(sqlite_writer::SqliteWriter::open(
+                sqlite_writer::path_of(&url),
+                meta.next_outbox_id.clone(),
+            )?),
             Engine::Postgres => None,
         };
         meta.committer = Some(group::spawn(meta.clone(), writer));

@@ -195,6 +195,36 @@ CREATE INDEX objects_by_owner ON objects (bucket, owner, key) INCLUDE (size)
         sqlite: "",
         postgres: UPLOAD_RATES,
     },
+    Step {
+        version: 9,
+        // Outbox rows may hold several events (`events`: how many; see `outbox.rs`). On
+        // SQLite also: no AUTOINCREMENT (cubby numbers the rows itself, see
+        // `Meta::next_outbox_id`), and an index only where events wait for a retry or are
+        // dead. Every notified upload wrote the `sqlite_sequence` row and an index entry, two
+        // more pages into each commit's WAL; a healthy target's claims read the table in id
+        // order from above what they delivered and need no index.
+        sqlite: r#"
+CREATE TABLE outbox_v9 (
+  id INTEGER PRIMARY KEY,
+  target TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  due_ms BIGINT NOT NULL,
+  attempts BIGINT NOT NULL DEFAULT 0,
+  dead BIGINT NOT NULL DEFAULT 0,
+  claimed_until BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT,
+  events BIGINT NOT NULL DEFAULT 1
+);
+INSERT INTO outbox_v9 (id, target, payload, created_ms, due_ms, attempts, dead, claimed_until, last_error)
+  SELECT id, target, payload, created_ms, due_ms, attempts, dead, claimed_until, last_error FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v9 RENAME TO outbox;
+CREATE INDEX outbox_retrying ON outbox (target, dead, id) WHERE attempts > 0
+"#,
+        // Rows hold one event here (`outbox.rs`); the column keeps the queries the same.
+        postgres: "ALTER TABLE outbox ADD COLUMN events BIGINT NOT NULL DEFAULT 1",
+    },
 ];
 
 /// `upload_rates`: one row per upload admitted in the last minute, per rate key (bucket,

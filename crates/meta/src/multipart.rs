@@ -225,7 +225,7 @@ impl Meta {
             .execute(&mut *tx)
             .await?;
         crate::objects::upsert(&mut tx, object).await?;
-        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+        self.insert_events(&mut tx, events.iter(), crate::outbox::now_ms())
             .await?;
         tx.commit().await?;
         drop(_g);

@@ -187,7 +187,7 @@ impl Meta {
         let (old_etag, old_layout) = old.unzip();
         check(pre, old_etag.as_deref())?;
         upsert(&mut tx, row).await?;
-        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+        self.insert_events(&mut tx, events.iter(), crate::outbox::now_ms())
             .await?;
         tx.commit().await?;
         drop(_g);
@@ -263,7 +263,7 @@ impl Meta {
             .bind(key.as_bytes().to_vec())
             .execute(&mut *tx)
             .await?;
-        crate::outbox::insert_all(&mut tx, self.engine, events.iter(), crate::outbox::now_ms())
+        self.insert_events(&mut tx, events.iter(), crate::outbox::now_ms())
             .await?;
         tx.commit().await?;
         drop(_g);

@@ -1,6 +1,12 @@
-//! The event outbox: one row per (event, target), inserted in the same transaction as the
-//! object change it describes, claimed by the dispatcher, deleted once delivered and marked
+//! The event outbox: rows of events for one target, inserted in the same transaction as the
+//! object change they describe, claimed by the dispatcher, deleted once delivered and marked
 //! `dead` after too many failed attempts.
+//!
+//! On SQLite a transaction's events for one target share one row (their payloads joined by
+//! [`ROW_SEP`], counted in `events`): a group commit of 16 notified PUTs writes one row per
+//! target, not 16, and the dispatcher reads and deletes one. Claims hand out events, not
+//! rows; a failure inside a row keeps the row's undelivered rest (`Meta::fail_event`). On
+//! PostgreSQL each event has its row.
 //!
 //! Claims are leases (`claimed_until`), so a crashed node's claims expire by themselves. The
 //! claim is one `UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT n)`; on PostgreSQL the inner
@@ -14,19 +20,86 @@ use sqlx::Row;
 pub struct NewEvent {
     /// Target id (`thumbs`).
     pub target: String,
-    /// The exact body to deliver (S3 event JSON).
+    /// What to deliver: the body itself, or a form the dispatcher expands into it
+    /// (`cubby_events::model::delivery_body`). Opaque to this crate.
     pub payload: String,
 }
 
-/// A claimed outbox row.
+/// A claimed event.
 #[derive(Clone, Debug)]
 pub struct ClaimedEvent {
-    /// Row id (increasing in commit order per node).
+    /// Id of its row (increasing in commit order per node; events of one row share it).
     pub id: i64,
+    /// Its place in the row (0 for the first).
+    pub offset: u32,
+    /// Events in the row.
+    pub row_events: u32,
     /// Body to deliver.
     pub payload: String,
-    /// Failed attempts so far.
+    /// Failed attempts so far. A row's count belongs to its first event: the events after
+    /// it were never attempted alone.
     pub attempts: i64,
+}
+
+impl ClaimedEvent {
+    /// Is this the row's last event (so delivering it, and those before, finishes the row)?
+    fn ends_row(&self) -> bool {
+        self.offset + 1 >= self.row_events
+    }
+}
+
+/// Separates the events of one outbox row: a control character, which JSON text never holds
+/// raw. A payload that contains it anyway is given a row of its own (a row of one event is
+/// never split).
+pub(crate) const ROW_SEP: char = '\u{1e}';
+
+/// An outbox row to insert: one target's events, in order.
+pub(crate) struct RowInsert<'e> {
+    pub target: &'e str,
+    pub payload: std::borrow::Cow<'e, str>,
+    pub events: i64,
+}
+
+/// `events` as rows, one per target in order of first appearance (fewer rows: each costs a
+/// B-tree insert, a delete and a read). Each target's events keep their order.
+pub(crate) fn group_rows<'e>(events: impl IntoIterator<Item = &'e NewEvent>) -> Vec<RowInsert<'e>> {
+    let mut rows: Vec<RowInsert<'e>> = Vec::new();
+    // Per target, the row still open for more events (targets are few: a list will do).
+    let mut open: Vec<(&'e str, usize)> = Vec::new();
+    for e in events {
+        let target = e.target.as_str();
+        let slot = open.iter().position(|(t, _)| *t == target);
+        if e.payload.contains(ROW_SEP) {
+            // Alone, and the target's later events start a new row after it.
+            if let Some(i) = slot {
+                open.swap_remove(i);
+            }
+            rows.push(RowInsert {
+                target,
+                payload: std::borrow::Cow::Borrowed(&e.payload),
+                events: 1,
+            });
+            continue;
+        }
+        match slot {
+            Some(i) => {
+                let row = &mut rows[open[i].1];
+                let joined = row.payload.to_mut();
+                joined.push(ROW_SEP);
+                joined.push_str(&e.payload);
+                row.events += 1;
+            }
+            None => {
+                open.push((target, rows.len()));
+                rows.push(RowInsert {
+                    target,
+                    payload: std::borrow::Cow::Borrowed(&e.payload),
+                    events: 1,
+                });
+            }
+        }
+    }
+    rows
 }
 
 /// A dead-lettered event, for the operator.
@@ -46,46 +119,24 @@ pub struct DeadEvent {
     pub created_ms: Millis,
 }
 
-/// Insert events inside a transaction, in order. On SQLite several events go in as one
-/// statement (a JSON array unpacked by `json_each`): each statement is a hand-off to the
-/// database thread, which costs more than the insert itself.
-pub(crate) async fn insert_all<'e>(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    engine: Engine,
-    events: impl ExactSizeIterator<Item = &'e NewEvent>,
-    now_ms: Millis,
-) -> Result<(), sqlx::Error> {
-    if engine == Engine::Sqlite && events.len() > 1 {
-        let rows: Vec<(&str, &str)> = events
-            .map(|e| (e.target.as_str(), e.payload.as_str()))
-            .collect();
-        let json = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        // `json_each` yields the array's elements in order, so ids follow commit order.
-        sqlx::query(
-            "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
-             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), $2, $2, 0, 0, 0 \
-             FROM json_each($1) ORDER BY key",
-        )
-        .bind(json)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await?;
-        return Ok(());
-    }
-    for e in events {
-        sqlx::query(INSERT_ONE_SQL)
-            .bind(&e.target)
-            .bind(&e.payload)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// One new pending event: target, payload, now.
-pub(crate) const INSERT_ONE_SQL: &str = "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
+/// One new pending event on PostgreSQL, which numbers the rows: target, payload, now.
+const PG_INSERT_SQL: &str = "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until) \
      VALUES ($1, $2, $3, $3, 0, 0, 0)";
+
+/// One new pending row on SQLite: target, payload, now, the id cubby gives it
+/// (`Meta::next_outbox_id`) and its number of events. `?N`, not `$N`: SQLite numbers `$N`
+/// parameters in order of appearance, and rusqlite binds by that number.
+pub(crate) const SQLITE_INSERT_SQL: &str = "INSERT INTO outbox (id, target, payload, created_ms, due_ms, attempts, dead, claimed_until, events) \
+     VALUES (?4, ?1, ?2, ?3, ?3, 0, 0, 0, ?5)";
+
+/// Take `n` consecutive outbox ids (SQLite; the writer lock must be held, so that ids
+/// follow commit order). Returns the first.
+pub(crate) fn take_outbox_ids(next: &std::sync::atomic::AtomicI64, n: usize) -> i64 {
+    next.fetch_add(
+        i64::try_from(n).unwrap_or(i64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    )
+}
 
 /// Delete the delivered rows whose ids [`id_array`] lists. The ids are one JSON array
 /// parameter, so the statement text stays the same and is prepared once, not per commit.
@@ -134,6 +185,62 @@ fn id_list(ids: &[i64]) -> String {
 }
 
 impl Meta {
+    /// Insert events inside a write transaction (writer lock held), in order. On SQLite
+    /// they go in as one row per target ([`group_rows`]), several rows in one statement (a
+    /// JSON array unpacked by `json_each`): each statement is a hand-off to the database
+    /// thread, which costs more than the insert itself.
+    pub(crate) async fn insert_events<'e>(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        events: impl ExactSizeIterator<Item = &'e NewEvent>,
+        now_ms: Millis,
+    ) -> Result<(), sqlx::Error> {
+        if events.len() == 0 {
+            return Ok(());
+        }
+        if self.engine == Engine::Postgres {
+            for e in events {
+                sqlx::query(PG_INSERT_SQL)
+                    .bind(&e.target)
+                    .bind(&e.payload)
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let rows = group_rows(events);
+        let first = take_outbox_ids(&self.next_outbox_id, rows.len());
+        if let [row] = rows.as_slice() {
+            sqlx::query(SQLITE_INSERT_SQL)
+                .bind(row.target)
+                .bind(row.payload.as_ref())
+                .bind(now_ms)
+                .bind(first)
+                .bind(row.events)
+                .execute(&mut **tx)
+                .await?;
+            return Ok(());
+        }
+        let rows: Vec<(&str, &str, i64)> = rows
+            .iter()
+            .map(|r| (r.target, r.payload.as_ref(), r.events))
+            .collect();
+        let json = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        // `json_each` yields the array's elements in order, its `key` counting from 0.
+        sqlx::query(
+            "INSERT INTO outbox (id, target, payload, created_ms, due_ms, attempts, dead, claimed_until, events) \
+             SELECT ?3 + key, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2, ?2, 0, 0, 0, \
+             json_extract(value, '$[2]') FROM json_each(?1) ORDER BY key",
+        )
+        .bind(json)
+        .bind(now_ms)
+        .bind(first)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// A receiver that changes whenever events for `target` were committed on this node
     /// (its dispatcher task waits on it instead of polling).
     pub fn outbox_watch(&self, target: &str) -> tokio::sync::watch::Receiver<u64> {
@@ -177,7 +284,7 @@ impl Meta {
         {
             let _g = self.write_guard().await;
             let mut tx = self.begin_write().await?;
-            insert_all(&mut tx, self.engine, events.iter(), now_ms()).await?;
+            self.insert_events(&mut tx, events.iter(), now_ms()).await?;
             tx.commit().await?;
         }
         self.signal_outbox(events);
@@ -199,13 +306,15 @@ impl Meta {
         limit: i64,
     ) -> Result<Vec<ClaimedEvent>, MetaError> {
         // `id > $5`: above what this node's dispatcher delivered (SQLite; 0 on PostgreSQL,
-        // where delivered rows are deleted at once). With the (target, dead, id) index both
-        // the scan and the subquery start there, so a claim costs what it returns, not the
-        // delivered rows still waiting for deletion.
+        // where delivered rows are deleted at once). On SQLite the rows are read in id order
+        // from there, so a claim costs what it returns, not the delivered rows still waiting
+        // for deletion. The subquery finds the first event waiting for a retry: only an
+        // event that failed before (`attempts > 0`) can be due later, a new one is due when
+        // written, and those rows alone are in the (partial, on SQLite) index.
         const DUE: &str = "target = $1 AND dead = 0 AND id > $5 AND claimed_until < $2 \
             AND due_ms <= $2 \
             AND id < COALESCE((SELECT MIN(id) FROM outbox \
-              WHERE target = $1 AND dead = 0 AND id > $5 AND due_ms > $2), \
+              WHERE attempts > 0 AND target = $1 AND dead = 0 AND id > $5 AND due_ms > $2), \
               9223372036854775807)";
         // On PostgreSQL several nodes claim at once: SKIP LOCKED hands each row to one of
         // them, so one target's events may be in flight on two nodes (order is per node).
@@ -213,37 +322,67 @@ impl Meta {
             Engine::Postgres => format!(
                 "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
                    SELECT id FROM outbox WHERE {DUE} ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, payload, attempts"
+                 RETURNING id, payload, attempts, events"
             ),
             // `$3 = $3` keeps the parameter list the same for both engines.
             Engine::Sqlite => {
                 format!(
-                    "SELECT id, payload, attempts FROM outbox WHERE {DUE} AND $3 = $3 ORDER BY id LIMIT $4"
+                    "SELECT id, payload, attempts, events FROM outbox WHERE {DUE} AND $3 = $3 ORDER BY id LIMIT $4"
                 )
             }
         };
-        let rows = sqlx::query(&sql)
+        let mut rows = sqlx::query(&sql)
             .bind(target)
             .bind(now_ms)
             .bind(now_ms + lease_ms)
             .bind(limit)
             .bind(self.delivered_upto(target))
-            .fetch_all(self.pool())
-            .await?;
-        let mut out: Vec<ClaimedEvent> = rows
-            .into_iter()
-            .map(|r| ClaimedEvent {
-                id: r.get(0),
-                payload: r.get(1),
-                attempts: r.get(2),
-            })
-            .collect();
+            .fetch(self.pool());
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let mut out: Vec<ClaimedEvent> = Vec::new();
+        use futures_util::TryStreamExt;
+        while let Some(r) = rows.try_next().await? {
+            let (id, payload, attempts, events): (i64, String, i64, i64) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            if events <= 1 {
+                out.push(ClaimedEvent {
+                    id,
+                    offset: 0,
+                    row_events: 1,
+                    payload,
+                    attempts,
+                });
+            } else {
+                let pieces = payload.split(ROW_SEP);
+                let row_events = u32::try_from(pieces.clone().count()).unwrap_or(u32::MAX);
+                for (offset, body) in (0..).zip(pieces) {
+                    out.push(ClaimedEvent {
+                        id,
+                        offset,
+                        row_events,
+                        payload: body.to_owned(),
+                        attempts: if offset == 0 { attempts } else { 0 },
+                    });
+                }
+            }
+            // Whole rows only. On SQLite a claim is a read, so the rows not taken here are
+            // simply read again next time; on PostgreSQL each row is one event, so the
+            // statement's LIMIT already stopped at `limit`.
+            if out.len() >= limit {
+                break;
+            }
+        }
+        drop(rows);
+        // PostgreSQL returns the updated rows in no particular order; the sort is stable,
+        // so a row's events stay in theirs.
         out.sort_by_key(|e| e.id);
         Ok(out)
     }
 
-    /// Delivered: remove the rows. `ids` are a prefix, in order, of the rows last claimed
-    /// for `target` — what a dispatcher delivered before the first failure.
+    /// Delivered: remove the rows these events finish. `delivered` is a prefix, in order,
+    /// of the events last claimed for `target` — what a dispatcher delivered before the
+    /// first failure. A row whose delivery stopped inside it stays; [`Meta::fail_event`]
+    /// drops its delivered head.
     ///
     /// On SQLite the rows are not deleted at once: the ids are remembered and deleted in the
     /// next object commit's transaction, or within [`ACK_FLUSH`] by a transaction of their
@@ -251,7 +390,17 @@ impl Meta {
     /// would cost one more fsync and take the single writer from the object commits; losing
     /// it in a crash only means those events are delivered again (same bytes), which
     /// at-least-once allows.
-    pub async fn ack_events(&self, target: &str, ids: &[i64]) -> Result<(), MetaError> {
+    pub async fn ack_events(
+        &self,
+        target: &str,
+        delivered: &[ClaimedEvent],
+    ) -> Result<(), MetaError> {
+        let ids: Vec<i64> = delivered
+            .iter()
+            .filter(|e| e.ends_row())
+            .map(|e| e.id)
+            .collect();
+        let ids = ids.as_slice();
         let Some(&last) = ids.iter().max() else {
             return Ok(());
         };
@@ -380,25 +529,95 @@ impl Meta {
         Ok(())
     }
 
-    /// A delivery failed: count the attempt and retry at `due_ms`, or dead-letter the row.
+    /// Delivering `failed` failed; the events of its row before it were delivered. Count the
+    /// attempt and retry at `due_ms`, or dead-letter the event.
+    ///
+    /// The row keeps what is still to deliver: from `failed` on when it will be retried
+    /// (`failed` first, so the row's attempt count is its own). A dead-lettered event moves
+    /// to a dead row of its own, and its row keeps the events after it, due at once.
     pub async fn fail_event(
         &self,
-        id: i64,
+        failed: &ClaimedEvent,
         due_ms: Millis,
         error: &str,
         dead: bool,
     ) -> Result<(), MetaError> {
+        const UPDATE: &str = "UPDATE outbox SET payload = COALESCE($6, payload), \
+             events = COALESCE($7, events), attempts = $5, due_ms = $2, last_error = $3, \
+             dead = $4, claimed_until = 0 WHERE id = $1";
+        let attempts = failed.attempts + 1;
         let _g = self.write_guard().await;
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, due_ms = $2, last_error = $3, \
-             dead = $4, claimed_until = 0 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(due_ms)
-        .bind(error)
-        .bind(i64::from(dead))
-        .execute(self.pool())
-        .await?;
+        let mut tx = self.begin_write().await?;
+        let payload: Option<String> = if failed.row_events > 1 {
+            sqlx::query_scalar("SELECT payload FROM outbox WHERE id = $1")
+                .bind(failed.id)
+                .fetch_optional(&mut *tx)
+                .await?
+        } else {
+            None
+        };
+        let events: Vec<&str> = payload
+            .as_deref()
+            .map_or_else(Vec::new, |p| p.split(ROW_SEP).collect());
+        let from = usize::try_from(failed.offset).unwrap_or(usize::MAX);
+        // The row's undelivered part: `events[from..]` (all of it for a row of one event).
+        let (head, rest): (Option<&str>, &[&str]) = match events.get(from..) {
+            Some([head, rest @ ..]) => (Some(head), rest),
+            _ => (None, &[]),
+        };
+        let join = |events: &[&str]| events.join(&ROW_SEP.to_string());
+        let count = |events: &[&str]| i64::try_from(events.len()).unwrap_or(i64::MAX);
+        if dead && !rest.is_empty() {
+            // The dead event gets a row of its own; the row goes on with the rest.
+            let sql = match self.engine {
+                Engine::Postgres => {
+                    "INSERT INTO outbox (target, payload, created_ms, due_ms, attempts, dead, claimed_until, last_error, events) \
+                     SELECT target, $2, created_ms, $3, $4, 1, 0, $5, 1 FROM outbox WHERE id = $1"
+                }
+                Engine::Sqlite => {
+                    "INSERT INTO outbox (id, target, payload, created_ms, due_ms, attempts, dead, claimed_until, last_error, events) \
+                     SELECT $6, target, $2, created_ms, $3, $4, 1, 0, $5, 1 FROM outbox WHERE id = $1"
+                }
+            };
+            let insert = sqlx::query(sql)
+                .bind(failed.id)
+                .bind(head.unwrap_or_default())
+                .bind(due_ms)
+                .bind(attempts)
+                .bind(error);
+            let insert = match self.engine {
+                Engine::Postgres => insert,
+                Engine::Sqlite => insert.bind(take_outbox_ids(&self.next_outbox_id, 1)),
+            };
+            insert.execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE outbox SET payload = $2, events = $3, attempts = 0, due_ms = created_ms, \
+                 last_error = NULL, claimed_until = 0 WHERE id = $1",
+            )
+            .bind(failed.id)
+            .bind(join(rest))
+            .bind(count(rest))
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            // The row from `failed` on (a dead event: that event alone, nothing follows it),
+            // with the attempt counted. A row of one event keeps its payload.
+            let keep: Option<&[&str]> = head.map(|_| {
+                let undelivered = &events[from..];
+                if dead { &undelivered[..1] } else { undelivered }
+            });
+            sqlx::query(UPDATE)
+                .bind(failed.id)
+                .bind(due_ms)
+                .bind(error)
+                .bind(i64::from(dead))
+                .bind(attempts)
+                .bind(keep.map(join))
+                .bind(keep.map(count))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -414,10 +633,11 @@ impl Meta {
         Ok(())
     }
 
-    /// When `target`'s next undelivered event is due (None: nothing pending).
+    /// When `target`'s next event that waits for a retry is due (None: none waits; events
+    /// that never failed are due at once).
     pub async fn next_event_due(&self, target: &str) -> Result<Option<Millis>, MetaError> {
         let v: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(due_ms) FROM outbox WHERE target = $1 AND dead = 0 AND id > $2",
+            "SELECT MIN(due_ms) FROM outbox WHERE attempts > 0 AND target = $1 AND dead = 0 AND id > $2",
         )
         .bind(target)
         .bind(self.delivered_upto(target))
@@ -429,8 +649,8 @@ impl Meta {
     /// Number of pending and of dead-lettered events.
     pub async fn outbox_counts(&self) -> Result<(i64, i64), MetaError> {
         let row = sqlx::query(&format!(
-            "SELECT COUNT(CASE WHEN dead = 0{} THEN 1 END), \
-             COUNT(CASE WHEN dead <> 0 THEN 1 END) FROM outbox",
+            "SELECT CAST(COALESCE(SUM(CASE WHEN dead = 0{} THEN events END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN dead <> 0 THEN events END), 0) AS BIGINT) FROM outbox",
             self.not_acked()
         ))
         .fetch_one(self.pool())
@@ -452,7 +672,7 @@ impl Meta {
     /// Pending (not dead) events per target.
     pub async fn pending_by_target(&self) -> Result<Vec<(String, i64)>, MetaError> {
         let rows = sqlx::query(&format!(
-            "SELECT target, COUNT(*) FROM outbox WHERE dead = 0{} GROUP BY target ORDER BY target",
+            "SELECT target, CAST(SUM(events) AS BIGINT) FROM outbox WHERE dead = 0{} GROUP BY target ORDER BY target",
             self.not_acked()
         ))
         .fetch_all(self.pool())
@@ -467,7 +687,7 @@ impl Meta {
     pub async fn dead_events(&self, limit: i64) -> Result<Vec<DeadEvent>, MetaError> {
         let rows = sqlx::query(
             "SELECT id, target, payload, attempts, last_error, created_ms FROM outbox \
-             WHERE dead <> 0 ORDER BY id LIMIT $1",
+             WHERE attempts > 0 AND dead <> 0 ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
@@ -511,9 +731,8 @@ mod tests {
             .claim_events("t", i64::MAX / 4, 60_000, 10)
             .await
             .unwrap();
-        let ids: Vec<i64> = claimed.iter().map(|e| e.id).collect();
-        assert_eq!(ids.len(), 5);
-        meta.ack_events("t", &ids).await.unwrap();
+        assert_eq!(claimed.len(), 5);
+        meta.ack_events("t", &claimed).await.unwrap();
         assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
 
         // An object commit takes the deletes along; before it commits, other readers still
@@ -521,7 +740,8 @@ mod tests {
         let guard = meta.write_guard().await;
         let mut tx = meta.begin_write().await.unwrap();
         let flushed = meta.flush_acks_in(&mut tx).await.unwrap();
-        assert_eq!(flushed.len(), 5);
+        // The five events were enqueued together: one row.
+        assert_eq!(flushed.len(), 1);
         assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
         assert_eq!(meta.oldest_pending_ms().await.unwrap(), None);
         tx.commit().await.unwrap();

@@ -51,8 +51,11 @@ pub(crate) fn path_of(url: &str) -> &str {
 
 impl SqliteWriter {
     /// Open a second connection to the (already migrated) database at `path` and start the
-    /// writer thread.
-    pub(crate) fn open(path: &str) -> Result<Self, MetaError> {
+    /// writer thread, which numbers outbox rows from `next_outbox_id`.
+    pub(crate) fn open(
+        path: &str,
+        next_outbox_id: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    ) -> Result<Self, MetaError> {
         let conn = rusqlite::Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -75,6 +78,7 @@ impl SqliteWriter {
                         docs: &w.docs,
                         acked: &w.acked,
                         now_ms: w.now_ms,
+                        next_outbox_id: &next_outbox_id,
                     };
                     let result =
                         commit(&mut conn, &mut relaxed_now, &batch).map_err(|e| e.to_string());
@@ -129,6 +133,7 @@ struct Batch<'a> {
     docs: &'a [DocInsert],
     acked: &'a [i64],
     now_ms: Millis,
+    next_outbox_id: &'a std::sync::atomic::AtomicI64,
 }
 
 /// The batch as one `BEGIN IMMEDIATE … COMMIT`. Rows written earlier in the batch are visible
@@ -149,6 +154,7 @@ fn commit(
         docs,
         acked,
         now_ms,
+        next_outbox_id,
     } = *batch;
     let relaxed = jobs.is_empty() && !docs.is_empty() && docs.iter().all(|d| d.relaxed);
     if relaxed != *relaxed_now {
@@ -166,7 +172,8 @@ fn commit(
     {
         let mut current = tx.prepare_cached(crate::objects::SQLITE_CURRENT_SQL)?;
         let mut upsert = tx.prepare_cached(&crate::objects::upsert_sql())?;
-        let mut event = tx.prepare_cached(crate::outbox::INSERT_ONE_SQL)?;
+        // The events of the jobs whose precondition held, in queue order.
+        let mut notified: Vec<&crate::NewEvent> = Vec::new();
         for job in jobs {
             let r = &job.row;
             let old: Option<(String, String)> = current
@@ -189,15 +196,21 @@ fn commit(
                         r.layout,
                         r.owner,
                     ])?;
-                    // Queue order, so outbox ids follow commit order.
-                    for e in &job.events {
-                        event.execute(params![e.target, e.payload, now_ms])?;
-                    }
+                    notified.extend(&job.events);
                     outcomes.push(Ok(PutOutcome {
                         replaced_layout: old_layout,
                     }));
                 }
                 Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        if !notified.is_empty() {
+            // One row per target (see `outbox.rs`), numbered in order, so outbox ids follow
+            // commit order.
+            let mut insert = tx.prepare_cached(crate::outbox::SQLITE_INSERT_SQL)?;
+            for row in crate::outbox::group_rows(notified) {
+                let id = crate::outbox::take_outbox_ids(next_outbox_id, 1);
+                insert.execute(params![row.target, row.payload, now_ms, id, row.events])?;
             }
         }
     }

@@ -135,9 +135,11 @@ async fn claims_keep_order_behind_a_retry_and_dead_letters_stay() {
 }
 
 async fn claims_keep_order(m: Meta) {
-    m.enqueue_events(&[ev("a", "1"), ev("b", "x"), ev("a", "2"), ev("a", "3")])
-        .await
-        .unwrap();
+    // Enqueued one by one: a row each on both engines (rows of several events are
+    // `a_failure_inside_a_row_keeps_what_is_undelivered`'s).
+    for e in [ev("a", "1"), ev("b", "x"), ev("a", "2"), ev("a", "3")] {
+        m.enqueue_events(&[e]).await.unwrap();
+    }
     let now = i64::MAX / 4;
     let first = m.claim_events("a", now, 60_000, 2).await.unwrap();
     assert_eq!(
@@ -145,7 +147,7 @@ async fn claims_keep_order(m: Meta) {
         ["1", "2"]
     );
     // "1" failed and retries later: "2" and "3" must wait behind it.
-    m.fail_event(first[0].id, now + 5_000, "down", false)
+    m.fail_event(&first[0], now + 5_000, "down", false)
         .await
         .unwrap();
     // As the dispatcher does: the claimed rows behind a failure are given back.
@@ -168,12 +170,8 @@ async fn claims_keep_order(m: Meta) {
     );
     assert_eq!(again[0].attempts, 1);
     // Dead-lettered: out of the queue, listed for the operator; delivered rows disappear.
-    m.fail_event(again[0].id, now, "gave up", true)
-        .await
-        .unwrap();
-    m.ack_events("a", &[again[1].id, again[2].id])
-        .await
-        .unwrap();
+    m.fail_event(&again[0], now, "gave up", true).await.unwrap();
+    m.ack_events("a", &again[1..3]).await.unwrap();
     assert!(
         m.claim_events("a", now + 10_000, 60_000, 10)
             .await
@@ -187,6 +185,86 @@ async fn claims_keep_order(m: Meta) {
     assert_eq!(dead[0].last_error.as_deref(), Some("gave up"));
     // "b" was claimed but never acknowledged: still pending.
     assert_eq!(m.outbox_counts().await.unwrap(), (1, 1));
+}
+
+#[tokio::test]
+async fn a_failure_inside_a_row_keeps_what_is_undelivered() {
+    common::each_engine(
+        "a_failure_inside_a_row_keeps_what_is_undelivered",
+        failure_inside_a_row,
+    )
+    .await;
+}
+
+async fn failure_inside_a_row(m: Meta) {
+    let bodies = |events: &[cubby_meta::ClaimedEvent]| {
+        events.iter().map(|e| e.payload.clone()).collect::<Vec<_>>()
+    };
+    // Enqueued together: one row on SQLite, a row each on PostgreSQL; the dispatcher's view
+    // (events, in order) is the same.
+    m.enqueue_events(&[ev("a", "1"), ev("a", "2"), ev("a", "3"), ev("a", "4")])
+        .await
+        .unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox")
+            .fetch_one(m.pool())
+            .await
+            .unwrap()
+    };
+    let now = i64::MAX / 4;
+    let got = m.claim_events("a", now, 60_000, 10).await.unwrap();
+    assert_eq!(bodies(&got), ["1", "2", "3", "4"]);
+    if m.engine() == Engine::Sqlite {
+        assert_eq!(rows().await, 1);
+        assert!(got.iter().all(|e| e.id == got[0].id && e.row_events == 4));
+    }
+    // As the dispatcher does: "1" delivered, "2" failed, the rest given back.
+    m.ack_events("a", &got[..1]).await.unwrap();
+    m.fail_event(&got[1], now + 5_000, "down", false)
+        .await
+        .unwrap();
+    release_after(&m, &got, 1).await;
+    assert_eq!(m.outbox_counts().await.unwrap(), (3, 0));
+    assert!(
+        m.claim_events("a", now, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Retried: from the failed event on, its attempt counted (and only its own).
+    let again = m.claim_events("a", now + 5_000, 60_000, 10).await.unwrap();
+    assert_eq!(bodies(&again), ["2", "3", "4"]);
+    assert_eq!(
+        again.iter().map(|e| e.attempts).collect::<Vec<_>>(),
+        [1, 0, 0]
+    );
+    // "2" delivered now, "3" dead-lettered: "4" goes on at once, "3" waits for the operator.
+    m.ack_events("a", &again[..1]).await.unwrap();
+    m.fail_event(&again[1], now + 5_000, "gave up", true)
+        .await
+        .unwrap();
+    release_after(&m, &again, 1).await;
+    let last = m.claim_events("a", now + 5_000, 60_000, 10).await.unwrap();
+    assert_eq!(bodies(&last), ["4"]);
+    assert_eq!(last[0].attempts, 0);
+    let dead = m.dead_events(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].payload.as_str(), dead[0].attempts), ("3", 1));
+    assert_eq!(m.outbox_counts().await.unwrap(), (1, 1));
+    m.ack_events("a", &last).await.unwrap();
+    assert_eq!(m.outbox_counts().await.unwrap(), (0, 1));
+}
+
+/// As the dispatcher does after a failure: give back the rows claimed after the failed
+/// event's own row.
+async fn release_after(m: &Meta, claimed: &[cubby_meta::ClaimedEvent], failed: usize) {
+    let mut rest: Vec<i64> = claimed[failed + 1..]
+        .iter()
+        .map(|e| e.id)
+        .filter(|id| *id != claimed[failed].id)
+        .collect();
+    rest.dedup();
+    m.release_events(&rest).await.unwrap();
 }
 
 #[tokio::test]
@@ -235,17 +313,16 @@ async fn delivered_rows_go(m: Meta) {
             .await
             .unwrap()
     };
-    m.put_object_with_events(
-        &row("a"),
-        &Precondition::None,
-        vec![ev("t", "1"), ev("t", "2")],
-    )
-    .await
-    .unwrap();
+    // Two commits: a row each.
+    for (key, body) in [("a", "1"), ("a2", "2")] {
+        m.put_object_with_events(&row(key), &Precondition::None, vec![ev("t", body)])
+            .await
+            .unwrap();
+    }
     let now = i64::MAX / 4;
     let got = m.claim_events("t", now, 1000, 10).await.unwrap();
     assert_eq!(got.len(), 2);
-    m.ack_events("t", &[got[0].id]).await.unwrap();
+    m.ack_events("t", &got[..1]).await.unwrap();
     // Gone for claims and counts at once (after the lease, only the other one comes back).
     let again = m.claim_events("t", now + 2000, 1000, 10).await.unwrap();
     assert_eq!(
@@ -258,7 +335,7 @@ async fn delivered_rows_go(m: Meta) {
     m.put_object(&row("b"), &Precondition::None).await.unwrap();
     assert_eq!(rows(m.clone()).await, 1);
     // A delivered row nobody commits after is deleted by the flusher within a second.
-    m.ack_events("t", &[again[0].id]).await.unwrap();
+    m.ack_events("t", &again[..1]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(rows(m.clone()).await, 0);
 }

@@ -6,7 +6,7 @@
 use crate::service::{Ctx, S3Service};
 use crate::xml::{elem, end, start};
 use crate::{S3Error, S3Result};
-use cubby_events::model::{ObjectEvent, next_sequencer, record_json, test_event_json};
+use cubby_events::model::{ObjectEvent, next_sequencer, stored_form, test_event_json};
 use cubby_meta::NewEvent;
 use serde::{Deserialize, Serialize};
 
@@ -338,7 +338,7 @@ pub(crate) fn events_for(svc: &S3Service, ctx: &Ctx, change: &Change<'_>) -> Vec
         .into_iter()
         .map(|r| NewEvent {
             target: r.target.clone(),
-            payload: record_json(&ObjectEvent {
+            payload: stored_form(&ObjectEvent {
                 name: change.name,
                 region: &svc.cfg.region,
                 time_ms: ctx.now_ms(),

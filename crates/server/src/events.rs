@@ -94,14 +94,16 @@ impl EventsAdmin {
                 let list: Vec<serde_json::Value> = dead_events
                     .into_iter()
                     .map(|e| {
+                        let body = cubby_events::model::delivery_body(&e.payload);
+                        let event = serde_json::from_str::<serde_json::Value>(&body)
+                            .unwrap_or_else(|_| serde_json::Value::String(body.into_owned()));
                         serde_json::json!({
                             "id": e.id,
                             "target": e.target,
                             "attempts": e.attempts,
                             "lastError": e.last_error,
                             "createdMs": e.created_ms,
-                            "event": serde_json::from_str::<serde_json::Value>(&e.payload)
-                                .unwrap_or(serde_json::Value::String(e.payload)),
+                            "event": event,
                         })
                     })
                     .collect();
