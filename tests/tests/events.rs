@@ -866,6 +866,101 @@ async fn nats_jetstream_gets_the_event_on_an_existing_stream() {
     check_broker_record(ev, &bk, &etag);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_refusing_events_mid_batch_then_accepting_gets_every_event() {
+    if !reachable("NATS", 4222) {
+        return;
+    }
+    use async_nats::jetstream::stream;
+    let id = unique();
+    let subject = format!("cubby.test.{id}");
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    // A stream that takes 10 messages and then refuses more: its acks turn to errors in the
+    // middle of the dispatcher's batches (and of its outbox rows, which hold a group
+    // commit's events).
+    let mut config = stream::Config {
+        name: format!("TEST_{id}"),
+        subjects: vec![subject.clone()],
+        max_messages: 10,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    };
+    let s = js.create_stream(config.clone()).await.unwrap();
+    let server = Server::start_with(&[
+        (
+            "CUBBY_NOTIFY_NATS_N2",
+            &format!("nats://127.0.0.1:4222/{subject}"),
+        ),
+        ("CUBBY_NOTIFY_RETRY_BASE_MS", "100"),
+        ("CUBBY_NOTIFY_RETRY_MAX_MS", "500"),
+    ]);
+    let c = root(&server);
+    c.create_bucket().bucket("natsfull").send().await.unwrap();
+    configure(
+        &c,
+        "natsfull",
+        vec![queue("u", "n2", &["s3:ObjectCreated:*"], None)],
+    )
+    .await;
+    let sem = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let (c, sem) = (c.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            put(&c, "natsfull", &format!("k{i:03}"), &data(1024, i)).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&server, "cubby_events_failed_attempts").await < 1.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metric(&server, "cubby_events_failed_attempts").await >= 1.0);
+    assert!(metric(&server, "cubby_outbox_pending").await >= 50.0);
+    // Room again: every upload's event arrives (at least once).
+    config.max_messages = -1;
+    js.update_stream(config).await.unwrap();
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let want: HashSet<String> = (0..60).map(|i| format!("k{i:03}")).collect();
+    let mut got: HashSet<String> = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline && got != want {
+        use futures_util::StreamExt;
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            if let Some(key) = v["Records"][0]["s3"]["object"]["key"].as_str() {
+                got.insert(key.to_owned());
+            }
+            m.ack().await.unwrap();
+        }
+    }
+    js.delete_stream(format!("TEST_{id}")).await.unwrap();
+    assert_eq!(got, want);
+    let mut pending = f64::NAN;
+    for _ in 0..50 {
+        pending = metric(&server, "cubby_outbox_pending").await;
+        if pending == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(pending, 0.0, "outbox not empty after delivery");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_queue_bound_to_the_operators_exchange_gets_the_event() {
     use lapin::options::*;

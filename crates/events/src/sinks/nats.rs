@@ -1,17 +1,43 @@
 //! NATS JetStream: publish to the URL's subject and wait for the stream's ack. A stream that
 //! already captures the subject is used as it is; if none does, cubby creates one
 //! (`CUBBY_<ID>`), so a fresh NATS server works without set-up.
+//!
+//! A JetStream publish is a NATS publish whose reply subject receives the stream's ack.
+//! Rather than `jetstream::Context::publish` (per event: a reply inbox, a response channel
+//! and a timer), each connection subscribes once to `<inbox>.*` and numbers its events'
+//! reply subjects; a batch's acks are matched to its events by that number.
 
 use super::Outcome;
 use crate::targets::TargetSpec;
 use async_nats::jetstream;
+use futures_util::StreamExt;
 
 pub(crate) struct Nats {
     server: String,
     user: Option<(String, String)>,
-    subject: String,
+    subject: async_nats::Subject,
     stream_name: String,
-    js: Option<jetstream::Context>,
+    conn: Option<Conn>,
+}
+
+/// A connection with its ack subscription.
+struct Conn {
+    client: async_nats::Client,
+    /// Receives the acks: subscribed to `<inbox>.*`.
+    acks: async_nats::Subscriber,
+    /// `<inbox>.`, to which an event's number is appended for its reply subject.
+    reply_prefix: String,
+    /// Number of the next event published on this connection.
+    next: u64,
+}
+
+/// What a JetStream ack says (`{"stream":"…","seq":N}`, or an `error` object).
+#[derive(serde::Deserialize)]
+struct PubAck {
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    seq: Option<u64>,
 }
 
 impl Nats {
@@ -37,16 +63,22 @@ impl Nats {
         Nats {
             server,
             user,
-            subject: super::path_name(u),
+            subject: super::path_name(u).into(),
             stream_name,
-            js: None,
+            conn: None,
         }
     }
 
-    async fn connect(&mut self) -> Result<jetstream::Context, String> {
-        if let Some(js) = &self.js {
-            return Ok(js.clone());
+    async fn connect(&mut self) -> Result<&mut Conn, String> {
+        if self.conn.is_none() {
+            self.conn = Some(self.open().await?);
         }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| "nats: no connection".to_owned())
+    }
+
+    async fn open(&self) -> Result<Conn, String> {
         let opts = match &self.user {
             Some((u, p)) => {
                 async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
@@ -59,23 +91,37 @@ impl Nats {
             .connect(self.server.as_str())
             .await
             .map_err(|e| format!("nats connect: {e}"))?;
-        let js = jetstream::new(client);
-        if js.stream_by_subject(self.subject.clone()).await.is_err() {
+        let js = jetstream::new(client.clone());
+        if js
+            .stream_by_subject(self.subject.to_string())
+            .await
+            .is_err()
+        {
             js.get_or_create_stream(jetstream::stream::Config {
                 name: self.stream_name.clone(),
-                subjects: vec![self.subject.clone()],
+                subjects: vec![self.subject.to_string()],
                 ..Default::default()
             })
             .await
             .map_err(|e| format!("nats stream for {}: {e}", self.subject))?;
         }
-        self.js = Some(js.clone());
-        Ok(js)
+        let inbox = client.new_inbox();
+        let acks = client
+            .subscribe(format!("{inbox}.*"))
+            .await
+            .map_err(|e| format!("nats subscribe: {e}"))?;
+        Ok(Conn {
+            client,
+            acks,
+            reply_prefix: format!("{inbox}."),
+            next: 0,
+        })
     }
 
     pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
-        let js = match self.connect().await {
-            Ok(js) => js,
+        let subject = self.subject.clone();
+        let conn = match self.connect().await {
+            Ok(c) => c,
             Err(e) => {
                 return Outcome {
                     delivered: 0,
@@ -83,37 +129,88 @@ impl Nats {
                 };
             }
         };
-        // Publish the whole batch, then collect the acks in order: one round trip per batch
-        // rather than per event.
-        let mut acks = Vec::with_capacity(payloads.len());
+        let outcome = conn.publish_batch(subject, payloads).await;
+        if outcome.error.is_some() {
+            // Acks still on their way for this batch must not be taken for a later one's.
+            self.conn = None;
+        }
+        outcome
+    }
+}
+
+impl Conn {
+    /// Publish the whole batch, then collect its acks: one round trip per batch rather than
+    /// per event.
+    async fn publish_batch(&mut self, subject: async_nats::Subject, payloads: &[&str]) -> Outcome {
+        let first = self.next;
+        let mut published = 0;
         let mut error = None;
         for p in payloads {
-            match js
-                .publish(
-                    self.subject.clone(),
+            let reply = format!("{}{}", self.reply_prefix, self.next);
+            self.next += 1;
+            let sent = self
+                .client
+                .publish_with_reply(
+                    subject.clone(),
+                    reply,
                     bytes::Bytes::copy_from_slice(p.as_bytes()),
                 )
-                .await
-            {
-                Ok(ack) => acks.push(ack),
-                Err(e) => {
-                    error = Some(format!("nats publish: {e}"));
-                    break;
+                .await;
+            if let Err(e) = sent {
+                error = Some(format!("nats publish: {e}"));
+                break;
+            }
+            published += 1;
+        }
+        // acked[i]: the stream stored event i.
+        let mut acked = vec![false; published];
+        let mut answered = 0;
+        let collect = async {
+            while answered < published {
+                let Some(msg) = self.acks.next().await else {
+                    return Err("nats: the ack subscription ended".to_owned());
+                };
+                let Some(i) = msg
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .and_then(|n| n.checked_sub(first))
+                    .and_then(|i| usize::try_from(i).ok())
+                    .filter(|i| *i < published)
+                else {
+                    // An ack for an earlier batch: already decided.
+                    continue;
+                };
+                answered += 1;
+                // A status instead of an ack: no stream captures the subject (503), or the
+                // like.
+                if let Some(status) = msg.status {
+                    return Err(format!("nats ack: status {status}"));
+                }
+                match serde_json::from_slice::<PubAck>(&msg.payload) {
+                    Ok(PubAck {
+                        error: None,
+                        seq: Some(_),
+                    }) => acked[i] = true,
+                    _ => {
+                        return Err(format!(
+                            "nats ack: {}",
+                            String::from_utf8_lossy(&msg.payload)
+                        ));
+                    }
                 }
             }
+            Ok(())
+        };
+        match tokio::time::timeout(super::ACK_TIMEOUT, collect).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error = error.or(Some(e)),
+            Err(_) => error = error.or(Some("nats ack: timed out".to_owned())),
         }
-        let mut delivered = 0;
-        for ack in acks {
-            match ack.await {
-                Ok(_) => delivered += 1,
-                Err(e) => {
-                    error = Some(format!("nats ack: {e}"));
-                    break;
-                }
-            }
-        }
-        if error.is_some() {
-            self.js = None;
+        let delivered = acked.iter().take_while(|a| **a).count();
+        if delivered < payloads.len() && error.is_none() {
+            error = Some("nats: events without an ack".to_owned());
         }
         Outcome { delivered, error }
     }
