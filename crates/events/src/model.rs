@@ -121,9 +121,44 @@ pub fn next_sequencer(now_nanos: u64) -> String {
         let next = now_nanos.max(prev.saturating_add(1));
         match LAST_SEQUENCER.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed)
         {
-            Ok(_) => return format!("{next:018X}"),
+            Ok(_) => return upper_hex_18(next),
             Err(p) => prev = p,
         }
+    }
+}
+
+/// `n` as 18 upper-case hex digits (`format!("{n:018X}")`, without the formatter).
+fn upper_hex_18(n: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    (0..18)
+        .rev()
+        .map(|i| {
+            // Nibbles above the 16th of a u64 are zero.
+            let nibble = n.checked_shr(4 * i).unwrap_or(0) & 0xf;
+            char::from(HEX[nibble as usize])
+        })
+        .collect()
+}
+
+/// `n` in decimal, appended without going through the formatter.
+fn push_decimal(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        // A single decimal digit: the cast cannot truncate.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        out.push(char::from(*d));
     }
 }
 
@@ -187,7 +222,7 @@ pub fn stored_form(e: &ObjectEvent<'_>) -> String {
     o.extend(url::form_urlencoded::byte_serialize(e.key.as_bytes()));
     o.push(SEP);
     if let Some(size) = e.size {
-        o.push_str(&size.to_string());
+        push_decimal(&mut o, size);
     }
     o.push(SEP);
     quoted(&mut o, e.etag);
@@ -595,6 +630,18 @@ mod tests {
             "us-east-1%3Aabc%2Fmy+photo.jpg"
         );
         assert_eq!(encode_key("a*b-c_d.e~"), "a*b-c_d.e%7E");
+    }
+
+    #[test]
+    fn hand_written_numbers_match_the_formatter() {
+        for n in [0u64, 1, 0xf, 0x1234_5678_9abc_def0, u64::MAX] {
+            assert_eq!(upper_hex_18(n), format!("{n:018X}"));
+        }
+        for n in [0i64, 7, 10, 4096, -1, -4096, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]

@@ -330,7 +330,7 @@ pub(crate) fn events_for(svc: &S3Service, ctx: &Ctx, change: &Change<'_>) -> Vec
     let sequencer = next_sequencer(unix_nanos());
     let principal = match ctx.caller.kind {
         crate::CallerKind::Anonymous => "anonymous".to_owned(),
-        _ => format!("AWS:{}", ctx.caller.principal_id),
+        _ => ["AWS:", ctx.caller.principal_id.as_str()].concat(),
     };
     let identity_id = svc.authority.cognito_identity_id(&ctx.caller);
     let source_ip = ctx.peer.ip().to_string();
