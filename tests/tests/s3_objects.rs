@@ -623,6 +623,85 @@ async fn copy_delete_many_and_attributes() {
 }
 
 #[tokio::test]
+async fn tags_come_back_in_key_order_however_they_were_sent() {
+    let server = Server::start();
+    let c = root(&server);
+    c.create_bucket().bucket("tagged").send().await.unwrap();
+    let pairs = |t: &[aws_sdk_s3::types::Tag]| -> Vec<(String, String)> {
+        t.iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()
+    };
+    // Header form, out of order, one tag without a value.
+    c.put_object()
+        .bucket("tagged")
+        .key("k")
+        .tagging("foo=bar&bar")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_object_tagging()
+        .bucket("tagged")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(got.tag_set()),
+        [("bar".into(), String::new()), ("foo".into(), "bar".into())]
+    );
+    // XML form, on the object and on the bucket.
+    let tagging = |keys: &[&str]| {
+        aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(
+                keys.iter()
+                    .map(|k| {
+                        aws_sdk_s3::types::Tag::builder()
+                            .key(*k)
+                            .value("v")
+                            .build()
+                            .unwrap()
+                    })
+                    .collect(),
+            ))
+            .build()
+            .unwrap()
+    };
+    c.put_object_tagging()
+        .bucket("tagged")
+        .key("k")
+        .tagging(tagging(&["zeta", "Alpha", "mid"]))
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_object_tagging()
+        .bucket("tagged")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = pairs(got.tag_set()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["Alpha", "mid", "zeta"]);
+    c.put_bucket_tagging()
+        .bucket("tagged")
+        .tagging(tagging(&["b", "a"]))
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<String> = pairs(got.tag_set()).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["a", "b"]);
+}
+
+#[tokio::test]
 async fn hostile_keys_stay_inside_the_data_dir() {
     let server = Server::start();
     let c = root(&server);

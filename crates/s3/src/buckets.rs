@@ -324,7 +324,8 @@ struct OwnershipRule {
     object_ownership: String,
 }
 
-/// Validate parsed tags as S3 does (≤ 50 bucket tags, key 1..128, value ≤ 256, unique keys).
+/// Validate parsed tags as S3 does (≤ 50 bucket tags, key 1..128, value ≤ 256, unique keys);
+/// returns them sorted by key.
 pub(crate) fn validate_tags(tags: &[TagXml], max: usize) -> S3Result<Vec<(String, String)>> {
     if tags.len() > max {
         return Err(S3Error::new(
@@ -351,6 +352,9 @@ pub(crate) fn validate_tags(tags: &[TagXml], max: usize) -> S3Result<Vec<(String
         }
         out.push((t.key.clone(), t.value.clone()));
     }
+    // Kept, and listed, in key order (as Ceph RGW lists them), whatever order they came in:
+    // the set has no order of its own, and one canonical order lets clients compare sets.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
