@@ -550,18 +550,7 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
         vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
     )
     .await;
-    let sem = Arc::new(tokio::sync::Semaphore::new(8));
-    let mut tasks = Vec::new();
-    for i in 0..100 {
-        let (c, sem) = (c.clone(), sem.clone());
-        tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.unwrap();
-            put(&c, "down", &format!("k{i:03}"), &data(4096, i)).await
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    put_many(&c, "down", 100, 4096, 8).await;
     // Let the dispatcher fail a few times against the closed port.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(hook.bodies().is_empty());
@@ -583,18 +572,39 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
         got() == want
     })
     .await;
-    // Acknowledgements are written just after delivery: give the last ones a moment.
+    assert_outbox_drains(&server).await;
+    assert_eq!(metric(&server, "cubby_outbox_lag_seconds").await, 0.0);
+    assert!(metric(&server, "cubby_events_delivered").await >= 100.0);
+}
+
+/// PUT `n` objects `k000`, `k001`, … of `size` bytes into `bucket`, `parallel` at a time.
+async fn put_many(c: &aws_sdk_s3::Client, bucket: &str, n: u64, size: usize, parallel: usize) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (c, sem, bucket) = (c.clone(), sem.clone(), bucket.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            put(&c, &bucket, &format!("k{i:03}"), &data(size, i)).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// The outbox empties: acknowledgements are written just after delivery, so the last ones
+/// get a moment (up to 5 s).
+async fn assert_outbox_drains(server: &Server) {
     let mut pending = f64::NAN;
     for _ in 0..50 {
-        pending = metric(&server, "cubby_outbox_pending").await;
+        pending = metric(server, "cubby_outbox_pending").await;
         if pending == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(pending, 0.0, "outbox not empty after delivery");
-    assert_eq!(metric(&server, "cubby_outbox_lag_seconds").await, 0.0);
-    assert!(metric(&server, "cubby_events_delivered").await >= 100.0);
 }
 
 /// The value of an unlabelled metric at `/_cubby/metrics`.
@@ -902,18 +912,7 @@ async fn nats_refusing_events_mid_batch_then_accepting_gets_every_event() {
         vec![queue("u", "n2", &["s3:ObjectCreated:*"], None)],
     )
     .await;
-    let sem = Arc::new(tokio::sync::Semaphore::new(16));
-    let mut tasks = Vec::new();
-    for i in 0..60 {
-        let (c, sem) = (c.clone(), sem.clone());
-        tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.unwrap();
-            put(&c, "natsfull", &format!("k{i:03}"), &data(1024, i)).await
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    put_many(&c, "natsfull", 60, 1024, 16).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while metric(&server, "cubby_events_failed_attempts").await < 1.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -950,15 +949,7 @@ async fn nats_refusing_events_mid_batch_then_accepting_gets_every_event() {
     }
     js.delete_stream(format!("TEST_{id}")).await.unwrap();
     assert_eq!(got, want);
-    let mut pending = f64::NAN;
-    for _ in 0..50 {
-        pending = metric(&server, "cubby_outbox_pending").await;
-        if pending == 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(pending, 0.0, "outbox not empty after delivery");
+    assert_outbox_drains(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -632,6 +632,16 @@ async fn tags_come_back_in_key_order_however_they_were_sent() {
             .map(|t| (t.key().to_owned(), t.value().to_owned()))
             .collect()
     };
+    let object_tags = || async {
+        let got = c
+            .get_object_tagging()
+            .bucket("tagged")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+        pairs(got.tag_set())
+    };
     // Header form, out of order, one tag without a value.
     c.put_object()
         .bucket("tagged")
@@ -641,15 +651,8 @@ async fn tags_come_back_in_key_order_however_they_were_sent() {
         .send()
         .await
         .unwrap();
-    let got = c
-        .get_object_tagging()
-        .bucket("tagged")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        pairs(got.tag_set()),
+        object_tags().await,
         [("bar".into(), String::new()), ("foo".into(), "bar".into())]
     );
     // XML form, on the object and on the bucket.
@@ -676,14 +679,7 @@ async fn tags_come_back_in_key_order_however_they_were_sent() {
         .send()
         .await
         .unwrap();
-    let got = c
-        .get_object_tagging()
-        .bucket("tagged")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
-    let keys: Vec<String> = pairs(got.tag_set()).into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<String> = object_tags().await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["Alpha", "mid", "zeta"]);
     c.put_bucket_tagging()
         .bucket("tagged")
