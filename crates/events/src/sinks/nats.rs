@@ -186,7 +186,13 @@ impl Conn {
                 // A status instead of an ack: no stream captures the subject (503), or the
                 // like.
                 if let Some(status) = msg.status {
-                    return Err(format!("nats ack: status {status}"));
+                    return Err(if status.as_u16() == 503 {
+                        format!(
+                            "nats: no JetStream stream captures subject {subject} (no responders)"
+                        )
+                    } else {
+                        format!("nats ack: status {status}")
+                    });
                 }
                 match serde_json::from_slice::<PubAck>(&msg.payload) {
                     Ok(PubAck {
