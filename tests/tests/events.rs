@@ -466,13 +466,7 @@ async fn guest_upload_event_names_the_session_and_the_cognito_identity() {
     let hook = Hook::start().await;
     let server = Server::start_with(&[("CUBBY_NOTIFY_WEBHOOK_THUMBS", &hook.url())]);
     let c = root(&server);
-    c.create_bucket().bucket("photos").send().await.unwrap();
-    configure(
-        &c,
-        "photos",
-        vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
-    )
-    .await;
+    notified_bucket(&c, "photos", "thumbs").await;
     let pool = idhelp::cognito(&server)
         .create_identity_pool()
         .identity_pool_name("guests")
@@ -543,13 +537,7 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
         ("CUBBY_NOTIFY_RETRY_MAX_MS", "1000"),
     ]);
     let c = root(&server);
-    c.create_bucket().bucket("down").send().await.unwrap();
-    configure(
-        &c,
-        "down",
-        vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
-    )
-    .await;
+    notified_bucket(&c, "down", "thumbs").await;
     put_many(&c, "down", 100, 4096, 8).await;
     // Let the dispatcher fail a few times against the closed port.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -575,6 +563,18 @@ async fn webhook_down_during_100_uploads_then_up_gets_all_100() {
     assert_outbox_drains(&server).await;
     assert_eq!(metric(&server, "cubby_outbox_lag_seconds").await, 0.0);
     assert!(metric(&server, "cubby_events_delivered").await >= 100.0);
+}
+
+/// Create `bucket` with one notification configuration (`u`): every `s3:ObjectCreated:*`
+/// event goes to `target`.
+async fn notified_bucket(c: &aws_sdk_s3::Client, bucket: &str, target: &str) {
+    c.create_bucket().bucket(bucket).send().await.unwrap();
+    configure(
+        c,
+        bucket,
+        vec![queue("u", target, &["s3:ObjectCreated:*"], None)],
+    )
+    .await;
 }
 
 /// PUT `n` objects `k000`, `k001`, … of `size` bytes into `bucket`, `parallel` at a time.
@@ -629,23 +629,8 @@ async fn kill9_after_acked_uploads_every_event_is_delivered_after_restart() {
         ("CUBBY_NOTIFY_RETRY_MAX_MS", "500"),
     ]);
     let c = root(&server);
-    c.create_bucket().bucket("crash").send().await.unwrap();
-    configure(
-        &c,
-        "crash",
-        vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
-    )
-    .await;
-    let mut tasks = Vec::new();
-    for i in 0..60 {
-        let c = c.clone();
-        tasks.push(tokio::spawn(async move {
-            put(&c, "crash", &format!("k{i:03}"), &data(4096, i)).await
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    notified_bucket(&c, "crash", "thumbs").await;
+    put_many(&c, "crash", 60, 4096, 60).await;
     // Every upload above was acknowledged; kill the server before it could deliver anything.
     server.kill9();
     hook.up().await;
@@ -681,17 +666,7 @@ async fn failing_target_dead_letters_after_max_attempts_visible_to_root_only() {
         ("CUBBY_NOTIFY_RETRY_MAX_MS", "50"),
     ]);
     let c = root(&server);
-    c.create_bucket()
-        .bucket("deadletters")
-        .send()
-        .await
-        .unwrap();
-    configure(
-        &c,
-        "deadletters",
-        vec![queue("u", "thumbs", &["s3:ObjectCreated:*"], None)],
-    )
-    .await;
+    notified_bucket(&c, "deadletters", "thumbs").await;
     put(&c, "deadletters", "doomed.txt", b"x").await;
 
     let http = reqwest::Client::new();
@@ -905,13 +880,7 @@ async fn nats_refusing_events_mid_batch_then_accepting_gets_every_event() {
         ("CUBBY_NOTIFY_RETRY_MAX_MS", "500"),
     ]);
     let c = root(&server);
-    c.create_bucket().bucket("natsfull").send().await.unwrap();
-    configure(
-        &c,
-        "natsfull",
-        vec![queue("u", "n2", &["s3:ObjectCreated:*"], None)],
-    )
-    .await;
+    notified_bucket(&c, "natsfull", "n2").await;
     put_many(&c, "natsfull", 60, 1024, 16).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while metric(&server, "cubby_events_failed_attempts").await < 1.0 && Instant::now() < deadline {
