@@ -107,7 +107,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// S3 puts the key into events form-URL-encoded (space → `+`, `/` → `%2F`, `:` → `%3A`).
 pub fn encode_key(key: &str) -> String {
-    url::form_urlencoded::byte_serialize(key.as_bytes()).collect()
+    let mut out = String::with_capacity(key.len());
+    push_encoded_key(&mut out, key);
+    out
+}
+
+/// [`encode_key`] appended to `out`. Form encoding leaves only ASCII letters, digits and
+/// `*-._+%`: nothing a JSON string must escape.
+fn push_encoded_key(out: &mut String, key: &str) {
+    out.extend(url::form_urlencoded::byte_serialize(key.as_bytes()));
 }
 
 static LAST_SEQUENCER: AtomicU64 = AtomicU64::new(0);
@@ -218,8 +226,7 @@ pub fn stored_form(e: &ObjectEvent<'_>) -> String {
     field(&mut o, e.configuration_id);
     field(&mut o, e.bucket);
     field(&mut o, e.bucket_owner);
-    // Form encoding leaves only ASCII letters, digits and `*-._+%`: nothing to escape.
-    o.extend(url::form_urlencoded::byte_serialize(e.key.as_bytes()));
+    push_encoded_key(&mut o, e.key);
     o.push(SEP);
     if let Some(size) = e.size {
         push_decimal(&mut o, size);
