@@ -36,6 +36,35 @@ pub struct Params {
     pub broker_pid: Option<u32>,
 }
 
+/// CPU milliseconds (user, system) by thread group.
+type ThreadCpu = std::collections::BTreeMap<String, (f64, f64)>;
+
+/// Where the notified cells' extra server CPU went: µs per PUT by thread group, user and
+/// system time apart, plain cells against notified ones (sums over all runs).
+fn print_threads([(plain, plain_ops), (notified, notified_ops)]: &[(ThreadCpu, f64); 2]) {
+    if *plain_ops == 0.0 || *notified_ops == 0.0 {
+        return;
+    }
+    let per = |m: &ThreadCpu, name: &str, ops: f64| {
+        let (u, s) = m.get(name).copied().unwrap_or_default();
+        (u * 1000.0 / ops, s * 1000.0 / ops)
+    };
+    let names: std::collections::BTreeSet<&String> = plain.keys().chain(notified.keys()).collect();
+    println!("  server CPU by thread, µs/PUT user+system: plain -> notified (difference)");
+    for name in names {
+        let (pu, ps) = per(plain, name, *plain_ops);
+        let (nu, ns) = per(notified, name, *notified_ops);
+        if pu + ps + nu + ns < 0.5 {
+            continue;
+        }
+        println!(
+            "    {name:<24} {pu:>6.1}+{ps:<6.1} -> {nu:>6.1}+{ns:<6.1} ({:+.1} user, {:+.1} system)",
+            nu - pu,
+            ns - ps
+        );
+    }
+}
+
 /// Wait until the `bench` target has no pending events.
 async fn wait_drained(c: &S3Client) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -113,6 +142,8 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut ca, mut cb) = (Vec::new(), Vec::new());
         let mut broker = Vec::new();
+        // Server CPU by thread group, summed over the cells of each kind, and their PUTs.
+        let mut threads: [(ThreadCpu, f64); 2] = Default::default();
         for run in 0..p.runs {
             // Alternate which bucket goes first.
             let notified_first = run % 2 == 1;
@@ -123,6 +154,7 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                     (&plain, &mut a, &mut ca)
                 };
                 let cpu0 = p.pid.and_then(cpu_ms);
+                let threads0 = p.pid.map(workload::threads_cpu_ms);
                 let broker0 = p.broker_pid.and_then(cpu_ms);
                 let s = workload::small_cell(
                     c,
@@ -147,6 +179,16 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
                     };
                 if is_notified {
                     broker.push(cpu_per_op(broker0, p.broker_pid));
+                }
+                if let (Some(t0), Some(pid)) = (threads0, p.pid) {
+                    let sum = &mut threads[usize::from(is_notified)];
+                    for (name, (u1, s1)) in workload::threads_cpu_ms(pid) {
+                        let (u0, s0) = t0.get(&name).copied().unwrap_or_default();
+                        let e = sum.0.entry(name).or_default();
+                        e.0 += u1 - u0;
+                        e.1 += s1 - s0;
+                    }
+                    sum.1 += s.ok as f64;
                 }
                 let per_op = cpu_per_op(cpu0, p.pid);
                 eprintln!(
@@ -180,6 +222,7 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
             paired_ops,
             paired_cpu
         );
+        print_threads(&threads);
     }
 
     // Backlog for the drain target (its NATS server is down, so nothing is delivered yet).

@@ -266,6 +266,37 @@ pub fn cpu_ms(pid: u32) -> Option<f64> {
     Some(ticks * 10.0) // USER_HZ is 100 on Linux
 }
 
+/// CPU time of each of `pid`'s threads, summed by thread name (trailing digits and `-`
+/// dropped, so numbered pool threads count as one group): (user ms, system ms).
+pub fn threads_cpu_ms(pid: u32) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
+            continue;
+        };
+        let name = head[open + 1..]
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '#')
+            .to_owned();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(Ok(user)), Some(Ok(sys))) = (
+            f.get(11).map(|v| v.parse::<f64>()),
+            f.get(12).map(|v| v.parse::<f64>()),
+        ) else {
+            continue;
+        };
+        let e = out.entry(name).or_insert((0.0, 0.0));
+        e.0 += user * 10.0;
+        e.1 += sys * 10.0;
+    }
+    out
+}
+
 /// Median of a few runs (the middle one, or the mean of the two middle ones).
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
