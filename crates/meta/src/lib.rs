@@ -100,6 +100,8 @@ pub struct Meta {
     /// highest row left, would reuse the ids of delivered rows once they are deleted. Taken
     /// under the writer lock, so ids follow commit order.
     next_outbox_id: Arc<std::sync::atomic::AtomicI64>,
+    /// SQLite: bucket rows as last read (see `buckets::BucketCache`).
+    bucket_cache: Arc<buckets::BucketCache>,
 }
 
 impl Meta {
@@ -142,6 +144,7 @@ impl Meta {
             acked: Arc::default(),
             delivered_upto: Arc::default(),
             next_outbox_id: Arc::default(),
+            bucket_cache: Arc::default(),
         };
         migrate::run(&meta).await?;
         if engine == Engine::Sqlite {

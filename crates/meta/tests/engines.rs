@@ -250,6 +250,58 @@ async fn create_bucket_b(m: &Meta) {
 }
 
 #[tokio::test]
+async fn bucket_reads_racing_bucket_writes_see_each_finished_write() {
+    common::each_engine("bucket_reads_racing_writes", bucket_reads_racing_writes).await;
+}
+
+/// Readers looking a bucket up without pause while its configuration is replaced, and the
+/// bucket deleted and created again (SQLite keeps rows in memory between reads): once a
+/// write has returned, every read started after it sees it, never a row from before it.
+async fn bucket_reads_racing_writes(m: Meta) {
+    create_bucket_b(&m).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (m, done) = (m.clone(), done.clone());
+        readers.spawn(async move {
+            let mut reads = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                m.get_bucket("b").await.unwrap();
+                reads += 1;
+                tokio::task::yield_now().await;
+            }
+            reads
+        });
+    }
+    for round in 0..40 {
+        let config = format!("{{\"round\":{round}}}");
+        m.set_bucket_config("b", &config).await.unwrap();
+        assert_eq!(m.get_bucket("b").await.unwrap().unwrap().config, config);
+        if round % 10 == 9 {
+            m.delete_bucket("b").await.unwrap();
+            assert!(m.get_bucket("b").await.unwrap().is_none());
+            m.create_bucket(&BucketRow {
+                name: "b".into(),
+                created_ms: round,
+                owner: format!("o{round}"),
+                config: "{}".into(),
+            })
+            .await
+            .unwrap();
+            let row = m.get_bucket("b").await.unwrap().unwrap();
+            assert_eq!(
+                (row.owner.as_str(), row.config.as_str()),
+                (format!("o{round}").as_str(), "{}")
+            );
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    while let Some(reads) = readers.join_next().await {
+        assert!(reads.unwrap() > 0, "a reader never ran");
+    }
+}
+
+#[tokio::test]
 async fn concurrent_writes_to_one_key_are_decided_in_queue_order() {
     common::each_engine("concurrent_writes_one_key", concurrent_writes_one_key).await;
 }
