@@ -21,6 +21,7 @@ mod objects;
 mod outbox;
 pub mod pgtest;
 mod rates;
+mod sqlite_reader;
 mod sqlite_writer;
 mod usage;
 
@@ -102,6 +103,8 @@ pub struct Meta {
     next_outbox_id: Arc<std::sync::atomic::AtomicI64>,
     /// SQLite: bucket rows as last read (see `buckets::BucketCache`).
     bucket_cache: Arc<buckets::BucketCache>,
+    /// SQLite: connections for point reads on the calling thread (`sqlite_reader.rs`).
+    readers: Option<Arc<sqlite_reader::SqliteReaders>>,
 }
 
 impl Meta {
@@ -145,6 +148,7 @@ impl Meta {
             delivered_upto: Arc::default(),
             next_outbox_id: Arc::default(),
             bucket_cache: Arc::default(),
+            readers: None,
         };
         migrate::run(&meta).await?;
         if engine == Engine::Sqlite {
@@ -163,6 +167,11 @@ impl Meta {
             )?),
             Engine::Postgres => None,
         };
+        if engine == Engine::Sqlite {
+            meta.readers = Some(Arc::new(sqlite_reader::SqliteReaders::new(
+                sqlite_writer::path_of(&url),
+            )));
+        }
         meta.committer = Some(group::spawn(meta.clone(), writer));
         if engine == Engine::Sqlite {
             outbox::spawn_ack_flusher(meta.clone());

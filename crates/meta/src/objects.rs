@@ -128,6 +128,36 @@ impl Meta {
         bucket: &str,
         key: &str,
     ) -> Result<Option<ObjectRow>, MetaError> {
+        if let Some(readers) = &self.readers {
+            return readers.read(|conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached(SQLITE_GET_SQL)?
+                    .query_row(rusqlite::params![bucket, key.as_bytes()], |r| {
+                        let key: Vec<u8> = r.get(1)?;
+                        Ok(ObjectRow {
+                            bucket: r.get(0)?,
+                            // Keys are written from `&str` only; a row that is not UTF-8
+                            // is reported as corrupt, as on the sqlx path.
+                            key: String::from_utf8(key).map_err(|e| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    1,
+                                    rusqlite::types::Type::Blob,
+                                    Box::new(e),
+                                )
+                            })?,
+                            version_id: r.get(2)?,
+                            size: r.get(3)?,
+                            etag: r.get(4)?,
+                            last_modified_ms: r.get(5)?,
+                            headers: r.get(6)?,
+                            checksum: r.get(7)?,
+                            layout: r.get(8)?,
+                            owner: r.get(9)?,
+                        })
+                    })
+                    .optional()
+            });
+        }
         let row = sqlx::query(&format!(
             "SELECT {OBJECT_COLS} FROM objects WHERE bucket = $1 AND key = $2"
         ))
@@ -389,6 +419,10 @@ pub(crate) async fn lock_current(
 }
 
 /// SQLite's [`lock_current`]: one writer and no row locks, so a plain read of the row.
+/// [`Meta::get_object`] on SQLite's own reader connections ([`OBJECT_COLS`], in order).
+const SQLITE_GET_SQL: &str = "SELECT bucket, key, version_id, size, etag, last_modified_ms, \
+     headers, checksum, layout, owner FROM objects WHERE bucket = $1 AND key = $2";
+
 pub(crate) const SQLITE_CURRENT_SQL: &str =
     "SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2";
 
@@ -422,4 +456,12 @@ pub(crate) async fn upsert(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sqlite_point_read_selects_the_object_columns_in_order() {
+        assert!(super::SQLITE_GET_SQL.contains(super::OBJECT_COLS));
+    }
 }
