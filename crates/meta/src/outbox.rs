@@ -732,12 +732,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(claimed.len(), 5);
+        // The writer lock is taken before the ack: the background flusher (whose first tick
+        // comes whenever its task first runs) would otherwise delete the rows itself.
+        let guard = meta.write_guard().await;
         meta.ack_events("t", &claimed).await.unwrap();
         assert_eq!(meta.outbox_counts().await.unwrap(), (0, 0));
 
         // An object commit takes the deletes along; before it commits, other readers still
         // see the rows.
-        let guard = meta.write_guard().await;
         let mut tx = meta.begin_write().await.unwrap();
         let flushed = meta.flush_acks_in(&mut tx).await.unwrap();
         // The five events were enqueued together: one row.
