@@ -12,6 +12,15 @@ pub(crate) const INSERT_SQL: &str =
 impl Meta {
     /// Read one document.
     pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Option<(String, i64)>, MetaError> {
+        if let Some(readers) = &self.readers {
+            // On the calling thread (see `sqlite_reader.rs`): a point read by primary key.
+            return readers.read(|conn| {
+                use rusqlite::OptionalExtension;
+                conn.prepare_cached("SELECT v, version FROM kv WHERE ns = $1 AND k = $2")?
+                    .query_row(rusqlite::params![ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            });
+        }
         let row = sqlx::query("SELECT v, version FROM kv WHERE ns = $1 AND k = $2")
             .bind(ns)
             .bind(key)
