@@ -102,6 +102,58 @@ pub(crate) fn group_rows<'e>(events: impl IntoIterator<Item = &'e NewEvent>) -> 
     rows
 }
 
+/// The claimable rows of a target (see [`Meta::claim_events`]); parameters: `$1` target,
+/// `$2` now, `$5` the highest id delivered on this node.
+///
+/// `id > $5`: above what this node's dispatcher delivered (SQLite; 0 on PostgreSQL,
+/// where delivered rows are deleted at once). On SQLite the rows are read in id order
+/// from there, so a claim costs what it returns, not the delivered rows still waiting
+/// for deletion. The subquery finds the first event waiting for a retry: only an
+/// event that failed before (`attempts > 0`) can be due later, a new one is due when
+/// written, and those rows alone are in the (partial, on SQLite) index.
+const DUE: &str = "target = $1 AND dead = 0 AND id > $5 AND claimed_until < $2 \
+    AND due_ms <= $2 \
+    AND id < COALESCE((SELECT MIN(id) FROM outbox \
+      WHERE attempts > 0 AND target = $1 AND dead = 0 AND id > $5 AND due_ms > $2), \
+      9223372036854775807)";
+
+/// The SQLite claim (a plain read, see [`Meta::claim_events`]): [`DUE`] with `?N`
+/// placeholders, which bind by number (rusqlite numbers `$N` by order of appearance).
+static SQLITE_CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, payload, attempts, events FROM outbox WHERE {} ORDER BY id LIMIT ?4",
+        DUE.replace("$1", "?1")
+            .replace("$2", "?2")
+            .replace("$5", "?3")
+    )
+});
+
+/// Append the events of one claimed outbox row to `out`, in order. Only the first event of a
+/// row carries the row's attempt count: the events after a failed one never had an attempt.
+fn split_row(out: &mut Vec<ClaimedEvent>, id: i64, payload: String, attempts: i64, events: i64) {
+    if events <= 1 {
+        out.push(ClaimedEvent {
+            id,
+            offset: 0,
+            row_events: 1,
+            payload,
+            attempts,
+        });
+        return;
+    }
+    let pieces = payload.split(ROW_SEP);
+    let row_events = u32::try_from(pieces.clone().count()).unwrap_or(u32::MAX);
+    for (offset, body) in (0..).zip(pieces) {
+        out.push(ClaimedEvent {
+            id,
+            offset,
+            row_events,
+            payload: body.to_owned(),
+            attempts: if offset == 0 { attempts } else { 0 },
+        });
+    }
+}
+
 /// A dead-lettered event, for the operator.
 #[derive(Clone, Debug)]
 pub struct DeadEvent {
@@ -305,74 +357,50 @@ impl Meta {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedEvent>, MetaError> {
-        // `id > $5`: above what this node's dispatcher delivered (SQLite; 0 on PostgreSQL,
-        // where delivered rows are deleted at once). On SQLite the rows are read in id order
-        // from there, so a claim costs what it returns, not the delivered rows still waiting
-        // for deletion. The subquery finds the first event waiting for a retry: only an
-        // event that failed before (`attempts > 0`) can be due later, a new one is due when
-        // written, and those rows alone are in the (partial, on SQLite) index.
-        const DUE: &str = "target = $1 AND dead = 0 AND id > $5 AND claimed_until < $2 \
-            AND due_ms <= $2 \
-            AND id < COALESCE((SELECT MIN(id) FROM outbox \
-              WHERE attempts > 0 AND target = $1 AND dead = 0 AND id > $5 AND due_ms > $2), \
-              9223372036854775807)";
+        let limit_events = usize::try_from(limit).unwrap_or(0);
+        let mut out: Vec<ClaimedEvent> = Vec::new();
+        let upto = self.delivered_upto(target);
+        if let Some(readers) = &self.readers {
+            // SQLite: a plain read, on the calling thread (`sqlite_reader.rs`).
+            readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(&SQLITE_CLAIM_SQL)?;
+                let mut rows = stmt.query(rusqlite::params![target, now_ms, upto, limit])?;
+                while let Some(r) = rows.next()? {
+                    split_row(&mut out, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    // Whole rows only: the rows not taken are simply read again next time.
+                    if out.len() >= limit_events {
+                        break;
+                    }
+                }
+                Ok(())
+            })?;
+            return Ok(out);
+        }
         // On PostgreSQL several nodes claim at once: SKIP LOCKED hands each row to one of
         // them, so one target's events may be in flight on two nodes (order is per node).
-        let sql = match self.engine {
-            Engine::Postgres => format!(
-                "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
-                   SELECT id FROM outbox WHERE {DUE} ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, payload, attempts, events"
-            ),
-            // `$3 = $3` keeps the parameter list the same for both engines.
-            Engine::Sqlite => {
-                format!(
-                    "SELECT id, payload, attempts, events FROM outbox WHERE {DUE} AND $3 = $3 ORDER BY id LIMIT $4"
-                )
-            }
-        };
-        let mut rows = sqlx::query(&sql)
+        // Each row there is one event, so the statement's LIMIT stops at `limit`.
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $3 WHERE id IN (\
+               SELECT id FROM outbox WHERE {DUE} ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, payload, attempts, events"
+        );
+        let rows = sqlx::query(&sql)
             .bind(target)
             .bind(now_ms)
             .bind(now_ms + lease_ms)
             .bind(limit)
-            .bind(self.delivered_upto(target))
-            .fetch(self.pool());
-        let limit = usize::try_from(limit).unwrap_or(0);
-        let mut out: Vec<ClaimedEvent> = Vec::new();
-        use futures_util::TryStreamExt;
-        while let Some(r) = rows.try_next().await? {
-            let (id, payload, attempts, events): (i64, String, i64, i64) =
-                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-            if events <= 1 {
-                out.push(ClaimedEvent {
-                    id,
-                    offset: 0,
-                    row_events: 1,
-                    payload,
-                    attempts,
-                });
-            } else {
-                let pieces = payload.split(ROW_SEP);
-                let row_events = u32::try_from(pieces.clone().count()).unwrap_or(u32::MAX);
-                for (offset, body) in (0..).zip(pieces) {
-                    out.push(ClaimedEvent {
-                        id,
-                        offset,
-                        row_events,
-                        payload: body.to_owned(),
-                        attempts: if offset == 0 { attempts } else { 0 },
-                    });
-                }
-            }
-            // Whole rows only. On SQLite a claim is a read, so the rows not taken here are
-            // simply read again next time; on PostgreSQL each row is one event, so the
-            // statement's LIMIT already stopped at `limit`.
-            if out.len() >= limit {
-                break;
-            }
+            .bind(upto)
+            .fetch_all(self.pool())
+            .await?;
+        for r in rows {
+            split_row(
+                &mut out,
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+            );
         }
-        drop(rows);
         // PostgreSQL returns the updated rows in no particular order; the sort is stable,
         // so a row's events stay in theirs.
         out.sort_by_key(|e| e.id);
@@ -636,6 +664,16 @@ impl Meta {
     /// When `target`'s next event that waits for a retry is due (None: none waits; events
     /// that never failed are due at once).
     pub async fn next_event_due(&self, target: &str) -> Result<Option<Millis>, MetaError> {
+        if let Some(readers) = &self.readers {
+            let upto = self.delivered_upto(target);
+            return readers.read(|conn| {
+                conn.prepare_cached(
+                    "SELECT MIN(due_ms) FROM outbox \
+                     WHERE attempts > 0 AND target = ?1 AND dead = 0 AND id > ?2",
+                )?
+                .query_row(rusqlite::params![target, upto], |r| r.get(0))
+            });
+        }
         let v: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(due_ms) FROM outbox WHERE attempts > 0 AND target = $1 AND dead = 0 AND id > $2",
         )
