@@ -16,7 +16,7 @@ impl Meta {
             // On the calling thread (see `sqlite_reader.rs`): a point read by primary key.
             return readers.read(|conn| {
                 use rusqlite::OptionalExtension;
-                conn.prepare_cached("SELECT v, version FROM kv WHERE ns = $1 AND k = $2")?
+                conn.prepare_cached("SELECT v, version FROM kv WHERE ns = ?1 AND k = ?2")?
                     .query_row(rusqlite::params![ns, key], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
             });

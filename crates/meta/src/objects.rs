@@ -418,11 +418,11 @@ pub(crate) async fn lock_current(
     ))
 }
 
-/// SQLite's [`lock_current`]: one writer and no row locks, so a plain read of the row.
 /// [`Meta::get_object`] on SQLite's own reader connections ([`OBJECT_COLS`], in order).
 const SQLITE_GET_SQL: &str = "SELECT bucket, key, version_id, size, etag, last_modified_ms, \
-     headers, checksum, layout, owner FROM objects WHERE bucket = $1 AND key = $2";
+     headers, checksum, layout, owner FROM objects WHERE bucket = ?1 AND key = ?2";
 
+/// SQLite's [`lock_current`]: one writer and no row locks, so a plain read of the row.
 pub(crate) const SQLITE_CURRENT_SQL: &str =
     "SELECT etag, layout FROM objects WHERE bucket = $1 AND key = $2";
 
