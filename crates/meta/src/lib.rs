@@ -66,6 +66,9 @@ pub enum MetaError {
     /// The group commit this write was part of failed.
     #[error("batch commit failed: {0}")]
     Batch(String),
+    /// Another process holds the SQLite database (see [`Meta::connect`]).
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Which SQL engine is behind the pool.
@@ -101,6 +104,9 @@ pub struct Meta {
     /// highest row left, would reuse the ids of delivered rows once they are deleted. Taken
     /// under the writer lock, so ids follow commit order.
     next_outbox_id: Arc<std::sync::atomic::AtomicI64>,
+    /// SQLite: the open lock file that keeps other processes off this database (see
+    /// [`Meta::connect`]); the lock lasts as long as the file stays open.
+    _sole_user: Option<Arc<std::fs::File>>,
     /// SQLite: bucket rows as last read (see `buckets::BucketCache`).
     bucket_cache: Arc<buckets::BucketCache>,
     /// SQLite: connections for point reads on the calling thread (`sqlite_reader.rs`).
@@ -109,6 +115,11 @@ pub struct Meta {
 
 impl Meta {
     /// Connect to `url` (`sqlite://path` or `postgres://…`) and run migrations.
+    ///
+    /// An SQLite database belongs to one process: this process numbers outbox rows, tracks
+    /// quotas and keeps bucket rows in memory on the understanding that no one else writes
+    /// it. `path.lock` is locked (`flock`) for as long as this `Meta` or a clone of it
+    /// lives, and a second process is refused with [`MetaError::InUse`].
     pub async fn connect(url: &str) -> Result<Self, MetaError> {
         install_default_drivers();
         let engine = if url.starts_with("postgres") {
@@ -120,6 +131,10 @@ impl Meta {
             format!("{url}?mode=rwc")
         } else {
             url.to_owned()
+        };
+        let sole_user = match engine {
+            Engine::Sqlite => Some(Arc::new(lock_sqlite(sqlite_writer::path_of(&url))?)),
+            Engine::Postgres => None,
         };
         let opts = AnyPoolOptions::new()
             .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
@@ -147,6 +162,7 @@ impl Meta {
             acked: Arc::default(),
             delivered_upto: Arc::default(),
             next_outbox_id: Arc::default(),
+            _sole_user: sole_user,
             bucket_cache: Arc::default(),
             readers: None,
         };
@@ -250,3 +266,25 @@ impl Meta {
 
 /// Milliseconds since the Unix epoch, as stored in timestamp columns.
 pub type Millis = i64;
+
+/// Take the exclusive lock of the SQLite database at `db_path` (its `.lock` file, created if
+/// missing), or fail at once if another process holds it.
+fn lock_sqlite(db_path: &str) -> Result<std::fs::File, MetaError> {
+    let lock_path = format!("{db_path}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| MetaError::InUse(format!("cannot open {lock_path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(MetaError::InUse(format!(
+            "the metadata database {db_path} is in use by another cubby process \
+             (an SQLite database serves one process; several nodes need PostgreSQL)"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(MetaError::InUse(format!("cannot lock {lock_path}: {e}")))
+        }
+    }
+}

@@ -522,3 +522,22 @@ async fn nodes_starting_together_migrate_once() {
     fresh.drop_db().await.unwrap();
     db.drop_db().await.unwrap();
 }
+
+/// An SQLite database serves one process: a second `Meta` on the same file (as another
+/// `cubby serve` on the same data dir would open) is refused at once, naming the file.
+#[tokio::test]
+async fn a_second_user_of_an_sqlite_database_is_refused() {
+    let dir = std::env::temp_dir().join(format!("cubby-meta-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("meta.db").display());
+    let first = Meta::connect(&url).await.unwrap();
+    match Meta::connect(&url).await {
+        Err(MetaError::InUse(msg)) => assert!(msg.contains("meta.db"), "{msg}"),
+        Err(e) => panic!("expected InUse, got {e}"),
+        Ok(_) => panic!("a second Meta opened the database in use"),
+    }
+    // The first is untouched by the refused attempt.
+    create_bucket_b(&first).await;
+    assert!(first.get_bucket("b").await.unwrap().is_some());
+    std::fs::remove_dir_all(dir).unwrap();
+}
