@@ -136,15 +136,7 @@ impl Meta {
                         let key: Vec<u8> = r.get(1)?;
                         Ok(ObjectRow {
                             bucket: r.get(0)?,
-                            // Keys are written from `&str` only; a row that is not UTF-8
-                            // is reported as corrupt, as on the sqlx path.
-                            key: String::from_utf8(key).map_err(|e| {
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    1,
-                                    rusqlite::types::Type::Blob,
-                                    Box::new(e),
-                                )
-                            })?,
+                            key: utf8_key(key, 1)?,
                             version_id: r.get(2)?,
                             size: r.get(3)?,
                             etag: r.get(4)?,
@@ -314,6 +306,33 @@ impl Meta {
         limit: i64,
     ) -> Result<Vec<ListedObject>, MetaError> {
         let after = after.unwrap_or(&[]);
+        if let Some(readers) = &self.readers {
+            // On the calling thread (`sqlite_reader.rs`): a range read of at most `limit`
+            // rows in key order (listing pages are at most 1001 rows).
+            let sql = match to {
+                Some(_) => SQLITE_LIST_TO_SQL,
+                None => SQLITE_LIST_SQL,
+            };
+            return readers.read(|conn| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let map = |r: &rusqlite::Row<'_>| {
+                    Ok(ListedObject {
+                        key: utf8_key(r.get(0)?, 0)?,
+                        size: r.get(1)?,
+                        etag: r.get(2)?,
+                        last_modified_ms: r.get(3)?,
+                        checksum: r.get(4)?,
+                    })
+                };
+                let rows = match to {
+                    Some(to) => {
+                        stmt.query_map(rusqlite::params![bucket, from, after, to, limit], map)?
+                    }
+                    None => stmt.query_map(rusqlite::params![bucket, from, after, limit], map)?,
+                };
+                rows.collect()
+            });
+        }
         let sql = match to {
             Some(_) => {
                 "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
@@ -417,6 +436,20 @@ pub(crate) async fn lock_current(
         false,
     ))
 }
+
+/// An object key read by a reader connection. Keys are written from `&str` only; a row that
+/// is not UTF-8 is reported as corrupt, as on the sqlx path.
+fn utf8_key(bytes: Vec<u8>, column: usize) -> rusqlite::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+/// [`Meta::list_objects`] on SQLite's reader connections, without and with an upper bound.
+const SQLITE_LIST_SQL: &str = "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+     WHERE bucket = ?1 AND key >= ?2 AND key > ?3 ORDER BY key LIMIT ?4";
+const SQLITE_LIST_TO_SQL: &str = "SELECT key, size, etag, last_modified_ms, checksum FROM objects \
+     WHERE bucket = ?1 AND key >= ?2 AND key > ?3 AND key < ?4 ORDER BY key LIMIT ?5";
 
 /// [`Meta::get_object`] on SQLite's own reader connections ([`OBJECT_COLS`], in order).
 const SQLITE_GET_SQL: &str = "SELECT bucket, key, version_id, size, etag, last_modified_ms, \

@@ -30,6 +30,9 @@ pub(crate) fn prefix_end(p: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Rows per query after the walk has jumped past a common prefix (see [`collect`]).
+const JUMP_BATCH: usize = 32;
+
 /// A page of a listing: entries (objects and common prefixes), and whether more follow.
 pub(crate) struct Page {
     pub entries: Vec<Entry>,
@@ -50,16 +53,15 @@ pub(crate) async fn collect(
         from = prefix.as_bytes().to_vec();
     }
     let mut entries = Vec::new();
+    // Rows asked for per query. After a common prefix the walk jumps past it and usually
+    // needs only the next few keys (the next folder's first), so the next query asks for
+    // few rows instead of reading a thousand to keep one; a run of plain objects doubles
+    // it back.
+    let mut want = (max + 1).min(1000);
     loop {
         let batch = svc
             .meta
-            .list_objects(
-                bucket,
-                &from,
-                upper.as_deref(),
-                None,
-                (max + 1).min(1000) as i64,
-            )
+            .list_objects(bucket, &from, upper.as_deref(), None, want as i64)
             .await?;
         if batch.is_empty() {
             return Ok(Page {
@@ -89,6 +91,7 @@ pub(crate) async fn collect(
                         Some(next) => {
                             from = next;
                             jumped = true;
+                            want = want.min(JUMP_BATCH);
                             break;
                         }
                         None => {
@@ -109,12 +112,16 @@ pub(crate) async fn collect(
                 }
             }
         }
-        if !jumped && n < (max + 1).min(1000) {
+        if !jumped && n < want {
             // Fewer rows than asked for: the range is exhausted.
             return Ok(Page {
                 entries,
                 truncated: false,
             });
+        }
+        if !jumped {
+            // A run of plain objects: grow the queries back (few round trips on PostgreSQL).
+            want = (want * 2).min((max + 1).min(1000));
         }
     }
 }
