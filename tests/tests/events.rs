@@ -801,6 +801,33 @@ async fn redis_stream_gets_the_event() {
     check_broker_record(ev, &bk, &etag);
 }
 
+/// Pull messages from a JetStream consumer, acking each, until `done` holds for the bodies
+/// received so far or `wait` has passed; returns the bodies in arrival order.
+async fn pull_until(
+    consumer: &async_nats::jetstream::consumer::PullConsumer,
+    wait: Duration,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    use futures_util::StreamExt;
+    let mut bodies: Vec<String> = Vec::new();
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline && !done(&bodies) {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(100)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
+        while let Some(m) = batch.next().await {
+            let m = m.unwrap();
+            bodies.push(String::from_utf8(m.payload.to_vec()).unwrap());
+            m.ack().await.unwrap();
+        }
+    }
+    bodies
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_jetstream_gets_the_event_on_an_existing_stream() {
     if !reachable("NATS", 4222) {
@@ -828,23 +855,10 @@ async fn nats_jetstream_gets_the_event_on_an_existing_stream() {
         .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
         .await
         .unwrap();
-    let mut bodies: Vec<String> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline && !bodies.iter().any(|b| b.contains("Records")) {
-        use futures_util::StreamExt;
-        let mut batch = consumer
-            .fetch()
-            .max_messages(10)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .unwrap();
-        while let Some(m) = batch.next().await {
-            let m = m.unwrap();
-            bodies.push(String::from_utf8(m.payload.to_vec()).unwrap());
-            m.ack().await.unwrap();
-        }
-    }
+    let bodies = pull_until(&consumer, Duration::from_secs(20), |bodies| {
+        bodies.iter().any(|b| b.contains("Records"))
+    })
+    .await;
     js.delete_stream(format!("TEST_{id}")).await.unwrap();
     assert!(bodies[0].contains("s3:TestEvent"), "{bodies:?}");
     let ev = bodies.iter().find(|b| b.contains("Records")).unwrap();
@@ -896,26 +910,19 @@ async fn nats_refusing_events_mid_batch_then_accepting_gets_every_event() {
         .await
         .unwrap();
     let want: HashSet<String> = (0..60).map(|i| format!("k{i:03}")).collect();
-    let mut got: HashSet<String> = HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while Instant::now() < deadline && got != want {
-        use futures_util::StreamExt;
-        let mut batch = consumer
-            .fetch()
-            .max_messages(100)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .unwrap();
-        while let Some(m) = batch.next().await {
-            let m = m.unwrap();
-            let v: Value = serde_json::from_slice(&m.payload).unwrap();
-            if let Some(key) = v["Records"][0]["s3"]["object"]["key"].as_str() {
-                got.insert(key.to_owned());
-            }
-            m.ack().await.unwrap();
-        }
-    }
+    let keys = |bodies: &[String]| -> HashSet<String> {
+        bodies
+            .iter()
+            .filter_map(|b| {
+                let v: Value = serde_json::from_str(b).unwrap();
+                v["Records"][0]["s3"]["object"]["key"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let bodies = pull_until(&consumer, Duration::from_secs(40), |b| keys(b) == want).await;
+    let got = keys(&bodies);
     js.delete_stream(format!("TEST_{id}")).await.unwrap();
     assert_eq!(got, want);
     assert_outbox_drains(&server).await;

@@ -355,6 +355,17 @@ async fn every_checksum_algorithm_is_verified_stored_and_returned() {
     assert_eq!(code(&e.into_service_error()), "BadDigest");
 }
 
+/// Store the one-byte object `1` under `key`.
+async fn put_one_byte(c: &aws_sdk_s3::Client, bucket: &str, key: &str) {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from_static(b"1"))
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn listings_v1_v2_prefix_delimiter_pagination() {
     let server = Server::start();
@@ -370,13 +381,7 @@ async fn listings_v1_v2_prefix_delimiter_pagination() {
         "photos/2024/x.jpg",
     ];
     for k in keys {
-        c.put_object()
-            .bucket("lst")
-            .key(k)
-            .body(ByteStream::from_static(b"1"))
-            .send()
-            .await
-            .unwrap();
+        put_one_byte(&c, "lst", k).await;
     }
     let all = c.list_objects_v2().bucket("lst").send().await.unwrap();
     let got: Vec<&str> = all.contents().iter().filter_map(|o| o.key()).collect();
@@ -524,18 +529,10 @@ async fn delimiter_walks_over_many_folders_and_long_runs_list_every_entry_once()
     let mut uploads = tokio::task::JoinSet::new();
     for k in keys.clone() {
         let c = c.clone();
-        uploads.spawn(async move {
-            c.put_object()
-                .bucket("walk")
-                .key(k)
-                .body(ByteStream::from_static(b"1"))
-                .send()
-                .await
-                .map(|_| ())
-        });
+        uploads.spawn(async move { put_one_byte(&c, "walk", &k).await });
     }
     while let Some(r) = uploads.join_next().await {
-        r.unwrap().unwrap();
+        r.unwrap();
     }
     // What S3 lists with delimiter "/": the 45 folders, the 150 plain keys, then "zz/".
     let mut expected: Vec<String> = (0..45).map(|d| format!("P:d{d:02}/")).collect();
