@@ -22,6 +22,9 @@
 #                                # cubby vs that cubby on its local filesystem (no s3s-fs)
 #   BENCH_PROFILE=debug bench/run.sh …   # use target/debug (no release build; slow, say so)
 #   BENCH_CUBBY_BIN=/tmp/cubby-old bench/run.sh --events   # another cubby binary (A/B)
+#   BENCH_BROKER_CORE=1 bench/run.sh --events   # the NATS servers on core 1 alone, cubby and
+#                                # the load generator on the other cores: the broker's CPU no
+#                                # longer competes with cubby's, as on a broker of its own
 #   BENCH_METADATA_URL=postgres://…/fresh_db bench/run.sh --rules   # cubby's metadata on
 #                                # PostgreSQL (give it an empty database)
 set -euo pipefail
@@ -156,12 +159,22 @@ if [[ $UPSTREAM == 1 ]]; then
 fi
 
 EVENT_ENV=()
+# Core pinning (--events with BENCH_BROKER_CORE): prefixes for the broker and for the rest.
+PIN_BROKER=()
+PIN_REST=()
+if [[ $EVENTS == 1 && -n ${BENCH_BROKER_CORE:-} ]]; then
+    REST_CORES=$(seq 0 $(($(nproc) - 1)) | grep -vx "$BENCH_BROKER_CORE" | paste -sd,)
+    [[ -n $REST_CORES ]] || { echo "BENCH_BROKER_CORE leaves no core for cubby" >&2; exit 1; }
+    PIN_BROKER=(taskset -c "$BENCH_BROKER_CORE")
+    PIN_REST=(taskset -c "$REST_CORES")
+    echo "== pinned: NATS on core $BENCH_BROKER_CORE; cubby and the load generator on core(s) $REST_CORES"
+fi
 if [[ $EVENTS == 1 ]]; then
     # Two private NATS JetStream servers: `bench` (up) receives the events of the overhead
     # cells; `drain` starts only after the backlog is written (see bench/src/events.rs).
     command -v nats-server >/dev/null || { echo "--events needs nats-server (apt-get install nats-server)" >&2; exit 1; }
     NATS_A=$(free_port "$CUBBY_PORT")
-    nats-server -js -a 127.0.0.1 -p "$NATS_A" -sd "$WORK/nats-a" >"$WORK/nats-a.log" 2>&1 &
+    "${PIN_BROKER[@]}" nats-server -js -a 127.0.0.1 -p "$NATS_A" -sd "$WORK/nats-a" >"$WORK/nats-a.log" 2>&1 &
     PIDS+=("$!")
     BROKER_PID=$!
     NATS_B=$(free_port "$CUBBY_PORT" "$NATS_A")
@@ -172,7 +185,7 @@ fi
 
 META_ARGS=()
 [[ -n ${BENCH_METADATA_URL:-} ]] && META_ARGS=(--metadata-url "$BENCH_METADATA_URL")
-env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
+"${PIN_REST[@]}" env "${EVENT_ENV[@]}" CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
     "$CUBBY_BIN" serve --listen "127.0.0.1:$CUBBY_PORT" \
     --data-dir "$WORK/cubby-data" "${META_ARGS[@]}" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
@@ -185,7 +198,7 @@ if [[ $USERPOOL == 1 ]]; then
     echo "== run: cubby-bench --duration $DURATION $*"
     SECONDS=0
     if [[ $EVENTS == 1 ]]; then
-        timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
+        "${PIN_REST[@]}" timeout "$TIMEOUT" "$TARGET_DIR/$PROFILE/cubby-bench" \
             --endpoint "http://127.0.0.1:$CUBBY_PORT" --pid "$CUBBY_PID" --name cubby \
             --access-key "$AK" --secret "$SK" --duration "$DURATION" \
             --drain-ready "$WORK/drain-ready" --broker-pid "$BROKER_PID" "$@" |
@@ -195,7 +208,7 @@ if [[ $USERPOOL == 1 ]]; then
             kill -0 "$BENCH" 2>/dev/null || break
             sleep 0.2
         done
-        nats-server -js -a 127.0.0.1 -p "$NATS_B" -sd "$WORK/nats-b" >"$WORK/nats-b.log" 2>&1 &
+        "${PIN_BROKER[@]}" nats-server -js -a 127.0.0.1 -p "$NATS_B" -sd "$WORK/nats-b" >"$WORK/nats-b.log" 2>&1 &
         PIDS+=("$!")
         wait_ready "$!" "$NATS_B" nats-b && touch "$WORK/drain-ready"
         wait "$BENCH"
