@@ -14,6 +14,11 @@ use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+// mimalloc rather than glibc's malloc: per-thread heaps with no arena locks, and no heap
+// trimming or chunk consolidation on the request path (see ARCHITECTURE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// cubby — a self-hosted S3 object store with the identity-pool / STS / IAM credential broker
 /// that browser and mobile uploads need, in one binary.
 #[derive(Parser, Debug)]
