@@ -161,12 +161,14 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
         }
         let full = batch.len() as i64 >= cfg.batch;
         // Expanded here, not at upload time: the outbox keeps the compact stored form.
-        let bodies: Vec<std::borrow::Cow<'_, str>> = batch
+        let bodies: Vec<bytes::Bytes> = batch
             .iter()
-            .map(|e| crate::model::delivery_body(&e.payload))
+            .map(|e| match crate::model::delivery_body(&e.payload) {
+                std::borrow::Cow::Owned(s) => bytes::Bytes::from(s),
+                std::borrow::Cow::Borrowed(s) => bytes::Bytes::copy_from_slice(s.as_bytes()),
+            })
             .collect();
-        let payloads: Vec<&str> = bodies.iter().map(|b| b.as_ref()).collect();
-        let outcome = sink.deliver(&payloads).await;
+        let outcome = sink.deliver(&bodies).await;
         let delivered = outcome.delivered.min(batch.len());
         // The broker has the events; if this delete is lost they are delivered again (same
         // bytes), which at-least-once allows.

@@ -69,7 +69,7 @@ impl Amqp {
         }
     }
 
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         let ch = match self.channel().await {
             Ok(c) => c,
             Err(e) => {
@@ -91,7 +91,7 @@ impl Amqp {
                     self.exchange.as_str().into(),
                     self.routing_key.as_str().into(),
                     BasicPublishOptions::default(),
-                    p.as_bytes(),
+                    p,
                     props.clone(),
                 )
                 .await

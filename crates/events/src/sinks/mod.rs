@@ -40,8 +40,9 @@ impl Sink {
         }
     }
 
-    /// Deliver `payloads` in order.
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    /// Deliver `payloads` (event bodies, shared rather than copied where a client can take
+    /// them as they are) in order.
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         match self {
             Sink::Webhook(s) => s.deliver(payloads).await,
             Sink::Nats(s) => s.deliver(payloads).await,

@@ -82,7 +82,7 @@ impl Mqtt {
         }
     }
 
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         if let Err(e) = self.connect().await {
             return Outcome {
                 delivered: 0,
@@ -99,12 +99,7 @@ impl Mqtt {
         let mut error = None;
         for p in payloads {
             match client
-                .publish(
-                    self.topic.clone(),
-                    QoS::AtLeastOnce,
-                    false,
-                    p.as_bytes().to_vec(),
-                )
+                .publish(self.topic.clone(), QoS::AtLeastOnce, false, p.to_vec())
                 .await
             {
                 Ok(()) => sent += 1,

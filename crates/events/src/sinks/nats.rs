@@ -86,7 +86,11 @@ impl Nats {
             None => async_nats::ConnectOptions::new(),
         }
         .connection_timeout(super::CONNECT_TIMEOUT)
-        .request_timeout(Some(super::ACK_TIMEOUT));
+        .request_timeout(Some(super::ACK_TIMEOUT))
+        // The client would check every publish's subject and reply subject. Ours are fixed:
+        // the target's subject, checked here once (a bad one keeps the client's checks, which
+        // then fail each publish with their own error), and replies under our own inbox.
+        .skip_subject_validation(is_publish_subject(&self.subject));
         let client = opts
             .connect(self.server.as_str())
             .await
@@ -118,7 +122,7 @@ impl Nats {
         })
     }
 
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         let subject = self.subject.clone();
         let conn = match self.connect().await {
             Ok(c) => c,
@@ -141,20 +145,23 @@ impl Nats {
 impl Conn {
     /// Publish the whole batch, then collect its acks: one round trip per batch rather than
     /// per event.
-    async fn publish_batch(&mut self, subject: async_nats::Subject, payloads: &[&str]) -> Outcome {
+    async fn publish_batch(
+        &mut self,
+        subject: async_nats::Subject,
+        payloads: &[bytes::Bytes],
+    ) -> Outcome {
         let first = self.next;
         let mut published = 0;
         let mut error = None;
+        let mut digits = [0u8; 20];
         for p in payloads {
-            let reply = format!("{}{}", self.reply_prefix, self.next);
+            let mut reply = String::with_capacity(self.reply_prefix.len() + digits.len());
+            reply.push_str(&self.reply_prefix);
+            reply.push_str(decimal(self.next, &mut digits));
             self.next += 1;
             let sent = self
                 .client
-                .publish_with_reply(
-                    subject.clone(),
-                    reply,
-                    bytes::Bytes::copy_from_slice(p.as_bytes()),
-                )
+                .publish_with_reply(subject.clone(), reply, p.clone())
                 .await;
             if let Err(e) = sent {
                 error = Some(format!("nats publish: {e}"));
@@ -194,6 +201,10 @@ impl Conn {
                         format!("nats ack: status {status}")
                     });
                 }
+                if is_plain_ack(&msg.payload) {
+                    acked[i] = true;
+                    continue;
+                }
                 match serde_json::from_slice::<PubAck>(&msg.payload) {
                     Ok(PubAck {
                         error: None,
@@ -219,5 +230,86 @@ impl Conn {
             error = Some("nats: events without an ack".to_owned());
         }
         Outcome { delivered, error }
+    }
+}
+
+/// What the client checks of a publish subject: not empty, no whitespace (protocol framing).
+fn is_publish_subject(subject: &str) -> bool {
+    !subject.is_empty() && !subject.contains([' ', '\t', '\r', '\n'])
+}
+
+/// `n` in decimal, written into `buf` (the formatter costs more than the rest of a publish).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        // A single decimal digit: the cast cannot truncate.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+/// Is this the usual successful ack, exactly `{"stream":"<name>", "seq":<digits>}` (with or
+/// without the space)? Checked
+/// without a JSON parser, which cost more than the rest of an ack's handling. Anything else
+/// (an error, a duplicate, a domain) is left to the parser.
+fn is_plain_ack(body: &[u8]) -> bool {
+    let Some(rest) = body.strip_prefix(br#"{"stream":""#) else {
+        return false;
+    };
+    let Some(seq) = memchr::memchr(b'"', rest)
+        .and_then(|end| rest.get(end + 1..))
+        .and_then(|after| after.strip_prefix(b","))
+        // The server writes a space there (`{"stream":"S", "seq":1}`); a JSON encoder would not.
+        .map(|after| after.strip_prefix(b" ").unwrap_or(after))
+        .and_then(|after| after.strip_prefix(br#""seq":"#))
+        .and_then(|after| after.strip_suffix(b"}"))
+    else {
+        return false;
+    };
+    !seq.is_empty() && seq.iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_numbers_are_decimal() {
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, &mut buf), "0");
+        assert_eq!(decimal(907, &mut buf), "907");
+        assert_eq!(decimal(u64::MAX, &mut buf), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn subjects_with_whitespace_keep_the_client_checks() {
+        assert!(is_publish_subject("cubby.uploads"));
+        assert!(!is_publish_subject(""));
+        assert!(!is_publish_subject("a b"));
+        assert!(!is_publish_subject("a\tb"));
+    }
+
+    #[test]
+    fn only_success_acks_take_the_fast_path() {
+        assert!(is_plain_ack(br#"{"stream":"CUBBY_T", "seq":12}"#));
+        assert!(is_plain_ack(br#"{"stream":"CUBBY_T","seq":12}"#));
+        // Rarer successes go to the parser.
+        assert!(!is_plain_ack(
+            br#"{"stream":"S", "seq":3, "duplicate": true}"#
+        ));
+        assert!(!is_plain_ack(
+            br#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"S","seq":0}"#
+        ));
+        assert!(!is_plain_ack(br#"{"stream":"S"}"#));
+        assert!(!is_plain_ack(br#"{"stream":"S","seq":}"#));
+        assert!(!is_plain_ack(
+            br#"{"stream":"S","seq":0,"error":{"code":500}}"#
+        ));
+        assert!(!is_plain_ack(b""));
     }
 }

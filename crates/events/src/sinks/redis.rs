@@ -39,7 +39,7 @@ impl Redis {
         Ok(conn)
     }
 
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         let mut conn = match self.connect().await {
             Ok(c) => c,
             Err(e) => {
@@ -51,7 +51,7 @@ impl Redis {
         };
         let mut pipe = redis::pipe();
         for p in payloads {
-            pipe.xadd(&self.stream, "*", &[(FIELD, *p)]);
+            pipe.xadd(&self.stream, "*", &[(FIELD, p.as_ref())]);
         }
         // A pipeline is all or nothing from our side: on error nothing counts as delivered
         // (some entries may have been added; at-least-once allows the duplicates).

@@ -46,7 +46,7 @@ impl Webhook {
         Ok(c)
     }
 
-    pub(crate) async fn deliver(&mut self, payloads: &[&str]) -> Outcome {
+    pub(crate) async fn deliver(&mut self, payloads: &[bytes::Bytes]) -> Outcome {
         let client = match self.client() {
             Ok(c) => c,
             Err(e) => {
@@ -60,9 +60,9 @@ impl Webhook {
             let mut req = client
                 .post(self.url.clone())
                 .header("content-type", "application/json")
-                .body(p.to_string());
+                .body(p.clone());
             if let Some(s) = &self.secret {
-                req = req.header("x-cubby-signature", signature(s, p.as_bytes()));
+                req = req.header("x-cubby-signature", signature(s, p));
             }
             let error = match req.send().await {
                 Ok(r) if r.status().is_success() => continue,
