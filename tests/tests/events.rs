@@ -461,6 +461,66 @@ async fn webhook_gets_signed_s3_events_for_put_copy_multipart_and_delete() {
     );
 }
 
+/// PUTs reach a caught-up dispatcher straight from the commit (the writer's hand-off);
+/// deletes commit another way and send it back to reading the outbox table. Switching back
+/// and forth must neither lose, repeat nor reorder an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_and_deletes_interleaved_arrive_once_each_in_commit_order() {
+    let hook = Hook::start().await;
+    let server = Server::start_with(&[
+        ("CUBBY_NOTIFY_WEBHOOK_ORDER", &hook.url()),
+        ("CUBBY_NOTIFY_LINGER_MS", "1"),
+    ]);
+    let c = root(&server);
+    c.create_bucket().bucket("order").send().await.unwrap();
+    configure(
+        &c,
+        "order",
+        vec![queue(
+            "all",
+            "order",
+            &["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+            None,
+        )],
+    )
+    .await;
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let key = format!("p{i:02}");
+        put(&c, "order", &key, &data(64, i)).await;
+        expected.push(format!("ObjectCreated:Put {key}"));
+        if i % 3 == 0 {
+            c.delete_object()
+                .bucket("order")
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+            expected.push(format!("ObjectRemoved:Delete {key}"));
+        }
+        if i % 4 == 0 {
+            // Let the dispatcher catch up, so that it takes the hand-off again.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    wait_until("every event", 20, || {
+        records(&hook.bodies()).len() >= expected.len()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got: Vec<String> = records(&hook.bodies())
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["eventName"].as_str().unwrap(),
+                r["s3"]["object"]["key"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_upload_event_names_the_session_and_the_cognito_identity() {
     let hook = Hook::start().await;

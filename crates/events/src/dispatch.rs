@@ -131,20 +131,54 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
     let mut sink = Sink::new(&spec);
     let mut signal = meta.outbox_watch(&spec.id);
     let lease = cfg.lease.as_millis() as i64;
+    // Caught up, taking new events as they commit instead of claiming them from the table
+    // (SQLite; see `Meta::arm_fresh_events`).
+    let mut fresh = false;
     loop {
         // Mark the signal seen before looking, so a commit after the query wakes us.
         signal.borrow_and_update();
         let now = now_ms();
-        let batch = match meta.claim_events(&spec.id, now, lease, cfg.batch).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(target_id = %spec.id, error = %e, "outbox claim failed");
-                tokio::time::sleep(cfg.poll).await;
+        let taken = if fresh {
+            meta.take_fresh_events(&spec.id, cfg.batch)
+        } else {
+            None
+        };
+        let batch = match taken {
+            Some(b) => b,
+            None if fresh => {
+                // Disarmed (rows committed another way, or too many waiting): the table.
+                fresh = false;
                 continue;
             }
+            None => match meta.claim_events(&spec.id, now, lease, cfg.batch).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(target_id = %spec.id, error = %e, "outbox claim failed");
+                    tokio::time::sleep(cfg.poll).await;
+                    continue;
+                }
+            },
         };
         if batch.is_empty() {
-            let wait = match meta.next_event_due(&spec.id).await {
+            let due = if fresh {
+                Ok(None)
+            } else {
+                meta.next_event_due(&spec.id).await
+            };
+            if !fresh && matches!(due, Ok(None)) {
+                // Nothing waits for a retry and nothing was due: try the hand-off.
+                match meta.arm_fresh_events(&spec.id).await {
+                    Ok(true) => {
+                        fresh = true;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(target_id = %spec.id, error = %e, "outbox check failed");
+                    }
+                }
+            }
+            let wait = match due {
                 Ok(Some(due)) if due > now => Duration::from_millis((due - now) as u64),
                 _ => cfg.poll,
             }
@@ -181,6 +215,11 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
         if let Some(err) = outcome.error
             && let Some(failed) = batch.get(delivered)
         {
+            if fresh {
+                // Retries are scheduled in the table; the rows still to deliver are there.
+                meta.disarm_fresh_events(&spec.id);
+                fresh = false;
+            }
             STATS.failed_attempts.fetch_add(1, Ordering::Relaxed);
             let attempts = u32::try_from(failed.attempts + 1).unwrap_or(u32::MAX);
             let dead = attempts >= cfg.max_attempts;

@@ -12,6 +12,7 @@
 
 mod buckets;
 mod exclusive;
+mod fresh;
 mod group;
 mod holds;
 mod kv;
@@ -104,6 +105,8 @@ pub struct Meta {
     /// highest row left, would reuse the ids of delivered rows once they are deleted. Taken
     /// under the writer lock, so ids follow commit order.
     next_outbox_id: Arc<std::sync::atomic::AtomicI64>,
+    /// SQLite: committed outbox rows handed to caught-up dispatchers (`fresh.rs`).
+    fresh: Arc<fresh::FreshQueues>,
     /// SQLite: the open lock file that keeps other processes off this database (see
     /// [`Meta::connect`]); the lock lasts as long as the file stays open.
     _sole_user: Option<Arc<std::fs::File>>,
@@ -162,6 +165,7 @@ impl Meta {
             acked: Arc::default(),
             delivered_upto: Arc::default(),
             next_outbox_id: Arc::default(),
+            fresh: Arc::default(),
             _sole_user: sole_user,
             bucket_cache: Arc::default(),
             readers: None,
@@ -180,6 +184,7 @@ impl Meta {
             Engine::Sqlite => Some(sqlite_writer::SqliteWriter::open(
                 sqlite_writer::path_of(&url),
                 meta.next_outbox_id.clone(),
+                meta.fresh.clone(),
             )?),
             Engine::Postgres => None,
         };

@@ -268,6 +268,11 @@ impl Meta {
             }
             return Ok(());
         }
+        // These rows do not pass the writer thread's hand-off: their targets' dispatchers
+        // must read the table (see `fresh.rs`).
+        let events: Vec<&NewEvent> = events.collect();
+        self.fresh
+            .disarm_all(events.iter().map(|e| e.target.as_str()));
         let rows = group_rows(events);
         let first = take_outbox_ids(&self.next_outbox_id, rows.len());
         if let [row] = rows.as_slice() {
@@ -412,6 +417,57 @@ impl Meta {
         // so a row's events stay in theirs.
         out.sort_by_key(|e| e.id);
         Ok(out)
+    }
+
+    /// SQLite: let `target`'s dispatcher take new rows as the writer commits them
+    /// ([`Meta::take_fresh_events`]) instead of claiming them from the table. True when that
+    /// holds: the table has nothing undelivered for `target`, and every row committed for it
+    /// from now on is handed over (until something disarms it, see `fresh.rs`). Always false
+    /// on PostgreSQL, where several nodes dispatch.
+    pub async fn arm_fresh_events(&self, target: &str) -> Result<bool, MetaError> {
+        let Some(readers) = &self.readers else {
+            return Ok(false);
+        };
+        let armed_at = {
+            // No write is half-way through its transaction: each committed before this (the
+            // check below sees its rows, all numbered below `armed_at`) or commits after (its
+            // rows are handed over).
+            let _g = self.write_guard().await;
+            self.fresh.arm(target);
+            self.next_outbox_id
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let upto = self.delivered_upto(target);
+        let pending: bool = readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM outbox \
+                 WHERE target = ?1 AND dead = 0 AND id > ?2 AND id < ?3)",
+            )?
+            .query_row(rusqlite::params![target, upto, armed_at], |r| r.get(0))
+        })?;
+        if pending {
+            self.fresh.disarm(target);
+        }
+        Ok(!pending)
+    }
+
+    /// Up to `limit` of `target`'s events committed since [`Meta::arm_fresh_events`] (whole
+    /// rows, oldest first), as a claim would return them; `None` once the hand-off is
+    /// disarmed: claim from the table again ([`Meta::claim_events`]).
+    pub fn take_fresh_events(&self, target: &str, limit: i64) -> Option<Vec<ClaimedEvent>> {
+        let rows = self
+            .fresh
+            .take(target, usize::try_from(limit).unwrap_or(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            split_row(&mut out, r.id, r.payload, 0, r.events);
+        }
+        Some(out)
+    }
+
+    /// Stop handing `target`'s new rows over (its dispatcher claims from the table again).
+    pub fn disarm_fresh_events(&self, target: &str) {
+        self.fresh.disarm(target);
     }
 
     /// Delivered: remove the rows these events finish. `delivered` is a prefix, in order,

@@ -51,10 +51,12 @@ pub(crate) fn path_of(url: &str) -> &str {
 
 impl SqliteWriter {
     /// Open a second connection to the (already migrated) database at `path` and start the
-    /// writer thread, which numbers outbox rows from `next_outbox_id`.
+    /// writer thread, which numbers outbox rows from `next_outbox_id` and hands committed ones
+    /// to `fresh`.
     pub(crate) fn open(
         path: &str,
         next_outbox_id: std::sync::Arc<std::sync::atomic::AtomicI64>,
+        fresh: std::sync::Arc<crate::fresh::FreshQueues>,
     ) -> Result<Self, MetaError> {
         let conn = rusqlite::Connection::open_with_flags(
             path,
@@ -79,6 +81,7 @@ impl SqliteWriter {
                         acked: &w.acked,
                         now_ms: w.now_ms,
                         next_outbox_id: &next_outbox_id,
+                        fresh: &fresh,
                     };
                     let result =
                         commit(&mut conn, &mut relaxed_now, &batch).map_err(|e| e.to_string());
@@ -134,6 +137,7 @@ struct Batch<'a> {
     acked: &'a [i64],
     now_ms: Millis,
     next_outbox_id: &'a std::sync::atomic::AtomicI64,
+    fresh: &'a crate::fresh::FreshQueues,
 }
 
 /// The batch as one `BEGIN IMMEDIATE … COMMIT`. Rows written earlier in the batch are visible
@@ -155,6 +159,7 @@ fn commit(
         acked,
         now_ms,
         next_outbox_id,
+        fresh,
     } = *batch;
     let relaxed = jobs.is_empty() && !docs.is_empty() && docs.iter().all(|d| d.relaxed);
     if relaxed != *relaxed_now {
@@ -169,6 +174,8 @@ fn commit(
             .execute([crate::outbox::id_array(acked)])?;
     }
     let mut outcomes = Vec::with_capacity(jobs.len());
+    // The outbox rows inserted (target, id, payload, events), for `fresh` once committed.
+    let mut outbox_rows = Vec::new();
     {
         let mut current = tx.prepare_cached(crate::objects::SQLITE_CURRENT_SQL)?;
         let mut upsert = tx.prepare_cached(&crate::objects::upsert_sql())?;
@@ -211,6 +218,7 @@ fn commit(
             for row in crate::outbox::group_rows(notified) {
                 let id = crate::outbox::take_outbox_ids(next_outbox_id, 1);
                 insert.execute(params![row.target, row.payload, now_ms, id, row.events])?;
+                outbox_rows.push((row.target, id, row.payload, row.events));
             }
         }
     }
@@ -222,6 +230,11 @@ fn commit(
         }
     }
     tx.commit()?;
+    // Still under the writer lock (the committer holds it until this returns), so the rows
+    // reach the queues in commit order.
+    if !outbox_rows.is_empty() {
+        fresh.committed(outbox_rows);
+    }
     Ok((outcomes, inserted))
 }
 
