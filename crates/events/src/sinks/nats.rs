@@ -153,11 +153,10 @@ impl Conn {
         let first = self.next;
         let mut published = 0;
         let mut error = None;
-        let mut digits = [0u8; 20];
         for p in payloads {
-            let mut reply = String::with_capacity(self.reply_prefix.len() + digits.len());
+            let mut reply = String::with_capacity(self.reply_prefix.len() + 20);
             reply.push_str(&self.reply_prefix);
-            reply.push_str(decimal(self.next, &mut digits));
+            crate::model::push_unsigned(&mut reply, self.next);
             self.next += 1;
             let sent = self
                 .client
@@ -238,21 +237,6 @@ fn is_publish_subject(subject: &str) -> bool {
     !subject.is_empty() && !subject.contains([' ', '\t', '\r', '\n'])
 }
 
-/// `n` in decimal, written into `buf` (the formatter costs more than the rest of a publish).
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        // A single decimal digit: the cast cannot truncate.
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
-}
-
 /// Is this the usual successful ack, exactly `{"stream":"<name>", "seq":<digits>}` (with or
 /// without the space)? Checked
 /// without a JSON parser, which cost more than the rest of an ack's handling. Anything else
@@ -277,14 +261,6 @@ fn is_plain_ack(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reply_numbers_are_decimal() {
-        let mut buf = [0u8; 20];
-        assert_eq!(decimal(0, &mut buf), "0");
-        assert_eq!(decimal(907, &mut buf), "907");
-        assert_eq!(decimal(u64::MAX, &mut buf), u64::MAX.to_string());
-    }
 
     #[test]
     fn subjects_with_whitespace_keep_the_client_checks() {
