@@ -5,10 +5,11 @@
 //! writer lock (so no write is half-way through a transaction), then checks that the table
 //! holds nothing undelivered for the target: from then on every new row of the target is in
 //! the queue, in commit order. Rows that reach the outbox any other way (an operation that
-//! commits through `sqlx`: multipart completion, copies, test events, a failure's rewrite)
-//! disarm the queue inside their transaction, and so does a queue that grows past
-//! [`MAX_EVENTS`] (a slow target). A disarmed dispatcher goes back to claiming from the
-//! table, which holds every row until it is delivered; the queue is only a shortcut.
+//! commits through `sqlx`: deletes, multipart completion, test events) disarm the queue
+//! inside their transaction; so does the dispatcher before it rewrites a failed row, and so
+//! does a queue that grows past [`MAX_EVENTS`] (a slow target). A disarmed dispatcher goes
+//! back to claiming from the table, which holds every row until it is delivered; the queue
+//! is only a shortcut.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
