@@ -169,8 +169,8 @@ fn push_decimal(out: &mut String, n: i64) {
 }
 
 /// `n` in decimal, appended without going through the formatter (which costs more than the
-/// rest of an event's numbers, or of a NATS publish, together).
-pub(crate) fn push_unsigned(out: &mut String, mut n: u64) {
+/// rest of an event's numbers, a NATS publish or an IPv4 address together).
+pub fn push_unsigned(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

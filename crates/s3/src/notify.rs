@@ -314,13 +314,7 @@ fn ip_text(ip: std::net::IpAddr) -> String {
         if i > 0 {
             out.push('.');
         }
-        if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
-        }
-        out.push(char::from(b'0' + octet % 10));
+        cubby_events::model::push_unsigned(&mut out, u64::from(octet));
     }
     out
 }
