@@ -2,7 +2,8 @@
 //! USER_SRP_AUTH + RespondToAuthChallenge PASSWORD_VERIFIER, the client side of SPEC.md §6.4
 //! computed here), ID-token verifications per second (in process with `jsonwebtoken` against
 //! the pool's JWKS, and by the server: identity-pool GetId with the token in Logins), and the
-//! latency of 4 KiB PUTs with and without a steady background rate of sign-ins.
+//! latency of 4 KiB PUTs with and without a steady background rate of sign-ins, and which
+//! step of a sign-in the slow PUTs of the loaded cell overlapped.
 //!
 //! Everything is set up through the APIs with the root keys: a user pool, an app client,
 //! `--users` users (SignUp + AdminConfirmSignUp), an identity pool listing the client.
@@ -111,6 +112,19 @@ struct SignIn {
     eph: Vec<Ephemeral>,
     /// `(x, g^x mod N)` by user id, learnt from the first challenge (the salt is per user).
     gx: Mutex<HashMap<String, (BigUint, BigUint)>>,
+    /// When each sign-in's steps ran (see [`slow_put_report`]).
+    phases: Mutex<Vec<(Phase, Instant, Instant)>>,
+}
+
+/// A step of a sign-in, as the load generator sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// InitiateAuth on its way and in the server.
+    Initiate,
+    /// The client's own SRP arithmetic (no request in flight).
+    ClientSrp,
+    /// RespondToAuthChallenge on its way and in the server (SRP check, tokens).
+    Respond,
 }
 
 fn str_field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str> {
@@ -142,6 +156,13 @@ impl SignIn {
             password: self.password.clone(),
             eph: self.eph.clone(),
             gx: Mutex::new(self.gx.lock().map(|m| m.clone()).unwrap_or_default()),
+            phases: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn phase(&self, phase: Phase, start: Instant) {
+        if let Ok(mut p) = self.phases.lock() {
+            p.push((phase, start, Instant::now()));
         }
     }
 
@@ -149,6 +170,7 @@ impl SignIn {
     async fn sign_in(self: &Arc<Self>, i: usize) -> Result<String> {
         let user = &self.users[i % self.users.len()];
         let eph_i = i % self.eph.len();
+        let started = Instant::now();
         let challenge = self
             .c
             .json(
@@ -162,6 +184,7 @@ impl SignIn {
                 false,
             )
             .await?;
+        self.phase(Phase::Initiate, started);
         let p = |k: &str| str_field(&challenge, &["ChallengeParameters", k]).map(str::to_owned);
         let (salt, block, b_hex, user_id, username) = (
             p("SALT")?,
@@ -176,6 +199,7 @@ impl SignIn {
         // times the PUTs that run alongside, nor compete with the server for the shared cores.
         let this = self.clone();
         let (block_b64, ts) = (block.clone(), timestamp.clone());
+        let computing = Instant::now();
         let signature = off_thread_low_priority(move || -> Result<String> {
             let pool_name = srp::pool_name(&this.pool_id);
             let b_pub = srp::parse_hex(&b_hex).context("SRP_B is not hex")?;
@@ -210,6 +234,8 @@ impl SignIn {
             Ok(B64.encode(sig))
         })
         .await??;
+        self.phase(Phase::ClientSrp, computing);
+        let responding = Instant::now();
         let r = self
             .c
             .json(
@@ -228,6 +254,7 @@ impl SignIn {
                 false,
             )
             .await?;
+        self.phase(Phase::Respond, responding);
         Ok(str_field(&r, &["AuthenticationResult", "IdToken"])?.to_owned())
     }
 
@@ -464,11 +491,13 @@ fn verify_rate(
 struct Background {
     stop: oneshot::Sender<()>,
     done: oneshot::Receiver<(Samples, Duration)>,
+    si: Arc<SignIn>,
 }
 
 impl Background {
     fn start(si: &SignIn, rate: f64) -> Result<Self> {
         let si = Arc::new(si.with_client(si.c.with_own_connections()?));
+        let kept = si.clone();
         let (stop, stopped) = oneshot::channel();
         let (finished, done) = oneshot::channel();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -484,12 +513,24 @@ impl Background {
                 let out = rt.block_on(rt.spawn(sign_in_steadily(si, rate, stopped)));
                 let _ = finished.send(out.unwrap_or_default());
             })?;
-        Ok(Self { stop, done })
+        Ok(Self {
+            stop,
+            done,
+            si: kept,
+        })
     }
 
-    async fn stop(self) -> (Samples, Duration) {
+    /// Stop; the samples, the time it ran, and when each sign-in's steps ran.
+    async fn stop(self) -> (Samples, Duration, Vec<(Phase, Instant, Instant)>) {
         let _ = self.stop.send(());
-        self.done.await.unwrap_or_default()
+        let (samples, elapsed) = self.done.await.unwrap_or_default();
+        let phases = self
+            .si
+            .phases
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        (samples, elapsed, phases)
     }
 }
 
@@ -609,6 +650,66 @@ async fn make_users(
     Ok(users)
 }
 
+/// PUTs slower than this count as slow in [`slow_put_report`].
+const SLOW_PUT: Duration = Duration::from_millis(2);
+
+/// Where the slow PUTs of a cell with background sign-ins fell: for each sign-in step, the
+/// share of the PUTs that overlapped that step alone which were slow, and the same for PUTs
+/// that overlapped no step. Tells which part of a sign-in (the server's work on each
+/// request, or the client's arithmetic, which stands in for other devices) delays uploads.
+fn slow_put_report(
+    label: &str,
+    puts: &[(Instant, Duration)],
+    phases: &[(Phase, Instant, Instant)],
+) -> String {
+    // Indexed by `Phase as usize`, then the PUTs that overlapped no step.
+    let steps = [
+        "InitiateAuth",
+        "client SRP",
+        "RespondToAuthChallenge",
+        "no sign-in step",
+    ];
+    // Per step: PUTs that overlapped it alone (or none), and how many of those were slow.
+    let mut counts = [(0u64, 0u64); 4];
+    for &(start, took) in puts {
+        let end = start + took;
+        let mut hit = [false; 3];
+        for &(phase, from, to) in phases {
+            if from < end && to > start {
+                hit[phase as usize] = true;
+            }
+        }
+        let slot = match hit {
+            [false, false, false] => Some(3),
+            [true, false, false] => Some(0),
+            [false, true, false] => Some(1),
+            [false, false, true] => Some(2),
+            _ => None,
+        };
+        if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
+            c.0 += 1;
+            c.1 += u64::from(took > SLOW_PUT);
+        }
+    }
+    let parts: Vec<String> = steps
+        .iter()
+        .zip(counts)
+        .map(|(name, (n, slow))| {
+            let share = if n == 0 {
+                0.0
+            } else {
+                slow as f64 * 100.0 / n as f64
+            };
+            format!("{name} {share:.2}% of {n}")
+        })
+        .collect();
+    format!(
+        "  {label} with sign-ins: PUTs over {} ms, by the sign-in step they overlapped alone: {}",
+        SLOW_PUT.as_millis(),
+        parts.join(", ")
+    )
+}
+
 fn progress(label: &str, cell: &Cell, first_error: Option<&str>) {
     let (p50, p99) = cell.latency.unwrap_or_default();
     eprintln!(
@@ -664,6 +765,7 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
         password,
         eph: (0..EPHEMERALS).map(|_| Ephemeral::new()).collect(),
         gx: Mutex::new(HashMap::new()),
+        phases: Mutex::new(Vec::new()),
     });
     // Every user signs in once, untimed: checks the SRP client, fills the g^x cache and
     // yields the ID tokens the verification figures use.
@@ -797,8 +899,9 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
             &format!("signins-c{conc}"),
         )
         .await;
-        let (bs, belapsed) = bg.stop().await;
+        let (bs, belapsed, phases) = bg.stop().await;
         let loaded = loaded.with_context(|| format!("{label} with sign-ins"))?;
+        notes.push(slow_put_report(&label, &loaded.timeline, &phases));
         let (bcell, berr) = bs.cell(belapsed);
         let bg_label = format!("  sign-ins during c={conc}");
         progress(&bg_label, &bcell, berr.as_deref());

@@ -130,6 +130,8 @@ pub struct CellStats {
     pub ok: u64,
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Every successful request: when it started and how long it took.
+    pub timeline: Vec<(Instant, Duration)>,
 }
 
 /// Key `i` of the fixed set that GET cells read.
@@ -215,7 +217,7 @@ pub async fn small_cell(
             while Instant::now() < deadline {
                 let t = Instant::now();
                 match one(i).await {
-                    Ok(()) => lat.push(t.elapsed()),
+                    Ok(()) => lat.push((t, t.elapsed())),
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| format!("{e:#}"));
@@ -236,14 +238,16 @@ pub async fn small_cell(
         first_error = first_error.or(f);
     }
     let elapsed = start.elapsed();
-    lat.sort_unstable();
+    let mut sorted: Vec<Duration> = lat.iter().map(|(_, d)| *d).collect();
+    sorted.sort_unstable();
     Ok(CellStats {
-        ops_per_s: lat.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&lat, 0.50),
-        p99: percentile(&lat, 0.99),
-        ok: lat.len() as u64,
+        ops_per_s: sorted.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&sorted, 0.50),
+        p99: percentile(&sorted, 0.99),
+        ok: sorted.len() as u64,
         errors,
         first_error,
+        timeline: lat,
     })
 }
 
