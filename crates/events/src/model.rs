@@ -24,7 +24,8 @@ pub struct ObjectEvent<'a> {
     pub source_ip: &'a str,
     /// `x-amz-request-id` of the request.
     pub request_id: &'a str,
-    /// `x-amz-id-2` of the request.
+    /// `x-amz-id-2` of the request. Never empty: the stored form keeps an empty host id for
+    /// one equal to the request id (cubby's), and an empty one is expanded to the request id.
     pub host_id: &'a str,
     /// Id of the notification configuration that matched.
     pub configuration_id: &'a str,
@@ -298,7 +299,8 @@ pub fn delivery_body(stored: &str) -> Cow<'_, str> {
     ] = f;
     // One push per piece, each literal in its own call: the copies of constant length are
     // inlined, where a loop over the pieces called `memcpy` for every one of them.
-    let mut o = String::with_capacity(560 + rest.len() + bucket.len());
+    // The request id goes in twice when the host id was left out.
+    let mut o = String::with_capacity(560 + rest.len() + bucket.len() + request_id.len());
     o.push_str(r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":""#);
     o.push_str(region);
     o.push_str(r#"","eventTime":""#);
