@@ -794,9 +794,14 @@ impl UserPools {
         access.insert("username".into(), json!(u.username));
 
         // Two RSA signatures (~0.6 ms each): on the credential workers, like the SRP and
-        // Argon2id work, so sign-ins never hold up the async workers that serve uploads.
+        // Argon2id work, so sign-ins never hold up the async workers that serve uploads;
+        // with a pause between them (see `passwords::pause`).
         let (access_jwt, id_jwt) = self
-            .hasher_run(move || Ok::<_, Error>((key.sign(&access)?, key.sign(&id)?)))
+            .hasher_run(move || {
+                let access_jwt = key.sign(&access)?;
+                crate::passwords::pause();
+                Ok::<_, Error>((access_jwt, key.sign(&id)?))
+            })
             .await??;
         let mut result = Map::new();
         result.insert("AccessToken".into(), json!(access_jwt));

@@ -113,6 +113,21 @@ impl Hasher {
     }
 }
 
+/// How long [`pause`] sleeps.
+const PAUSE: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// A short sleep between pieces of a long credential job (`srp::server_key_paced`, the two
+/// token signatures). While a worker computes, its core runs a `SCHED_IDLE` task and is not
+/// idle to the kernel, so a request's thread that queued on the other, busy core is not
+/// moved over before the next periodic load balance (a scheduler tick away): a few uploads
+/// waited milliseconds while a sign-in's 3 ms SRP check ran. A sleep every ~0.2 ms of work
+/// lets the core go idle and take such a thread at once. Measured (`bench/run.sh
+/// --userpool`): PUTs over 2 ms while RespondToAuthChallenge ran fell from 1.5–1.7% to
+/// 0.65–0.8%, at an unchanged sign-in rate.
+pub(crate) fn pause() {
+    std::thread::sleep(PAUSE);
+}
+
 /// One credential worker: lower its own priority, then run jobs until the pool is dropped.
 fn credential_worker(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
     lower_own_priority();

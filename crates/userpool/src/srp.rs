@@ -6,7 +6,7 @@
 //! *decoded bytes* of its canonical [`pad_hex`] form.
 
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
-use crypto_bigint::{Choice, CtAssign, Odd, U256, U3072};
+use crypto_bigint::{Choice, CtAssign, Odd, U3072};
 use hmac::{Hmac, Mac};
 use num_bigint_dig::BigUint;
 use sha2::{Digest, Sha256};
@@ -73,11 +73,6 @@ fn monty(
 ) -> Option<FixedMontyForm<{ U3072::LIMBS }>> {
     let reduced = fixed_be::<384>(&(x % &GROUP.n))?;
     Some(FixedMontyForm::new(&U3072::from_be_slice(&reduced), params))
-}
-
-/// An exponent of at most 256 bits (the server secret `b` and the scrambler `u` are).
-fn exponent(x: &BigUint) -> Option<U256> {
-    Some(U256::from_be_slice(&fixed_be::<32>(x)?))
 }
 
 /// Four-bit windows of a 256-bit exponent.
@@ -244,24 +239,84 @@ pub fn server_key(
     b: &BigUint,
     v: &BigUint,
 ) -> Result<[u8; 16], SrpError> {
+    server_key_paced(a_pub, b_pub, b, v, &mut || {})
+}
+
+/// [`server_key`], calling `pause` every [`WINDOWS_PER_PAUSE`] windows of its two
+/// exponentiations (at fixed points, whatever the exponents). The server passes a short
+/// sleep: see `passwords::pause`.
+pub fn server_key_paced(
+    a_pub: &BigUint,
+    b_pub: &BigUint,
+    b: &BigUint,
+    v: &BigUint,
+    pause: &mut dyn FnMut(),
+) -> Result<[u8; 16], SrpError> {
     check_a(a_pub)?;
     let n = &GROUP.n;
     let u = compute_u(a_pub, b_pub);
     if u == BigUint::default() {
         return Err(SrpError::ZeroU);
     }
-    let s = premaster_ct(a_pub, v, &u, b)
+    let s = premaster_ct(a_pub, v, &u, b, pause)
         .unwrap_or_else(|| ((a_pub % n) * v.modpow(&u, n) % n).modpow(b, n));
     Ok(hkdf(&u, &s))
 }
 
 /// `S = (A · v^u)^b mod N` in Montgomery form, constant-time in `v` and `b`.
-fn premaster_ct(a_pub: &BigUint, v: &BigUint, u: &BigUint, b: &BigUint) -> Option<BigUint> {
+fn premaster_ct(
+    a_pub: &BigUint,
+    v: &BigUint,
+    u: &BigUint,
+    b: &BigUint,
+    pause: &mut dyn FnMut(),
+) -> Option<BigUint> {
     let params = MONTY.as_ref()?;
-    let v_u = monty(v, params)?.pow_bounded_exp(&exponent(u)?, 256);
+    let v_u = pow_ct_paced(monty(v, params)?, &fixed_be::<32>(u)?, params, pause);
     let base = monty(a_pub, params)? * v_u;
-    let s = base.pow_bounded_exp(&exponent(b)?, 256);
+    let s = pow_ct_paced(base, &fixed_be::<32>(b)?, params, pause);
     Some(BigUint::from_bytes_be(&s.retrieve().to_be_bytes()))
+}
+
+/// Four-bit windows [`pow_ct_paced`] computes between two calls of its `pause` (about a
+/// sixth of a millisecond of arithmetic on a 2026 server core).
+pub const WINDOWS_PER_PAUSE: usize = 8;
+
+/// `base^exp mod N` for a 256-bit exponent given big-endian, by fixed four-bit windows from
+/// the top, calling `pause` after every [`WINDOWS_PER_PAUSE`] windows. Constant time as
+/// [`pow_g_ct`]: four squarings and one multiplication per window, whatever its value, and
+/// every window reads all 16 entries of the table and keeps one by a constant-time
+/// assignment; the pauses fall at the same windows for every exponent.
+fn pow_ct_paced(
+    base: FixedMontyForm<{ U3072::LIMBS }>,
+    exp: &[u8; 32],
+    params: &FixedMontyParams<{ U3072::LIMBS }>,
+    pause: &mut dyn FnMut(),
+) -> FixedMontyForm<{ U3072::LIMBS }> {
+    let one = FixedMontyForm::one(params);
+    // table[j] = base^j, in Montgomery form.
+    let mut table = [U3072::ZERO; 16];
+    let mut power = one;
+    for entry in &mut table {
+        *entry = *power.as_montgomery();
+        power *= base;
+    }
+    let mut acc = one;
+    let nibbles = exp.iter().flat_map(|byte| [byte >> 4, byte & 0xF]);
+    for (window, nibble) in nibbles.enumerate() {
+        if window > 0 && window % WINDOWS_PER_PAUSE == 0 {
+            pause();
+        }
+        for _ in 0..4 {
+            acc = acc.square();
+        }
+        let mut pick = U3072::ZERO;
+        for (j, entry) in (0u8..).zip(&table) {
+            pick.ct_assign(entry, Choice::from_u8_eq(nibble, j));
+        }
+        acc *= FixedMontyForm::from_montgomery(pick, params);
+    }
+    acc
 }
 
 /// The client's session key (what Amplify / pycognito compute):
@@ -399,7 +454,7 @@ mod tests {
             let (v, u, b) = (&base, BigUint::from(seed as u32 + 2), &exp);
             let a_pub = GROUP.g.modpow(&BigUint::from(1000u32 + seed as u32), n) + n;
             let reference = ((&a_pub % n) * v.modpow(&u, n) % n).modpow(b, n);
-            assert_eq!(premaster_ct(&a_pub, v, &u, b), Some(reference));
+            assert_eq!(premaster_ct(&a_pub, v, &u, b, &mut || {}), Some(reference));
         }
     }
 
@@ -537,6 +592,20 @@ mod tests {
         let mut lo = [0u8; 16];
         lo[15] = 5;
         assert_eq!(new_salt(lo), "05");
+    }
+
+    #[test]
+    fn paced_key_pauses_at_fixed_windows_and_agrees() {
+        let v = verifier("AbCdEf123", "alice", "Passw0rd!", &new_salt([7; 16]));
+        for seed in [1u8, 0xff] {
+            let client = Client::new(&[seed; 32]);
+            let (b, b_pub) = server_ephemeral(&v, || [seed; 32]);
+            let mut pauses = 0;
+            let paced = server_key_paced(&client.big_a, &b_pub, &b, &v, &mut || pauses += 1);
+            assert_eq!(paced, server_key(&client.big_a, &b_pub, &b, &v));
+            // Two exponentiations of 64 windows, a pause between each group of 8.
+            assert_eq!(pauses, 2 * (64 / WINDOWS_PER_PAUSE - 1));
+        }
     }
 
     #[test]

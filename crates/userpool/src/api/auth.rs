@@ -383,7 +383,7 @@ async fn password_verifier(
     let expected = up
         .hasher_run(move || {
             let b_pub = b_pub.unwrap_or_else(|| srp::server_public(&v, &b));
-            srp::server_key(&a_pub, &b_pub, &b, &v)
+            srp::server_key_paced(&a_pub, &b_pub, &b, &v, &mut crate::passwords::pause)
                 .map(|k| srp::claim_signature(&k, &pool_name, &user_id, &block_bytes, &ts))
         })
         .await?;
