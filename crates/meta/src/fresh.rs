@@ -129,6 +129,15 @@ impl FreshQueues {
 mod tests {
     use super::*;
 
+    /// The ids of the rows `take` hands out (none when the queue is not armed).
+    fn taken_ids(q: &FreshQueues, target: &str, limit: usize) -> Vec<i64> {
+        q.take(target, limit)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
     fn row(t: &str, id: i64, events: i64) -> (&str, i64, Cow<'_, str>, i64) {
         (t, id, Cow::Owned(format!("p{id}")), events)
     }
@@ -147,20 +156,8 @@ mod tests {
             row("a", 5, 1),
         ]);
         assert!(q.take("b", 10).is_none());
-        let first: Vec<i64> = q
-            .take("a", 4)
-            .unwrap_or_default()
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(first, [2]);
-        let rest: Vec<i64> = q
-            .take("a", 4)
-            .unwrap_or_default()
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(rest, [4, 5]);
+        assert_eq!(taken_ids(&q, "a", 4), [2]);
+        assert_eq!(taken_ids(&q, "a", 4), [4, 5]);
         // A row larger than the limit still goes, alone.
         q.committed([row("a", 6, 9)]);
         assert_eq!(q.take("a", 4).map(|v| v.len()), Some(1));
