@@ -105,12 +105,15 @@ static G_TABLE: LazyLock<Option<Vec<[U3072; 16]>>> = LazyLock::new(|| {
 /// of a generic exponentiation. Constant time: the operations and the memory they touch do
 /// not depend on `exp` (so `b` cannot be read from response times); every window reads all 16
 /// entries of its row and keeps one by a constant-time assignment.
-fn pow_g_ct(exp: &BigUint) -> Option<BigUint> {
+fn pow_g_ct(exp: &BigUint, pause: &mut dyn FnMut()) -> Option<BigUint> {
     let params = MONTY.as_ref()?;
     let table = G_TABLE.as_ref()?;
     let be = fixed_be::<32>(exp)?;
     let mut acc = FixedMontyForm::one(params);
     for (i, row) in table.iter().enumerate() {
+        if i > 0 && i % G_ROWS_PER_PAUSE == 0 {
+            pause();
+        }
         // Window i (least significant first) is a nibble of byte 31 - i/2.
         let nibble = (be[31 - i / 2] >> (4 * (i % 2))) & 0xF;
         let mut pick = U3072::ZERO;
@@ -121,6 +124,11 @@ fn pow_g_ct(exp: &BigUint) -> Option<BigUint> {
     }
     Some(BigUint::from_bytes_be(&acc.retrieve().to_be_bytes()))
 }
+
+/// Rows of [`G_TABLE`] [`pow_g_ct`] multiplies in between two calls of its `pause`: one
+/// multiplication each, so 16 rows are about as much arithmetic as four windows of
+/// [`pow_ct_paced`] (five multiplications each).
+const G_ROWS_PER_PAUSE: usize = 16;
 
 /// `padHex`: lower-case hex of `n`, a `0` prefixed when the length is odd,
 /// then `00` prefixed when the first nibble is `8`–`f` (the encoding of Java's
@@ -208,8 +216,13 @@ pub fn compute_u(a_pub: &BigUint, b_pub: &BigUint) -> BigUint {
 /// The server's public value `B = (k·v + g^b) mod N` (`g^b` in constant time, from the
 /// fixed-base table).
 pub fn server_public(v: &BigUint, b: &BigUint) -> BigUint {
+    server_public_paced(v, b, &mut || {})
+}
+
+/// [`server_public`], calling `pause` at fixed points of `g^b` (see [`server_key_paced`]).
+pub fn server_public_paced(v: &BigUint, b: &BigUint, pause: &mut dyn FnMut()) -> BigUint {
     let grp = &*GROUP;
-    let g_b = pow_g_ct(b).unwrap_or_else(|| grp.g.modpow(b, &grp.n));
+    let g_b = pow_g_ct(b, pause).unwrap_or_else(|| grp.g.modpow(b, &grp.n));
     (&grp.k * v + g_b) % &grp.n
 }
 
@@ -279,9 +292,10 @@ fn premaster_ct(
 }
 
 /// Four-bit windows [`pow_ct_paced`] computes between two calls of its `pause`: about
-/// 0.17 ms of arithmetic on a 2-core development machine, where criterion's
-/// `srp_server_key` (128 windows) takes 2.7 ms.
-pub const WINDOWS_PER_PAUSE: usize = 8;
+/// 0.09 ms of arithmetic on a 2-core development machine, where criterion's
+/// `srp_server_key` (128 windows) takes 2.7 ms. Every 8 windows did worse for uploads' p99
+/// in `bench/run.sh --userpool` (see `passwords::pause`).
+pub const WINDOWS_PER_PAUSE: usize = 4;
 
 /// `base^exp mod N` for a 256-bit exponent given big-endian, by fixed four-bit windows from
 /// the top, calling `pause` after every [`WINDOWS_PER_PAUSE`] windows. Constant time as
@@ -390,10 +404,19 @@ pub fn signature_matches(expected: &[u8; 32], provided: &[u8]) -> bool {
 
 /// A fresh server secret `b` (256 random bits) and the matching `B`, retried
 /// in the (negligible) case `B == 0`.
-pub fn server_ephemeral(v: &BigUint, mut random: impl FnMut() -> [u8; 32]) -> (BigUint, BigUint) {
+pub fn server_ephemeral(v: &BigUint, random: impl FnMut() -> [u8; 32]) -> (BigUint, BigUint) {
+    server_ephemeral_paced(v, random, &mut || {})
+}
+
+/// [`server_ephemeral`], calling `pause` at fixed points of `g^b` (see [`server_key_paced`]).
+pub fn server_ephemeral_paced(
+    v: &BigUint,
+    mut random: impl FnMut() -> [u8; 32],
+    pause: &mut dyn FnMut(),
+) -> (BigUint, BigUint) {
     loop {
         let b = BigUint::from_bytes_be(&random());
-        let b_pub = server_public(v, &b);
+        let b_pub = server_public_paced(v, &b, pause);
         if b_pub != BigUint::default() && b != BigUint::default() {
             return (b, b_pub);
         }
@@ -477,9 +500,13 @@ mod tests {
             exps.push(BigUint::from_bytes_be(&rand::random::<[u8; 32]>()));
         }
         for e in &exps {
-            assert_eq!(pow_g_ct(e), Some(GROUP.g.modpow(e, n)), "exponent {e:x}");
+            assert_eq!(
+                pow_g_ct(e, &mut || {}),
+                Some(GROUP.g.modpow(e, n)),
+                "exponent {e:x}"
+            );
         }
-        assert_eq!(pow_g_ct(&(max + BigUint::from(1u32))), None);
+        assert_eq!(pow_g_ct(&(max + BigUint::from(1u32)), &mut || {}), None);
     }
 
     fn c_pad_hex(n: &BigUint) -> String {
@@ -604,8 +631,21 @@ mod tests {
             let mut pauses = 0;
             let paced = server_key_paced(&client.big_a, &b_pub, &b, &v, &mut || pauses += 1);
             assert_eq!(paced, server_key(&client.big_a, &b_pub, &b, &v));
-            // Two exponentiations of 64 windows, a pause between each group of 8.
+            // Two exponentiations of 64 windows, a pause between each group of
+            // WINDOWS_PER_PAUSE.
             assert_eq!(pauses, 2 * (64 / WINDOWS_PER_PAUSE - 1));
+        }
+    }
+
+    #[test]
+    fn paced_ephemeral_pauses_at_fixed_rows_and_agrees() {
+        let v = verifier("AbCdEf123", "alice", "Passw0rd!", &new_salt([7; 16]));
+        for seed in [1u8, 0xff] {
+            let mut pauses = 0;
+            let paced = server_ephemeral_paced(&v, || [seed; 32], &mut || pauses += 1);
+            assert_eq!(paced, server_ephemeral(&v, || [seed; 32]));
+            // 64 rows of the fixed-base table, a pause between each group of 16.
+            assert_eq!(pauses, 64 / G_ROWS_PER_PAUSE - 1);
         }
     }
 

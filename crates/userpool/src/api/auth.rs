@@ -264,7 +264,9 @@ async fn srp_start(
     // Only looks: InitiateAuth proves nothing, so it clears nothing.
     let _ = up.check_throttle(pool, &user_id, now).await?;
     let (b, b_pub) = up
-        .hasher_run(move || srp::server_ephemeral(&v, rand::random))
+        .hasher_run(move || {
+            srp::server_ephemeral_paced(&v, rand::random, &mut crate::passwords::pause)
+        })
         .await?;
     let block = SecretBlock {
         id: random_id(),
@@ -382,7 +384,8 @@ async fn password_verifier(
     let ts = timestamp.to_owned();
     let expected = up
         .hasher_run(move || {
-            let b_pub = b_pub.unwrap_or_else(|| srp::server_public(&v, &b));
+            let b_pub = b_pub
+                .unwrap_or_else(|| srp::server_public_paced(&v, &b, &mut crate::passwords::pause));
             srp::server_key_paced(&a_pub, &b_pub, &b, &v, &mut crate::passwords::pause)
                 .map(|k| srp::claim_signature(&k, &pool_name, &user_id, &block_bytes, &ts))
         })
