@@ -123,6 +123,7 @@ impl Op {
 }
 
 /// The result of one cell: successful requests and their latencies.
+#[derive(Default)]
 pub struct CellStats {
     pub ops_per_s: f64,
     pub p50: Duration,
@@ -132,6 +133,31 @@ pub struct CellStats {
     pub first_error: Option<String>,
     /// Every successful request: when it started and how long it took.
     pub timeline: Vec<(Instant, Duration)>,
+    /// How long the cell ran.
+    pub elapsed: Duration,
+}
+
+impl CellStats {
+    /// Cells of one kind run at different moments, as one: their requests pooled for the
+    /// percentiles, their rate over their summed running time.
+    pub fn pooled(parts: Vec<CellStats>) -> CellStats {
+        let mut out = CellStats::default();
+        for p in parts {
+            out.ok += p.ok;
+            out.errors += p.errors;
+            out.first_error = out.first_error.or(p.first_error);
+            out.timeline.extend(p.timeline);
+            out.elapsed += p.elapsed;
+        }
+        let mut sorted: Vec<Duration> = out.timeline.iter().map(|(_, d)| *d).collect();
+        sorted.sort_unstable();
+        out.p50 = percentile(&sorted, 0.50);
+        out.p99 = percentile(&sorted, 0.99);
+        if !out.elapsed.is_zero() {
+            out.ops_per_s = out.ok as f64 / out.elapsed.as_secs_f64();
+        }
+        out
+    }
 }
 
 /// Key `i` of the fixed set that GET cells read.
@@ -248,6 +274,7 @@ pub async fn small_cell(
         errors,
         first_error,
         timeline: lat,
+        elapsed,
     })
 }
 
@@ -323,5 +350,26 @@ mod tests {
         assert_eq!(percentile(&v[..1], 0.99), Duration::from_millis(1));
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn pooled_cells_share_percentiles_and_rate() {
+        let t0 = Instant::now();
+        let cell = |ms: std::ops::RangeInclusive<u64>, secs: u64, errors: u64| CellStats {
+            ok: ms.clone().count() as u64,
+            errors,
+            first_error: (errors > 0).then(|| format!("{errors} failed")),
+            timeline: ms.map(|m| (t0, Duration::from_millis(m))).collect(),
+            elapsed: Duration::from_secs(secs),
+            ..CellStats::default()
+        };
+        // 1..=50 ms in 1 s, 51..=100 ms in 4 s: 100 requests in 5 s.
+        let p = CellStats::pooled(vec![cell(1..=50, 1, 0), cell(51..=100, 4, 2)]);
+        assert_eq!((p.ok, p.errors), (100, 2));
+        assert_eq!(p.first_error.as_deref(), Some("2 failed"));
+        assert_eq!(p.elapsed, Duration::from_secs(5));
+        assert_eq!(p.ops_per_s, 20.0);
+        assert_eq!(p.p50, Duration::from_millis(50));
+        assert_eq!(p.p99, Duration::from_millis(99));
     }
 }
