@@ -123,10 +123,10 @@ const PAUSE: std::time::Duration = std::time::Duration::from_micros(20);
 /// scheduler tick away): a few uploads waited milliseconds while a sign-in's 3 ms SRP check
 /// ran. A sleep every ~0.1 ms of work lets the core go idle and take such a thread at once.
 /// Measured (`bench/run.sh --userpool`): PUTs over 2 ms while RespondToAuthChallenge ran
-/// fell from 1.5–1.7% to 0.65–0.8% with a pause every ~0.2 ms; every ~0.1 ms, with the
-/// workers' timer slack at 1 ns so that each pause stays short, brought the median ratio
-/// of upload p99 with sign-ins to alone from 1.25 to 1.04 over six runs each, at an
-/// unchanged sign-in rate.
+/// fell from 1.5–1.7% to 0.65–0.8% with a pause every ~0.2 ms. Every ~0.1 ms (the workers'
+/// timer slack at 1 ns, so that each pause stays short), the upload p99 with 50 sign-ins/s
+/// was 1.06× the p99 alone (median of five interleaved runs on a noisy VM, where the same
+/// bench with almost no sign-ins gave 0.89–1.09×), at an unchanged sign-in rate.
 pub(crate) fn pause() {
     std::thread::sleep(PAUSE);
 }
