@@ -141,22 +141,42 @@ impl CellStats {
     /// Cells of one kind run at different moments, as one: their requests pooled for the
     /// percentiles, their rate over their summed running time.
     pub fn pooled(parts: Vec<CellStats>) -> CellStats {
-        let mut out = CellStats::default();
+        let (mut timeline, mut elapsed, mut errors, mut first_error) =
+            (Vec::new(), Duration::ZERO, 0, None);
         for p in parts {
-            out.ok += p.ok;
-            out.errors += p.errors;
-            out.first_error = out.first_error.or(p.first_error);
-            out.timeline.extend(p.timeline);
-            out.elapsed += p.elapsed;
+            timeline.extend(p.timeline);
+            elapsed += p.elapsed;
+            errors += p.errors;
+            first_error = first_error.or(p.first_error);
         }
-        let mut sorted: Vec<Duration> = out.timeline.iter().map(|(_, d)| *d).collect();
+        CellStats::from_requests(timeline, elapsed, errors, first_error)
+    }
+
+    /// A cell's figures from its successful requests (when each started, how long it
+    /// took), how long it ran and its failures.
+    fn from_requests(
+        timeline: Vec<(Instant, Duration)>,
+        elapsed: Duration,
+        errors: u64,
+        first_error: Option<String>,
+    ) -> CellStats {
+        let mut sorted: Vec<Duration> = timeline.iter().map(|(_, d)| *d).collect();
         sorted.sort_unstable();
-        out.p50 = percentile(&sorted, 0.50);
-        out.p99 = percentile(&sorted, 0.99);
-        if !out.elapsed.is_zero() {
-            out.ops_per_s = out.ok as f64 / out.elapsed.as_secs_f64();
+        let ok = sorted.len() as u64;
+        CellStats {
+            ops_per_s: if elapsed.is_zero() {
+                0.0
+            } else {
+                ok as f64 / elapsed.as_secs_f64()
+            },
+            p50: percentile(&sorted, 0.50),
+            p99: percentile(&sorted, 0.99),
+            ok,
+            errors,
+            first_error,
+            timeline,
+            elapsed,
         }
-        out
     }
 }
 
@@ -263,19 +283,12 @@ pub async fn small_cell(
         errors += e;
         first_error = first_error.or(f);
     }
-    let elapsed = start.elapsed();
-    let mut sorted: Vec<Duration> = lat.iter().map(|(_, d)| *d).collect();
-    sorted.sort_unstable();
-    Ok(CellStats {
-        ops_per_s: sorted.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&sorted, 0.50),
-        p99: percentile(&sorted, 0.99),
-        ok: sorted.len() as u64,
+    Ok(CellStats::from_requests(
+        lat,
+        start.elapsed(),
         errors,
         first_error,
-        timeline: lat,
-        elapsed,
-    })
+    ))
 }
 
 /// Nearest-rank percentile of sorted samples (zero when there are none).
