@@ -96,8 +96,9 @@ async fn commit_batch_sqlite(
     docs: &mut Vec<DocInsert>,
 ) {
     let guard = meta.write_guard().await;
-    // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
-    let acked = meta.acked_snapshot();
+    // Delivered events' rows go in this transaction's fsync, when enough of them wait (see
+    // `Meta::ack_events`).
+    let acked = meta.acked_to_take_along();
     // The batch's vector goes to the writer thread and comes back, so the next batch reuses
     // its capacity instead of growing a new one.
     let (mut jobs, mut doc_jobs, result) = writer

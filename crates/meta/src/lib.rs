@@ -95,7 +95,7 @@ pub struct Meta {
     outbox_signals:
         Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>>,
     /// SQLite: delivered events whose rows are not deleted yet (see `outbox::Meta::ack_events`).
-    acked: Arc<std::sync::Mutex<Vec<i64>>>,
+    acked: Arc<std::sync::Mutex<outbox::AckedRows>>,
     /// SQLite: per target, the highest id its dispatcher delivered. Every row of the target
     /// at or below it is delivered or dead, so claims start above it instead of filtering
     /// out delivered rows that are not deleted yet.

@@ -170,8 +170,10 @@ fn commit(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if !acked.is_empty() {
         // Delivered events' rows go in this transaction's fsync (see `Meta::ack_events`).
-        tx.prepare_cached(crate::outbox::DELETE_ACKED_SQL)?
-            .execute([crate::outbox::id_array(acked)])?;
+        let mut delete = tx.prepare_cached(crate::outbox::DELETE_RANGE_SQL)?;
+        for (first, last) in crate::outbox::id_runs(acked) {
+            delete.execute(params![first, last])?;
+        }
     }
     let mut outcomes = Vec::with_capacity(jobs.len());
     // The outbox rows inserted (target, id, payload, events), for `fresh` once committed.
