@@ -122,11 +122,12 @@ const PAUSE: std::time::Duration = std::time::Duration::from_micros(20);
 /// queued on the other, busy core is not moved over before the next periodic load balance (a
 /// scheduler tick away): a few uploads waited milliseconds while a sign-in's 3 ms SRP check
 /// ran. A sleep every ~0.1 ms of work lets the core go idle and take such a thread at once.
-/// Measured (`bench/run.sh --userpool`): PUTs over 2 ms while RespondToAuthChallenge ran
-/// fell from 1.5–1.7% to 0.65–0.8% with a pause every ~0.2 ms. Every ~0.1 ms (the workers'
-/// timer slack at 1 ns, so that each pause stays short), the upload p99 with 50 sign-ins/s
-/// was 1.06× the p99 alone (median of five interleaved runs on a noisy VM, where the same
-/// bench with almost no sign-ins gave 0.89–1.09×), at an unchanged sign-in rate.
+/// Measured with `bench/run.sh --userpool` (50 sign-ins/s, PUTs at one client; three runs
+/// each, alternating with a build whose `pause` did nothing): with the pauses, 0.60–0.69% of
+/// the PUTs that overlapped a RespondToAuthChallenge took over 2 ms and the PUT p99 was
+/// 1.15–1.35× the p99 alone; without, 1.34–1.48% and 1.47–1.83×. The price is sign-in
+/// throughput: 92/s instead of 122/s at one client (5.7–6.1 ms of server CPU per
+/// sign-in instead of 4.9 ms), with the workers' timer slack already at 1 ns.
 pub(crate) fn pause() {
     std::thread::sleep(PAUSE);
 }
