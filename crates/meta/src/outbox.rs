@@ -866,6 +866,16 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// A fresh SQLite metadata store in a temporary directory (removed by the test).
+    async fn sqlite_meta() -> (std::path::PathBuf, Meta) {
+        let dir = std::env::temp_dir().join(format!("cubby-outbox-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let meta = Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
+            .await
+            .unwrap();
+        (dir, meta)
+    }
+
     #[test]
     fn id_runs_join_consecutive_ids_only() {
         assert_eq!(id_runs(&[]), vec![]);
@@ -883,11 +893,7 @@ mod tests {
     /// The range deletes of delivered rows leave another target's row between them alone.
     #[tokio::test]
     async fn deleting_delivered_runs_keeps_rows_in_between() {
-        let dir = std::env::temp_dir().join(format!("cubby-outbox-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let meta = Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
-            .await
-            .unwrap();
+        let (dir, meta) = sqlite_meta().await;
         for target in ["a", "b", "a", "b", "a"] {
             let e = NewEvent {
                 target: target.into(),
@@ -927,11 +933,7 @@ mod tests {
     /// readers: they must not count as pending (nor be claimed) in the meantime.
     #[tokio::test]
     async fn delivered_rows_never_count_as_pending_while_their_delete_commits() {
-        let dir = std::env::temp_dir().join(format!("cubby-outbox-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let meta = Meta::connect(&format!("sqlite://{}", dir.join("meta.db").display()))
-            .await
-            .unwrap();
+        let (dir, meta) = sqlite_meta().await;
         let events: Vec<NewEvent> = (0..5)
             .map(|i| NewEvent {
                 target: "t".into(),
