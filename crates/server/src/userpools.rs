@@ -18,9 +18,10 @@ fn full(r: Response<Bytes>) -> Response<RespBody> {
     })
 }
 
-/// Answer one user-pool JSON request (body read up to [`MAX_BODY_BYTES`]).
+/// Answer one user-pool JSON request (body read up to [`MAX_BODY_BYTES`] here, handled on the
+/// user pools' own idle-priority runtime).
 pub(crate) async fn json_api(
-    up: &UserPools,
+    up: &Arc<UserPools>,
     req: Request<hyper::body::Incoming>,
     now: i64,
 ) -> Response<RespBody> {
@@ -41,7 +42,7 @@ pub(crate) async fn json_api(
         Ok(b) => b,
         Err(_) => return full(up.body_too_large()),
     };
-    full(up.handle_json(&op, &parts, body, now).await)
+    full(up.handle_json_at_idle_priority(op, parts, body, now).await)
 }
 
 /// `GET /{userPoolId}/.well-known/{jwks.json,openid-configuration}`; `None` for other paths.

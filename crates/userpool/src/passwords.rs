@@ -134,7 +134,7 @@ pub(crate) fn pause() {
 
 /// One credential worker: lower its own priority, then run jobs until the pool is dropped.
 fn credential_worker(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
-    lower_own_priority();
+    crate::idle::lower_own_priority();
     loop {
         // The lock is held only while taking one job, never while running it.
         let job = match queue.lock() {
@@ -146,28 +146,6 @@ fn credential_worker(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
             tracing::error!("a credential job panicked");
         }
-    }
-}
-
-/// Put the calling thread under `SCHED_IDLE`, the lowest class of the fair scheduler.
-///
-/// Not just nice 19: the kernel lets a nice-19 thread finish its time slice (a millisecond
-/// or more) before a woken upload handler gets the core, while an idle-class thread is
-/// preempted at once.
-fn lower_own_priority() {
-    use thread_priority::{
-        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id,
-    };
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
-        tracing::warn!(error = ?e, "could not lower the priority of a credential worker");
-    }
-    // A sleep ends up to the thread's timer slack (50 µs by default) after it is due: [`pause`]
-    // would last several times its 20 µs and slow every sign-in down. The core is idle while
-    // the worker sleeps either way, which is all a pause is for.
-    if let Err(e) = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1)) {
-        tracing::warn!(error = ?e, "could not shorten a credential worker's timer slack");
     }
 }
 

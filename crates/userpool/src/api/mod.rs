@@ -237,6 +237,11 @@ fn base_response(status: u16, body: Bytes, cors: bool) -> Response<Bytes> {
 }
 
 /// Render an error: `{"__type", "message"}`, `x-amzn-ErrorType: <Code>:`, `x-amzn-ErrorMessage`.
+/// Whether the response carries CORS headers: the request came from a browser page.
+pub(crate) fn wants_cors(parts: &http::request::Parts) -> bool {
+    parts.headers.contains_key("origin")
+}
+
 pub(crate) fn render_error(e: &ApiError, cors: bool) -> Response<Bytes> {
     let body = serde_json::json!({ "__type": e.code, "message": e.message }).to_string();
     let mut r = base_response(e.status, Bytes::from(body), cors);
@@ -264,7 +269,7 @@ pub(crate) async fn handle(
     body: Bytes,
     now: i64,
 ) -> Response<Bytes> {
-    let cors = parts.headers.contains_key("origin");
+    let cors = wants_cors(parts);
     let result = handle_inner(up, op, parts, &body, now).await;
     match result {
         Ok(v) => base_response(200, Bytes::from(v.to_string()), cors),

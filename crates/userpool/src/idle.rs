@@ -1,0 +1,52 @@
+//! The user pools' own threads, all in the kernel's idle scheduling class: the credential
+//! workers (`passwords::Hasher`) and the runtime that serves user-pool requests
+//! ([`UserPools::handle_json_at_idle_priority`](crate::UserPools::handle_json_at_idle_priority)).
+
+use std::sync::OnceLock;
+
+/// Put the calling thread under `SCHED_IDLE`, the lowest class of the fair scheduler.
+///
+/// Not just nice 19: the kernel lets a nice-19 thread finish its time slice (a millisecond
+/// or more) before a woken upload handler gets the core, while an idle-class thread is
+/// preempted at once.
+pub(crate) fn lower_own_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        tracing::warn!(error = ?e, "could not lower the priority of a sign-in thread");
+    }
+    // A sleep ends up to the thread's timer slack (50 µs by default) after it is due:
+    // `passwords::pause` would last several times its 20 µs and slow every sign-in down. The
+    // core is idle while the thread sleeps either way, which is all a pause is for.
+    if let Err(e) = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1)) {
+        tracing::warn!(error = ?e, "could not shorten a sign-in thread's timer slack");
+    }
+}
+
+/// The runtime that serves user-pool requests: one worker per core, each lowered by
+/// [`lower_own_priority`] as it starts. `None` if it could not be built (the caller then
+/// serves the request where it is). Built at the first request, never dropped.
+pub(crate) fn request_runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let workers = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("cubby-userpool")
+                .on_thread_start(lower_own_priority)
+                .enable_all()
+                .build()
+                .inspect_err(|e| {
+                    tracing::error!(error = %e, "could not start the user-pool runtime; \
+                        user-pool requests run on the main runtime")
+                })
+                .ok()
+        })
+        .as_ref()
+}
