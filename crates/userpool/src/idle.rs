@@ -50,3 +50,21 @@ pub(crate) fn request_runtime() -> Option<&'static tokio::runtime::Runtime> {
         })
         .as_ref()
 }
+
+#[cfg(test)]
+mod tests {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+
+    #[test]
+    fn the_request_runtime_runs_in_the_idle_class() {
+        let runtime = super::request_runtime().expect("the user-pool runtime starts");
+        let policy = runtime
+            .block_on(runtime.spawn(async { thread_priority::thread_schedule_policy() }))
+            .expect("the task ran")
+            .expect("the policy is readable");
+        assert_eq!(
+            policy,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+        );
+    }
+}

@@ -211,6 +211,7 @@ impl UserPools {
     /// runs each, alternating with a build that served user-pool requests on the main
     /// runtime): the PUT p99 with sign-ins was 1.00–1.18× the p99 alone (median 1.10),
     /// against 1.18–1.32× (median 1.20); sign-ins/s unchanged.
+    ///
     /// Like the credential work, user-pool requests wait while uploads keep every core busy.
     pub async fn handle_json_at_idle_priority(
         self: &Arc<Self>,

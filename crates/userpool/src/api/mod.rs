@@ -236,12 +236,12 @@ fn base_response(status: u16, body: Bytes, cors: bool) -> Response<Bytes> {
     r
 }
 
-/// Render an error: `{"__type", "message"}`, `x-amzn-ErrorType: <Code>:`, `x-amzn-ErrorMessage`.
 /// Whether the response carries CORS headers: the request came from a browser page.
 pub(crate) fn wants_cors(parts: &http::request::Parts) -> bool {
     parts.headers.contains_key("origin")
 }
 
+/// Render an error: `{"__type", "message"}`, `x-amzn-ErrorType: <Code>:`, `x-amzn-ErrorMessage`.
 pub(crate) fn render_error(e: &ApiError, cors: bool) -> Response<Bytes> {
     let body = serde_json::json!({ "__type": e.code, "message": e.message }).to_string();
     let mut r = base_response(e.status, Bytes::from(body), cors);
