@@ -207,10 +207,11 @@ impl UserPools {
     /// a sign-in's request handling (JSON, store reads, sealing; about 0.3 ms of CPU per
     /// request) never holds an async worker that an upload is waiting for.
     ///
-    /// Measured with `bench/run.sh --userpool` (50 sign-ins/s, 4 KiB PUTs at one client, six
-    /// runs each, alternating with a build that served user-pool requests on the main
-    /// runtime): the PUT p99 with sign-ins was 1.00–1.18× the p99 alone (median 1.10),
-    /// against 1.18–1.32× (median 1.20); sign-ins/s unchanged.
+    /// Measured with `bench/run.sh --userpool` (50 sign-ins/s, 4 KiB PUTs at one client; runs
+    /// alternating with a build that served user-pool requests on the main runtime): the PUT
+    /// p99 with sign-ins was 0.96–1.28× the p99 alone (median 1.06 of 18 runs), against
+    /// 1.18–1.39× (median 1.25 of 8); the same bench at 0.1 sign-ins/s gave 0.89–1.04×
+    /// (median 1.00 of 5). Sign-ins/s unchanged.
     ///
     /// Like the credential work, user-pool requests wait while uploads keep every core busy.
     pub async fn handle_json_at_idle_priority(
