@@ -26,6 +26,11 @@ pub(crate) fn lower_own_priority() {
     }
 }
 
+/// How many threads each of the user pools' thread pools has: one per core.
+pub(crate) fn threads_per_pool() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// The runtime that serves user-pool requests: one worker per core, each lowered by
 /// [`lower_own_priority`] as it starts. `None` if it could not be built (the caller then
 /// serves the request where it is). Built at the first request, never dropped.
@@ -33,11 +38,8 @@ pub(crate) fn request_runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let workers = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2);
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
+                .worker_threads(threads_per_pool())
                 .thread_name("cubby-userpool")
                 .on_thread_start(lower_own_priority)
                 .enable_all()

@@ -57,10 +57,7 @@ pub(crate) struct Hasher {
 
 impl Hasher {
     pub(crate) fn new(params: Argon2Params) -> Self {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .max(1);
+        let n = crate::idle::threads_per_pool();
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for i in 0..n {
