@@ -98,6 +98,12 @@ struct Args {
     /// Background sign-ins per second while PUTs are timed (--userpool).
     #[arg(long, default_value_t = 50.0)]
     signin_rate: f64,
+    /// A control for --signin-rate (--userpool): during the PUT cells with sign-ins, also
+    /// burn this many ms of CPU per second in an idle-class thread of the load generator that
+    /// never talks to the server. With a negligible --signin-rate and the server's CPU per
+    /// sign-in × 50, it is the same amount of idle-class work without cubby doing it.
+    #[arg(long, default_value_t = 0.0)]
+    burn_ms_per_s: f64,
     /// Users signed up and signed in round-robin (--userpool).
     #[arg(long, default_value_t = 32)]
     users: usize,
@@ -192,6 +198,9 @@ async fn userpool_main(a: Args) -> Result<()> {
     if a.signin_rate.is_nan() || a.signin_rate <= 0.0 {
         anyhow::bail!("--signin-rate must be > 0");
     }
+    if !(a.burn_ms_per_s >= 0.0 && a.burn_ms_per_s < 1000.0) {
+        anyhow::bail!("--burn-ms-per-s must be in [0, 1000)");
+    }
     let client = S3Client::new(&a.endpoint, &a.access_key, &a.secret, &a.region)?;
     let secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let bucket = format!("cubby-bench-up-{secs}");
@@ -204,6 +213,7 @@ async fn userpool_main(a: Args) -> Result<()> {
         signin_concurrency: a.signin_concurrency,
         put_concurrency: a.concurrency,
         signin_rate: a.signin_rate,
+        burn_ms_per_s: a.burn_ms_per_s,
         users: a.users,
         small: Payload::new(random_bytes(a.small_kib << 10), a.unsigned_payload),
         pid: a.pid,

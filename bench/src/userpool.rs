@@ -42,6 +42,9 @@ pub struct Params {
     pub signin_concurrency: Vec<usize>,
     pub put_concurrency: Vec<usize>,
     pub signin_rate: f64,
+    /// CPU ms per second of the idle-class control burner during the PUT cells with
+    /// sign-ins (see [`Burner`]); 0 for none.
+    pub burn_ms_per_s: f64,
     pub users: usize,
     pub small: Payload,
     pub pid: Option<u32>,
@@ -593,6 +596,91 @@ fn idle_class() {
     );
 }
 
+/// A control for the PUT cells with sign-ins: a thread of the load generator, in the idle
+/// scheduling class like the server's sign-in work and the load generator's client SRP, that
+/// spends about `ms_per_s` of CPU per second on modular exponentiations in the SRP group and
+/// never talks to the server. Run with a negligible --signin-rate and (server + load
+/// generator CPU per sign-in, both printed by the sign-in cell) × the usual rate, it shows
+/// what the same amount of idle-class CPU work costs the PUTs on this machine when no
+/// sign-in runs: how much of the PUTs' change under sign-ins the CPU alone explains.
+struct Burner {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Work is handed out in periods this long, so that the burn is spread like sign-ins at
+/// tens per second rather than in one block per second.
+const BURN_PERIOD: Duration = Duration::from_millis(20);
+
+impl Burner {
+    /// `None` when `ms_per_s` is zero.
+    fn start(ms_per_s: f64, per_op: Duration) -> Result<Option<Self>> {
+        if ms_per_s <= 0.0 {
+            return Ok(None);
+        }
+        // Fixed work per period, as the server's is per sign-in: when the thread is preempted
+        // the work waits, it is not cut short.
+        let ops = (ms_per_s / 1e3 * BURN_PERIOD.as_secs_f64() / per_op.as_secs_f64())
+            .round()
+            .max(1.0) as u64;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("bench-burner".into())
+            .spawn(move || {
+                idle_class();
+                let mut e = burn_exponent();
+                let mut next = Instant::now();
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    for _ in 0..ops {
+                        burn_once(&mut e);
+                    }
+                    next += BURN_PERIOD;
+                    match next.checked_duration_since(Instant::now()) {
+                        Some(d) => std::thread::sleep(d),
+                        None => next = Instant::now(),
+                    }
+                }
+            })?;
+        Ok(Some(Self {
+            stop,
+            thread: Some(thread),
+        }))
+    }
+
+    /// The CPU time of one burn operation, measured alone (before the PUT cells).
+    fn calibrate() -> Duration {
+        let mut e = burn_exponent();
+        let n = 50u32;
+        let t = Instant::now();
+        for _ in 0..n {
+            burn_once(&mut e);
+        }
+        t.elapsed() / n
+    }
+}
+
+impl Drop for Burner {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One burn operation: `g^e mod N`, then the next exponent.
+fn burn_once(e: &mut BigUint) {
+    std::hint::black_box(srp::GROUP.g.modpow(e, &srp::GROUP.n));
+    *e += 1u32;
+}
+
+/// A 64-bit exponent: one operation is a fraction of a millisecond, so a period's work
+/// comes in small pieces like a sign-in's steps.
+fn burn_exponent() -> BigUint {
+    BigUint::from(rand::random::<u64>() | 1 << 63)
+}
+
 /// Run `f` on a new thread in the idle scheduling class and await its result.
 async fn off_thread_low_priority<R: Send + 'static>(
     f: impl FnOnce() -> R + Send + 'static,
@@ -872,6 +960,15 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
         cells: vec![Some(cell)],
     });
 
+    let burn_op = (p.burn_ms_per_s > 0.0).then(Burner::calibrate);
+    if let Some(op) = burn_op {
+        notes.push(format!(
+            "control burner: {:.0} ms of idle-class CPU per s during the PUT cells with sign-ins \
+             (one operation {:.3} ms)",
+            p.burn_ms_per_s,
+            op.as_secs_f64() * 1e3
+        ));
+    }
     let mut put_rows = Vec::new();
     for &conc in &p.put_concurrency {
         let label = format!("PUT {} KiB c={conc}", p.small.body.len() >> 10);
@@ -896,8 +993,13 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
                 continue;
             }
             let bg = Background::start(&si, p.signin_rate)?;
+            let burner = match burn_op {
+                Some(op) => Burner::start(p.burn_ms_per_s, op)?,
+                None => None,
+            };
             let cell =
                 workload::small_cell(c, bucket, Op::Put, conc, slice, &p.small, 1, &tag).await;
+            drop(burner);
             let (samples, elapsed, steps) = bg.stop().await;
             loaded.push(cell.with_context(|| format!("{label} with sign-ins"))?);
             bs.merge(samples);
