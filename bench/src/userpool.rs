@@ -613,11 +613,8 @@ struct Burner {
 const BURN_PERIOD: Duration = Duration::from_millis(20);
 
 impl Burner {
-    /// `None` when `ms_per_s` is zero.
-    fn start(ms_per_s: f64, per_op: Duration) -> Result<Option<Self>> {
-        if ms_per_s <= 0.0 {
-            return Ok(None);
-        }
+    /// Start burning `ms_per_s` (> 0), in operations of `per_op` (from [`Burner::calibrate`]).
+    fn start(ms_per_s: f64, per_op: Duration) -> Result<Self> {
         // Fixed work per period, as the server's is per sign-in: when the thread is preempted
         // the work waits, it is not cut short.
         let ops = (ms_per_s / 1e3 * BURN_PERIOD.as_secs_f64() / per_op.as_secs_f64())
@@ -642,10 +639,10 @@ impl Burner {
                     }
                 }
             })?;
-        Ok(Some(Self {
+        Ok(Self {
             stop,
             thread: Some(thread),
-        }))
+        })
     }
 
     /// The CPU time of one burn operation, by the calling thread's CPU clock (wall time
@@ -1003,10 +1000,9 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
                 continue;
             }
             let bg = Background::start(&si, p.signin_rate)?;
-            let burner = match burn_op {
-                Some(op) => Burner::start(p.burn_ms_per_s, op)?,
-                None => None,
-            };
+            let burner = burn_op
+                .map(|op| Burner::start(p.burn_ms_per_s, op))
+                .transpose()?;
             let cell =
                 workload::small_cell(c, bucket, Op::Put, conc, slice, &p.small, 1, &tag).await;
             drop(burner);
