@@ -8,11 +8,13 @@
 #   BENCH_DURATION=5 bench/run.sh
 #   bench/run.sh --unsigned-payload   # extra args go to cubby-bench
 #   bench/run.sh --userpool      # user pools: SRP sign-ins/s, ID-token verifications/s,
-#                                # 4 KiB PUT latency alone and with 50 sign-ins/s (cubby only)
-#   bench/run.sh --userpool --signin-rate 0.1 --burn-ms-per-s 670   # its control: instead of
+#                                # 4 KiB PUT latency alone and with 50 sign-ins/s (cubby only;
+#                                # the client SRP math of those sign-ins is done between the
+#                                # PUT slices, as real clients do it on their own devices)
+#   bench/run.sh --userpool --signin-rate 0.1 --burn-ms-per-s 450   # its control: instead of
 #                                # sign-ins, an idle-class thread burns that much CPU per second
-#                                # (set it to the sign-in cell's server + load generator CPU
-#                                # per sign-in × 50) during the same PUT slices
+#                                # (set it to the sign-in cell's server CPU per sign-in × 50)
+#                                # during the same PUT slices
 #   bench/run.sh --events       # upload events: 4 KiB PUT ops/s with vs without a notification
 #                                # configuration, and the dispatcher's drain rate to NATS
 #                                # JetStream (private nats-server instances; cubby only)

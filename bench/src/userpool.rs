@@ -8,7 +8,7 @@
 //! Everything is set up through the APIs with the root keys: a user pool, an app client,
 //! `--users` users (SignUp + AdminConfirmSignUp), an identity pool listing the client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -119,16 +119,29 @@ struct SignIn {
     phases: Mutex<Vec<(Phase, Instant, Instant)>>,
 }
 
-/// A step of a sign-in, as the load generator sees it.
+/// A request of a sign-in, as the load generator sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// InitiateAuth on its way and in the server.
     Initiate,
-    /// The client's own SRP arithmetic (no request in flight).
-    ClientSrp,
     /// RespondToAuthChallenge on its way and in the server (SRP check, tokens).
     Respond,
 }
+
+/// A challenge the server issued (InitiateAuth USER_SRP_AUTH), not yet answered.
+struct Challenge {
+    eph_i: usize,
+    salt: String,
+    block: String,
+    b_hex: String,
+    user_id: String,
+    username: String,
+    /// When it arrived: the server honours it for the client's `AuthSessionValidity`.
+    issued: Instant,
+}
+
+/// Challenges older than this are not answered (the default `AuthSessionValidity` is 3 min).
+const CHALLENGE_MAX_AGE: Duration = Duration::from_secs(120);
 
 fn str_field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str> {
     let mut cur = v;
@@ -169,11 +182,10 @@ impl SignIn {
         }
     }
 
-    /// One SRP sign-in of user `i % users`; the ID token.
-    async fn sign_in(self: &Arc<Self>, i: usize) -> Result<String> {
+    /// InitiateAuth (USER_SRP_AUTH) for user `i % users`: the challenge to answer.
+    async fn initiate(&self, i: usize) -> Result<Challenge> {
         let user = &self.users[i % self.users.len()];
         let eph_i = i % self.eph.len();
-        let started = Instant::now();
         let challenge = self
             .c
             .json(
@@ -187,78 +199,88 @@ impl SignIn {
                 false,
             )
             .await?;
-        self.phase(Phase::Initiate, started);
         let p = |k: &str| str_field(&challenge, &["ChallengeParameters", k]).map(str::to_owned);
-        let (salt, block, b_hex, user_id, username) = (
-            p("SALT")?,
-            p("SECRET_BLOCK")?,
-            p("SRP_B")?,
-            p("USER_ID_FOR_SRP")?,
-            p("USERNAME")?,
-        );
-        let timestamp = srp::format_timestamp(unix_now());
-        // The big-number work runs on a thread of its own at the lowest priority: real clients
-        // do it on their own devices, so here it must neither slow the bench's runtime, which
-        // times the PUTs that run alongside, nor compete with the server for the shared cores.
-        let this = self.clone();
-        let (block_b64, ts) = (block.clone(), timestamp.clone());
-        let computing = Instant::now();
-        let signature = off_thread_low_priority(move || -> Result<String> {
-            let pool_name = srp::pool_name(&this.pool_id);
-            let b_pub = srp::parse_hex(&b_hex).context("SRP_B is not hex")?;
-            let cached = this
-                .gx
-                .lock()
-                .map_err(|_| anyhow!("poisoned"))?
-                .get(&user_id)
-                .cloned();
-            let xs = match cached {
-                Some(c) => c,
-                None => {
-                    let x = srp::compute_x(pool_name, &user_id, &this.password, &salt);
-                    let gx = srp::GROUP.g.modpow(&x, &srp::GROUP.n);
-                    this.gx
-                        .lock()
-                        .map_err(|_| anyhow!("poisoned"))?
-                        .insert(user_id.clone(), (x.clone(), gx.clone()));
-                    (x, gx)
-                }
-            };
-            let block_bytes = B64.decode(block_b64.trim())?;
-            let sig = claim(
-                &this.eph[eph_i],
-                &b_pub,
-                &xs,
-                pool_name,
-                &user_id,
-                &block_bytes,
-                &ts,
-            )?;
-            Ok(B64.encode(sig))
+        Ok(Challenge {
+            eph_i,
+            salt: p("SALT")?,
+            block: p("SECRET_BLOCK")?,
+            b_hex: p("SRP_B")?,
+            user_id: p("USER_ID_FOR_SRP")?,
+            username: p("USERNAME")?,
+            issued: Instant::now(),
         })
-        .await??;
-        self.phase(Phase::ClientSrp, computing);
-        let responding = Instant::now();
+    }
+
+    /// The client's side of a challenge: its SRP math (blocking: one exponentiation mod the
+    /// 3072-bit prime, plus `g^x` the first time a user is seen), as the body of
+    /// RespondToAuthChallenge (PASSWORD_VERIFIER).
+    fn answer(&self, ch: &Challenge) -> Result<Value> {
+        let pool_name = srp::pool_name(&self.pool_id);
+        let b_pub = srp::parse_hex(&ch.b_hex).context("SRP_B is not hex")?;
+        let cached = self
+            .gx
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .get(&ch.user_id)
+            .cloned();
+        let xs = match cached {
+            Some(c) => c,
+            None => {
+                let x = srp::compute_x(pool_name, &ch.user_id, &self.password, &ch.salt);
+                let gx = srp::GROUP.g.modpow(&x, &srp::GROUP.n);
+                self.gx
+                    .lock()
+                    .map_err(|_| anyhow!("poisoned"))?
+                    .insert(ch.user_id.clone(), (x.clone(), gx.clone()));
+                (x, gx)
+            }
+        };
+        let timestamp = srp::format_timestamp(unix_now());
+        let block_bytes = B64.decode(ch.block.trim())?;
+        let sig = claim(
+            &self.eph[ch.eph_i],
+            &b_pub,
+            &xs,
+            pool_name,
+            &ch.user_id,
+            &block_bytes,
+            &timestamp,
+        )?;
+        Ok(json!({
+            "ChallengeName": "PASSWORD_VERIFIER",
+            "ClientId": self.client_id,
+            "ChallengeResponses": {
+                "USERNAME": ch.username,
+                "PASSWORD_CLAIM_SECRET_BLOCK": ch.block,
+                "TIMESTAMP": timestamp,
+                "PASSWORD_CLAIM_SIGNATURE": B64.encode(sig),
+            },
+        }))
+    }
+
+    /// RespondToAuthChallenge with an [`SignIn::answer`]; the ID token.
+    async fn respond(&self, answer: &Value) -> Result<String> {
         let r = self
             .c
             .json(
                 "cognito-idp",
                 &format!("{IDP}RespondToAuthChallenge"),
-                &json!({
-                    "ChallengeName": "PASSWORD_VERIFIER",
-                    "ClientId": self.client_id,
-                    "ChallengeResponses": {
-                        "USERNAME": username,
-                        "PASSWORD_CLAIM_SECRET_BLOCK": block,
-                        "TIMESTAMP": timestamp,
-                        "PASSWORD_CLAIM_SIGNATURE": signature,
-                    },
-                }),
+                answer,
                 false,
             )
             .await?;
-        self.phase(Phase::Respond, responding);
         Ok(str_field(&r, &["AuthenticationResult", "IdToken"])?.to_owned())
+    }
+
+    /// One whole SRP sign-in of user `i % users`; the ID token.
+    async fn sign_in(self: &Arc<Self>, i: usize) -> Result<String> {
+        let challenge = self.initiate(i).await?;
+        // The big-number work runs on a thread of its own at the lowest priority: real clients
+        // do it on their own devices, so here it must not compete with the server for the
+        // shared cores.
+        let this = self.clone();
+        let answer = off_thread_low_priority(move || this.answer(&challenge)).await??;
+        self.respond(&answer).await
     }
 
     async fn sign_in_timed(self: &Arc<Self>, i: usize) -> Result<String> {
@@ -488,17 +510,33 @@ fn verify_rate(
 /// Sign-ins started at a fixed rate (open loop, whatever the answers' latency) until stopped.
 ///
 /// They stand in for users on their own devices, so their client side must not take CPU
-/// from the server or from the PUTs being timed: they run on a runtime of their own whose
-/// threads (and the threads doing the client's SRP math) are in the idle scheduling class,
-/// over connections of their own. What the figures show is then the server's own cost.
+/// from the server or from the PUTs being timed. Each one is an InitiateAuth and a
+/// RespondToAuthChallenge, as a real sign-in makes them, but the response answers an
+/// earlier challenge with an answer computed before the slice ([`prepare`]): the client's
+/// SRP math (~40% of the CPU a sign-in costs this machine when the load generator does it
+/// in the slice), which real clients spend on their own devices, stays out of the timed
+/// slices. The challenge each InitiateAuth returns is answered before
+/// the next slice. What runs here is HTTP and JSON, on a runtime of its own whose thread is
+/// in the idle scheduling class, over connections of its own. What the figures show is then
+/// the server's own cost.
 struct Background {
     stop: oneshot::Sender<()>,
-    done: oneshot::Receiver<(Samples, Duration)>,
+    done: oneshot::Receiver<Steady>,
     si: Arc<SignIn>,
 }
 
+/// What [`sign_in_steadily`] did: the samples, the time it ran, and the challenges its
+/// InitiateAuths returned.
+#[derive(Default)]
+struct Steady {
+    samples: Samples,
+    elapsed: Duration,
+    issued: Vec<Challenge>,
+}
+
 impl Background {
-    fn start(si: &SignIn, rate: f64) -> Result<Self> {
+    /// Start `rate` sign-ins per second, their responses taken from `answers`.
+    fn start(si: &SignIn, rate: f64, answers: VecDeque<Value>) -> Result<Self> {
         let si = Arc::new(si.with_client(si.c.with_own_connections()?));
         let kept = si.clone();
         let (stop, stopped) = oneshot::channel();
@@ -513,7 +551,7 @@ impl Background {
             .name("bench-bg-signin".into())
             .spawn(move || {
                 idle_class();
-                let out = rt.block_on(rt.spawn(sign_in_steadily(si, rate, stopped)));
+                let out = rt.block_on(rt.spawn(sign_in_steadily(si, rate, answers, stopped)));
                 let _ = finished.send(out.unwrap_or_default());
             })?;
         Ok(Self {
@@ -523,65 +561,124 @@ impl Background {
         })
     }
 
-    /// Stop; the samples, the time it ran, and when each sign-in's steps ran.
-    async fn stop(self) -> (Samples, Duration, Vec<(Phase, Instant, Instant)>) {
+    /// Stop; what the sign-ins did, and when each one's requests ran.
+    async fn stop(self) -> (Steady, Vec<(Phase, Instant, Instant)>) {
         let _ = self.stop.send(());
-        let (samples, elapsed) = self.done.await.unwrap_or_default();
+        let steady = self.done.await.unwrap_or_default();
         let phases = self
             .si
             .phases
             .lock()
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or_default();
-        (samples, elapsed, phases)
+        (steady, phases)
     }
 }
 
-/// Start a sign-in every `1/rate` s until `stopped`; the samples and the time it ran.
+/// Answers for `need` sign-ins of [`Background`], computed before a slice: `carried`
+/// challenges (those the previous slice's InitiateAuths returned) while they are fresh, then
+/// new ones. Untimed, between PUT slices; the SRP math runs on every core.
+async fn prepare(
+    si: &Arc<SignIn>,
+    carried: Vec<Challenge>,
+    need: usize,
+    next_user: &mut usize,
+) -> Result<VecDeque<Value>> {
+    let mut challenges: Vec<Challenge> = carried
+        .into_iter()
+        .filter(|c| c.issued.elapsed() < CHALLENGE_MAX_AGE)
+        .take(need)
+        .collect();
+    while challenges.len() < need {
+        challenges.push(si.initiate(*next_user).await?);
+        *next_user += 1;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = need.div_ceil(threads).max(1);
+    let mut set = JoinSet::new();
+    let mut rest = challenges;
+    while !rest.is_empty() {
+        let chunk: Vec<Challenge> = rest.drain(..per_thread.min(rest.len())).collect();
+        let si = si.clone();
+        set.spawn_blocking(move || -> Result<Vec<Value>> {
+            chunk.iter().map(|c| si.answer(c)).collect()
+        });
+    }
+    let mut answers = VecDeque::with_capacity(need);
+    while let Some(r) = set.join_next().await {
+        answers.extend(r??);
+    }
+    Ok(answers)
+}
+
+/// Start a sign-in every `1/rate` s until `stopped`, each answering with the next of
+/// `answers` (see [`Background`]).
 async fn sign_in_steadily(
     si: Arc<SignIn>,
     rate: f64,
+    mut answers: VecDeque<Value>,
     mut stopped: oneshot::Receiver<()>,
-) -> (Samples, Duration) {
+) -> Steady {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Bounded, so a stalled server cannot make the bench pile up requests.
     let inflight = Arc::new(Semaphore::new(256));
     let mut set = JoinSet::new();
     let start = Instant::now();
-    let mut s = Samples::default();
+    let mut out = Steady::default();
     let mut i = 0usize;
+    let finished = |out: &mut Steady, t: Instant, r: Result<Challenge>| match r {
+        Ok(challenge) => {
+            out.issued.push(challenge);
+            out.samples.record(t, Ok(()));
+        }
+        Err(e) => out.samples.record::<()>(t, Err(e)),
+    };
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = tick.tick() => {
                 let Ok(permit) = inflight.clone().try_acquire_owned() else {
-                    s.record::<()>(Instant::now(), Err(anyhow!("256 sign-ins in flight")));
+                    out.samples.record::<()>(Instant::now(), Err(anyhow!("256 sign-ins in flight")));
+                    continue;
+                };
+                let Some(answer) = answers.pop_front() else {
+                    out.samples.record::<()>(Instant::now(), Err(anyhow!("no prepared answer left")));
                     continue;
                 };
                 let (si, n) = (si.clone(), i);
                 i += 1;
                 set.spawn(async move {
                     let t = Instant::now();
-                    let r = si.sign_in_timed(n).await;
+                    let r = async {
+                        let challenge = si.initiate(n).await?;
+                        si.phase(Phase::Initiate, t);
+                        let responding = Instant::now();
+                        si.respond(&answer).await?;
+                        si.phase(Phase::Respond, responding);
+                        Ok(challenge)
+                    };
+                    let r = tokio::time::timeout(SIGN_IN_TIMEOUT, r)
+                        .await
+                        .unwrap_or_else(|_| Err(anyhow!("sign-in timed out")));
                     drop(permit);
                     (t, r)
                 });
             }
             Some(done) = set.join_next(), if !set.is_empty() => {
                 if let Ok((t, r)) = done {
-                    s.record(t, r);
+                    finished(&mut out, t, r);
                 }
             }
         }
     }
-    let elapsed = start.elapsed();
+    out.elapsed = start.elapsed();
     while let Some(done) = set.join_next().await {
         if let Ok((t, r)) = done {
-            s.record(t, r);
+            finished(&mut out, t, r);
         }
     }
-    (s, elapsed)
+    out
 }
 
 /// Put the calling thread in the idle scheduling class (best effort: at normal priority the
@@ -597,10 +694,10 @@ fn idle_class() {
 }
 
 /// A control for the PUT cells with sign-ins: a thread of the load generator, in the idle
-/// scheduling class like the server's sign-in work and the load generator's client SRP, that
-/// spends about `ms_per_s` of CPU per second on modular exponentiations in the SRP group and
-/// never talks to the server. Run with a negligible --signin-rate and (server + load
-/// generator CPU per sign-in, both printed by the sign-in cell) × the usual rate, it shows
+/// scheduling class like the server's sign-in work, that spends about `ms_per_s` of CPU per
+/// second on modular exponentiations in the SRP group and never talks to the server. Run
+/// with a negligible --signin-rate and the server's CPU per sign-in (printed by the sign-in
+/// cell) × the usual rate, it shows
 /// what the same amount of idle-class CPU work costs the PUTs on this machine when no
 /// sign-in runs: how much of the PUTs' change under sign-ins the CPU alone explains.
 struct Burner {
@@ -745,11 +842,10 @@ async fn make_users(
     Ok(users)
 }
 
-/// Where the slow PUTs of a cell with background sign-ins fell: for each sign-in step, the
-/// share of the PUTs that overlapped that step alone which were slower than `slow` (the p99
-/// of the PUTs alone, so about 1% of them if sign-ins changed nothing), and the same for
-/// PUTs that overlapped no step. Tells which part of a sign-in (the server's work on each
-/// request, or the client's arithmetic, which stands in for other devices) delays uploads.
+/// Where the slow PUTs of a cell with background sign-ins fell: for each sign-in request, the
+/// share of the PUTs that overlapped that request alone which were slower than `slow` (the
+/// p99 of the PUTs alone, so about 1% of them if sign-ins changed nothing), and the same for
+/// PUTs that overlapped none. Tells which of the server's steps delays uploads.
 fn slow_put_report(
     label: &str,
     slow: Duration,
@@ -759,26 +855,24 @@ fn slow_put_report(
     // Indexed by `Phase as usize`, then the PUTs that overlapped no step.
     let steps = [
         "InitiateAuth",
-        "client SRP",
         "RespondToAuthChallenge",
-        "no sign-in step",
+        "no sign-in request",
     ];
     // Per step: PUTs that overlapped it alone (or none), and how many of those were slow.
-    let mut counts = [(0u64, 0u64); 4];
+    let mut counts = [(0u64, 0u64); 3];
     for &(start, took) in puts {
         let end = start + took;
-        let mut hit = [false; 3];
+        let mut hit = [false; 2];
         for &(phase, from, to) in phases {
             if from < end && to > start {
                 hit[phase as usize] = true;
             }
         }
         let slot = match hit {
-            [false, false, false] => Some(3),
-            [true, false, false] => Some(0),
-            [false, true, false] => Some(1),
-            [false, false, true] => Some(2),
-            _ => None,
+            [false, false] => Some(2),
+            [true, false] => Some(0),
+            [false, true] => Some(1),
+            [true, true] => None,
         };
         if let Some(c) = slot.and_then(|i| counts.get_mut(i)) {
             c.0 += 1;
@@ -798,8 +892,8 @@ fn slow_put_report(
         })
         .collect();
     format!(
-        "  {label} with sign-ins: PUTs over {:.2} ms (the p99 alone), by the sign-in step they \
-         overlapped alone: {}",
+        "  {label} with sign-ins: PUTs over {:.2} ms (the p99 alone), by the sign-in request \
+         they overlapped alone: {}",
         slow.as_secs_f64() * 1e3,
         parts.join(", ")
     )
@@ -977,6 +1071,7 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
         ));
     }
     let mut put_rows = Vec::new();
+    let mut next_user = 0usize;
     for &conc in &p.put_concurrency {
         let label = format!("PUT {} KiB c={conc}", p.small.body.len() >> 10);
         // Each kind runs `p.duration` in all, as four slices in the order A B B A A B B A
@@ -986,6 +1081,9 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
         let slice = p.duration / 4;
         let (mut alone, mut loaded) = (Vec::new(), Vec::new());
         let (mut bs, mut belapsed, mut phases) = (Samples::default(), Duration::ZERO, Vec::new());
+        // Enough prepared answers for a slice of sign-ins, with a margin.
+        let need = (p.signin_rate * slice.as_secs_f64() * 1.2).ceil() as usize + 4;
+        let mut carried = Vec::new();
         for (i, with_signins) in [false, true, true, false, false, true, true, false]
             .into_iter()
             .enumerate()
@@ -999,17 +1097,21 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
                 alone.push(cell);
                 continue;
             }
-            let bg = Background::start(&si, p.signin_rate)?;
+            let answers = prepare(&si, std::mem::take(&mut carried), need, &mut next_user)
+                .await
+                .context("preparing the sign-ins' answers")?;
+            let bg = Background::start(&si, p.signin_rate, answers)?;
             let burner = burn_op
                 .map(|op| Burner::start(p.burn_ms_per_s, op))
                 .transpose()?;
             let cell =
                 workload::small_cell(c, bucket, Op::Put, conc, slice, &p.small, 1, &tag).await;
             drop(burner);
-            let (samples, elapsed, steps) = bg.stop().await;
+            let (steady, steps) = bg.stop().await;
             loaded.push(cell.with_context(|| format!("{label} with sign-ins"))?);
-            bs.merge(samples);
-            belapsed += elapsed;
+            bs.merge(steady.samples);
+            belapsed += steady.elapsed;
+            carried = steady.issued;
             phases.extend(steps);
         }
         let (base, loaded) = (
@@ -1077,6 +1179,8 @@ pub async fn run(c: &S3Client, bucket: &str, p: Params) -> Result<()> {
     println!(
         "A sign-in is InitiateAuth (USER_SRP_AUTH) + RespondToAuthChallenge (PASSWORD_VERIFIER), \
          tokens issued; the load generator's SRP math uses reused 256-bit client ephemerals. \
+         The sign-ins during the PUT cells answer challenges whose SRP math was done between \
+         the slices (real clients do it on their own devices). \
          ID token verify: jsonwebtoken RS256 + iss/aud/exp in this process, key prepared from \
          the JWKS. GetId: the identity pool verifying the token in Logins. {} s per cell; \
          the PUT cells alone and with sign-ins each ran as four slices of a quarter of that, \
