@@ -534,6 +534,19 @@ struct Steady {
     issued: Vec<Challenge>,
 }
 
+impl Steady {
+    /// A sign-in started at `t` ended with `r`: its InitiateAuth's challenge, or an error.
+    fn record(&mut self, t: Instant, r: Result<Challenge>) {
+        match r {
+            Ok(challenge) => {
+                self.issued.push(challenge);
+                self.samples.record(t, Ok(()));
+            }
+            Err(e) => self.samples.record::<()>(t, Err(e)),
+        }
+    }
+}
+
 impl Background {
     /// Start `rate` sign-ins per second, their responses taken from `answers`.
     fn start(si: &SignIn, rate: f64, answers: VecDeque<Value>) -> Result<Self> {
@@ -627,13 +640,6 @@ async fn sign_in_steadily(
     let start = Instant::now();
     let mut out = Steady::default();
     let mut i = 0usize;
-    let finished = |out: &mut Steady, t: Instant, r: Result<Challenge>| match r {
-        Ok(challenge) => {
-            out.issued.push(challenge);
-            out.samples.record(t, Ok(()));
-        }
-        Err(e) => out.samples.record::<()>(t, Err(e)),
-    };
     loop {
         tokio::select! {
             _ = &mut stopped => break,
@@ -667,7 +673,7 @@ async fn sign_in_steadily(
             }
             Some(done) = set.join_next(), if !set.is_empty() => {
                 if let Ok((t, r)) = done {
-                    finished(&mut out, t, r);
+                    out.record(t, r);
                 }
             }
         }
@@ -675,7 +681,7 @@ async fn sign_in_steadily(
     out.elapsed = start.elapsed();
     while let Some(done) = set.join_next().await {
         if let Ok((t, r)) = done {
-            finished(&mut out, t, r);
+            out.record(t, r);
         }
     }
     out
