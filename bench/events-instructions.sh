@@ -4,6 +4,9 @@
 # expansion and NATS publish, the ack's delete), without the wall-clock noise of
 # `bench/run.sh --events`. System time (the extra WAL page written per commit, the socket
 # writes) and the broker's own work are not counted: --events measures those.
+# The difference is also split by thread: the async runtime's workers (building the upload's
+# event, the dispatcher, the NATS client) against the rest (nearly all the metadata writer:
+# the outbox row's insert and delete).
 #
 #   bench/events-instructions.sh            # 500 PUTs per bucket, one client
 #   PUTS=1600 CLIENTS=16 bench/events-instructions.sh   # concurrent clients (batched commits)
@@ -45,7 +48,7 @@ PIDS+=("$!")
 env CUBBY_NOTIFY_NATS_BENCH="nats://127.0.0.1:$NATS_PORT/cubby.bench" \
     CUBBY_NOTIFY_LINGER_MS="$LINGER_MS" \
     CUBBY_ROOT_ACCESS_KEY_ID=$AK CUBBY_ROOT_SECRET_ACCESS_KEY=$SK \
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" \
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.out" \
     "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/cubby.log" 2>&1 &
 CUBBY_PID=$!
 PIDS+=("$CUBBY_PID")
@@ -104,10 +107,15 @@ pending=$(s3 "$URL/_cubby/admin/events" | python3 -c 'import json,sys; print(jso
 python3 - "$WORK" "$N" "$CLIENTS" "$LINGER_MS" <<'PY'
 import glob, re, subprocess, sys
 work, n, clients, linger = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-dumps = sorted(glob.glob(f"{work}/cg.out.*"), key=lambda p: int(p.rsplit(".", 1)[1]))
+# --separate-threads=yes: a file per dump and thread, cg.out.<dump>-<thread>.
+by_dump = {}
+for path in glob.glob(f"{work}/cg.out.*-*"):
+    m = re.search(r"cg\.out\.(\d+)-(\d+)$", path)
+    if m:
+        by_dump.setdefault(int(m.group(1)), []).append(path)
 def load(path):
     out = subprocess.run(["callgrind_annotate", "--threshold=100", path],
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=False).stdout
     total, funcs = 0, {}
     for line in out.splitlines():
         m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)( \[.*\])?$", line)
@@ -121,13 +129,29 @@ def load(path):
     return total, funcs
 def merged(a, b):
     return a[0] + b[0], {k: a[1].get(k, 0) + b[1].get(k, 0) for k in set(a[1]) | set(b[1])}
-cells = [load(d) for d in dumps[-4:]]
-(plain, pf), (notified, nf) = merged(cells[0], cells[3]), merged(cells[1], cells[2])
+def is_worker(path):
+    # The async runtime's threads; the rest is the metadata writer (nearly all of it),
+    # sqlx's database threads and the main thread.
+    with open(path, errors="replace") as f:
+        return "multi_thread::worker::run" in f.read()
+def load_cell(paths):
+    total, funcs, workers = 0, {}, 0
+    for path in paths:
+        t, fs = load(path)
+        total, funcs = merged((total, funcs), (t, fs))
+        workers += t if is_worker(path) else 0
+    return (total, funcs), workers
+cells = [load_cell(by_dump[d]) for d in sorted(by_dump)[-4:]]
+(plain, pf), (notified, nf) = merged(cells[0][0], cells[3][0]), merged(cells[1][0], cells[2][0])
+plain_workers, notified_workers = cells[0][1] + cells[3][1], cells[1][1] + cells[2][1]
 print(f"{n} PUTs of 4 KiB per bucket from {clients} client(s), dispatcher linger {linger} ms; "
       "user-space instructions per PUT")
 print(f"  plain    {plain / n:10.0f}")
 print(f"  notified {notified / n:10.0f}  ({(notified - plain) / n:+.0f} per event, "
       f"{(notified - plain) / plain * 100:+.1f}%)")
+dw = notified_workers - plain_workers
+print(f"  per event: {dw / n:+.0f} on the runtime's worker threads (the upload's event, "
+      f"dispatch, NATS client), {(notified - plain - dw) / n:+.0f} on the others (metadata writer)")
 # Functions whose own count grew most (callgrind_annotate lists self cost; the few
 # whole-thread entries it lists inclusively are left out by the size cut).
 rows = sorted(((nf.get(k, 0) - pf.get(k, 0), k) for k in set(pf) | set(nf)
