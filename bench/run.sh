@@ -16,8 +16,9 @@
 #                                # (set it to the sign-in cell's server CPU per sign-in × 50)
 #                                # during the same PUT slices
 #   bench/run.sh --events       # upload events: 4 KiB PUT ops/s with vs without a notification
-#                                # configuration, and the dispatcher's drain rate to NATS
-#                                # JetStream (private nats-server instances; cubby only)
+#                                # configuration (paired per run, with the sign test's interval
+#                                # for the paired medians), and the dispatcher's drain rate to
+#                                # NATS JetStream (private nats-server instances; cubby only)
 #   bench/run.sh --rules        # upload rules: 4 KiB PUT ops/s by an IAM user without rules,
 #                                # with size/type/rate rules, with quotas; one big PUT without
 #                                # and with rules (cubby only)

@@ -202,11 +202,16 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
         }
         // Each run's two cells follow one another: the median of per-run ratios is less
         // disturbed by the machine's slow swings than the ratio of the medians.
-        let paired = |x: &[f64], y: &[f64], cost: fn(f64, f64) -> f64| {
-            workload::median(x.iter().zip(y).map(|(x, y)| cost(*x, *y) * 100.0).collect())
+        let paired = |x: &[f64], y: &[f64], cost: fn(f64, f64) -> f64| -> Vec<f64> {
+            x.iter().zip(y).map(|(x, y)| cost(*x, *y) * 100.0).collect()
         };
-        let paired_ops = paired(&a, &b, |plain, notified| 1.0 - notified / plain);
-        let paired_cpu = paired(&ca, &cb, |plain, notified| notified / plain - 1.0);
+        let ops_costs = paired(&a, &b, |plain, notified| 1.0 - notified / plain);
+        let cpu_costs = paired(&ca, &cb, |plain, notified| notified / plain - 1.0);
+        let runs = ops_costs.len();
+        let ops_interval = workload::median_interval(ops_costs.clone(), 0.95);
+        let cpu_interval = workload::median_interval(cpu_costs.clone(), 0.95);
+        let paired_ops = workload::median(ops_costs);
+        let paired_cpu = workload::median(cpu_costs);
         let (pa, pb) = (workload::median(a), workload::median(b));
         let (qa, qb) = (workload::median(ca), workload::median(cb));
         println!(
@@ -222,6 +227,20 @@ pub async fn run(c: &S3Client, p: Params) -> Result<()> {
             paired_ops,
             paired_cpu
         );
+        if let (Some(ops), Some(cpu)) = (ops_interval, cpu_interval) {
+            // How far the paired medians can be trusted on this machine: a change smaller
+            // than these intervals needs more runs to show.
+            println!(
+                "  paired medians' {:.0}% intervals (sign test over {} runs): cost {:.1}% to \
+                 {:.1}%, CPU {:.1}% to {:.1}%",
+                ops.2 * 100.0,
+                runs,
+                ops.0,
+                ops.1,
+                cpu.0,
+                cpu.1
+            );
+        }
         print_threads(&threads);
     }
 

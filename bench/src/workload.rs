@@ -351,9 +351,42 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A distribution-free confidence interval for the median of `v` (the sign test's): the
+/// `k`-th smallest and the `k`-th largest value, `k` as large as leaves the median outside
+/// with probability at most `1 - level`. Returns the bounds and the interval's exact
+/// coverage, or `None` when there are too few values for that level.
+pub fn median_interval(mut v: Vec<f64>, level: f64) -> Option<(f64, f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let tail = (1.0 - level) / 2.0;
+    // P(X = i) for X ~ Binomial(n, 1/2), summed from i = 0 while the sum stays in the tail.
+    let mut term = 0.5f64.powi(i32::try_from(n).ok()?);
+    let mut below = 0.0;
+    let mut k = 0;
+    while k < n / 2 && below + term <= tail {
+        below += term;
+        term *= (n - k) as f64 / (k + 1) as f64;
+        k += 1;
+    }
+    // The k-th smallest and the k-th largest (counting from 1).
+    (k > 0).then(|| (v[k - 1], v[n - k], 1.0 - 2.0 * below))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_interval_follows_the_sign_test() {
+        let v: Vec<f64> = (1..=20).rev().map(f64::from).collect();
+        // P(Binomial(20, 1/2) <= 5) = 0.0207: five values may lie below, so the 6th and
+        // the 15th of 20 bound the median at 95.9% coverage.
+        let (lo, hi, coverage) = median_interval(v, 0.95).expect("20 values suffice");
+        assert_eq!((lo, hi), (6.0, 15.0));
+        assert!((coverage - 0.9586).abs() < 1e-3, "{coverage}");
+        // Five values cannot bound the median at 95% (P(all on one side) = 1/16).
+        assert!(median_interval(vec![1.0, 2.0, 3.0, 4.0, 5.0], 0.95).is_none());
+    }
 
     #[test]
     fn percentiles_and_median() {
