@@ -354,13 +354,17 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 /// A distribution-free confidence interval for the median of `v` (the sign test's): the
 /// `k`-th smallest and the `k`-th largest value, `k` as large as leaves the median outside
 /// with probability at most `1 - level`. Returns the bounds and the interval's exact
-/// coverage, or `None` when there are too few values for that level.
+/// coverage, or `None` when there are too few values for that level, or too many (over
+/// ~1,000, where 2^-n is no longer an `f64`).
 pub fn median_interval(mut v: Vec<f64>, level: f64) -> Option<(f64, f64, f64)> {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     let tail = (1.0 - level) / 2.0;
     // P(X = i) for X ~ Binomial(n, 1/2), summed from i = 0 while the sum stays in the tail.
     let mut term = 0.5f64.powi(i32::try_from(n).ok()?);
+    if term == 0.0 {
+        return None;
+    }
     let mut below = 0.0;
     let mut k = 0;
     while k < n / 2 && below + term <= tail {
@@ -386,6 +390,9 @@ mod tests {
         assert!((coverage - 0.9586).abs() < 1e-3, "{coverage}");
         // Five values cannot bound the median at 95% (P(all on one side) = 1/16).
         assert!(median_interval(vec![1.0, 2.0, 3.0, 4.0, 5.0], 0.95).is_none());
+        // Beyond what the binomial terms can be computed for: no interval rather than a
+        // wrong one.
+        assert!(median_interval(vec![0.0; 2000], 0.95).is_none());
     }
 
     #[test]
