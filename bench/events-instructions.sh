@@ -115,7 +115,7 @@ for path in glob.glob(f"{work}/cg.out.*-*"):
         by_dump.setdefault(int(m.group(1)), []).append(path)
 def load(path):
     out = subprocess.run(["callgrind_annotate", "--threshold=100", path],
-                         capture_output=True, text=True, check=False).stdout
+                         capture_output=True, text=True, check=True).stdout
     total, funcs = 0, {}
     for line in out.splitlines():
         m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*?)( \[.*\])?$", line)
