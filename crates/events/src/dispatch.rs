@@ -194,14 +194,7 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
             continue;
         }
         let full = batch.len() as i64 >= cfg.batch;
-        // Expanded here, not at upload time: the outbox keeps the compact stored form.
-        let bodies: Vec<bytes::Bytes> = batch
-            .iter()
-            .map(|e| match crate::model::delivery_body(&e.payload) {
-                std::borrow::Cow::Owned(s) => bytes::Bytes::from(s),
-                std::borrow::Cow::Borrowed(s) => bytes::Bytes::copy_from_slice(s.as_bytes()),
-            })
-            .collect();
+        let bodies = delivery_bodies(&batch);
         let outcome = sink.deliver(&bodies).await;
         let delivered = outcome.delivered.min(batch.len());
         // The broker has the events; if this delete is lost they are delivered again (same
@@ -251,9 +244,78 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
     }
 }
 
+/// The bodies to deliver for `batch`, expanded here, not at upload time (the outbox keeps the
+/// compact stored form). All in one buffer, which the bodies share: an allocation per batch
+/// rather than one per body, and one more for each body a client keeps a handle of.
+fn delivery_bodies(batch: &[cubby_meta::ClaimedEvent]) -> Vec<bytes::Bytes> {
+    // A body is about three times its stored form (`model::stored_form`).
+    let mut all = String::with_capacity(batch.iter().map(|e| 600 + 3 * e.payload.len()).sum());
+    let mut ends = Vec::with_capacity(batch.len());
+    for e in batch {
+        crate::model::push_delivery_body(&mut all, &e.payload);
+        ends.push(all.len());
+    }
+    let all = bytes::Bytes::from(all);
+    let mut start = 0;
+    ends.into_iter()
+        .map(|end| {
+            let body = all.slice(start..end);
+            start = end;
+            body
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_expanded_into_bodies_that_share_one_buffer() {
+        let event = crate::model::ObjectEvent {
+            name: "ObjectCreated:Put",
+            region: "us-east-1",
+            time_ms: 0,
+            principal_id: "AWS:u",
+            cognito_identity_id: None,
+            source_ip: "127.0.0.1",
+            request_id: "R1",
+            host_id: "R1",
+            configuration_id: "c",
+            bucket: "b",
+            bucket_owner: "o",
+            key: "k 1",
+            size: Some(1),
+            etag: Some("e"),
+            version_id: None,
+            sequencer: "01",
+        };
+        let claimed = |payload: String| cubby_meta::ClaimedEvent {
+            id: 1,
+            offset: 0,
+            row_events: 1,
+            payload,
+            attempts: 0,
+        };
+        let batch = [
+            claimed(crate::model::stored_form(&event)),
+            claimed(crate::model::test_event_json("b", 0, "R", "H")),
+            claimed(crate::model::stored_form(&crate::model::ObjectEvent {
+                key: "k/2",
+                ..event.clone()
+            })),
+        ];
+        let bodies = delivery_bodies(&batch);
+        assert_eq!(bodies.len(), batch.len());
+        for (body, e) in bodies.iter().zip(&batch) {
+            assert_eq!(
+                std::str::from_utf8(body).ok(),
+                Some(crate::model::delivery_body(&e.payload).as_ref())
+            );
+        }
+        assert!(bodies[2].ends_with(b"}}}]}") && bodies[2].windows(5).any(|w| w == b"k%2F2"));
+        assert!(delivery_bodies(&[]).is_empty());
+    }
 
     #[test]
     fn backoff_doubles_caps_and_jitters() {

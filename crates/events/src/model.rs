@@ -254,8 +254,20 @@ pub fn stored_form(e: &ObjectEvent<'_>) -> String {
 /// JSON; anything else (a test event, a row written before the stored form existed) is
 /// delivered as it is.
 pub fn delivery_body(stored: &str) -> Cow<'_, str> {
-    let Some(rest) = stored.strip_prefix(STORED_V1) else {
+    if !stored.starts_with(STORED_V1) {
         return Cow::Borrowed(stored);
+    }
+    let mut o = String::new();
+    push_delivery_body(&mut o, stored);
+    Cow::Owned(o)
+}
+
+/// [`delivery_body`] appended to `o`: a dispatcher expands a whole batch into one buffer
+/// (one allocation, shared by the batch's bodies, instead of one per event).
+pub fn push_delivery_body(o: &mut String, stored: &str) {
+    let Some(rest) = stored.strip_prefix(STORED_V1) else {
+        o.push_str(stored);
+        return;
     };
     let mut f = [""; STORED_FIELDS];
     let mut n = 0;
@@ -277,7 +289,8 @@ pub fn delivery_body(stored: &str) -> Cow<'_, str> {
             payload = stored,
             "outbox payload in an unknown layout; delivered as stored"
         );
-        return Cow::Borrowed(stored);
+        o.push_str(stored);
+        return;
     }
     let [
         region,
@@ -300,7 +313,7 @@ pub fn delivery_body(stored: &str) -> Cow<'_, str> {
     // One push per piece, each literal in its own call: the copies of constant length are
     // inlined, where a loop over the pieces called `memcpy` for every one of them.
     // The request id goes in twice when the host id was left out.
-    let mut o = String::with_capacity(560 + rest.len() + bucket.len() + request_id.len());
+    o.reserve(560 + rest.len() + bucket.len() + request_id.len());
     o.push_str(r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":""#);
     o.push_str(region);
     o.push_str(r#"","eventTime":""#);
@@ -353,7 +366,6 @@ pub fn delivery_body(stored: &str) -> Cow<'_, str> {
     o.push_str(r#","sequencer":""#);
     o.push_str(sequencer);
     o.push_str("\"}}}]}");
-    Cow::Owned(o)
 }
 
 /// `s` as a JSON string literal, escaped as `serde_json` escapes it.
@@ -672,6 +684,9 @@ mod tests {
                 .as_bytes()
                 .to_vec(),
             "caf\u{e9} \u{7f}\u{80}\u{ff}".as_bytes().to_vec(),
+            // Several bytes to escape in one word, beside bytes with the top bit set.
+            "\u{ff}\u{0}\"\\\u{1f} \u{80}!".as_bytes().to_vec(),
+            "\u{a0}\u{a0}\u{a0}\u{a0}\"".as_bytes().to_vec(),
         ];
         // Every byte value at every position of a word and of the tail.
         for b in 0..=255u8 {

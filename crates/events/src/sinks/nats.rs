@@ -143,6 +143,33 @@ impl Nats {
 }
 
 impl Conn {
+    /// The reply subjects of the next `n` events (`<inbox>.<number>`), numbered from
+    /// `self.next`: written into one buffer that they share, rather than a string each.
+    fn reply_subjects(&mut self, n: usize) -> Vec<async_nats::Subject> {
+        let first = self.next;
+        let mut all = String::with_capacity(n * (self.reply_prefix.len() + 20));
+        let mut ends = Vec::with_capacity(n);
+        for _ in 0..n {
+            all.push_str(&self.reply_prefix);
+            crate::model::push_unsigned(&mut all, self.next);
+            self.next += 1;
+            ends.push(all.len());
+        }
+        let all = bytes::Bytes::from(all);
+        let mut start = 0;
+        (first..)
+            .zip(ends)
+            .map(|(number, end)| {
+                let reply = all.slice(start..end);
+                start = end;
+                // Cut from a string between the pieces pushed: always UTF-8. Should that
+                // ever fail, the subject is written again on its own.
+                async_nats::Subject::from_utf8(reply)
+                    .unwrap_or_else(|_| format!("{}{number}", self.reply_prefix).into())
+            })
+            .collect()
+    }
+
     /// Publish the whole batch, then collect its acks: one round trip per batch rather than
     /// per event.
     async fn publish_batch(
@@ -153,11 +180,8 @@ impl Conn {
         let first = self.next;
         let mut published = 0;
         let mut error = None;
-        for p in payloads {
-            let mut reply = String::with_capacity(self.reply_prefix.len() + 20);
-            reply.push_str(&self.reply_prefix);
-            crate::model::push_unsigned(&mut reply, self.next);
-            self.next += 1;
+        let replies = self.reply_subjects(payloads.len());
+        for (p, reply) in payloads.iter().zip(replies) {
             let sent = self
                 .client
                 .publish_with_reply(subject.clone(), reply, p.clone())
@@ -176,11 +200,7 @@ impl Conn {
                 let Some(msg) = self.acks.next().await else {
                     return Err("nats: the ack subscription ended".to_owned());
                 };
-                let Some(i) = msg
-                    .subject
-                    .rsplit('.')
-                    .next()
-                    .and_then(|n| n.parse::<u64>().ok())
+                let Some(i) = event_number(&msg.subject)
                     .and_then(|n| n.checked_sub(first))
                     .and_then(|i| usize::try_from(i).ok())
                     .filter(|i| *i < published)
@@ -232,6 +252,14 @@ impl Conn {
     }
 }
 
+/// The event number an ack's subject ends with (`<inbox>.<number>`).
+fn event_number(subject: &str) -> Option<u64> {
+    let digits = memchr::memrchr(b'.', subject.as_bytes())
+        .and_then(|dot| subject.get(dot + 1..))
+        .unwrap_or(subject);
+    digits.parse().ok()
+}
+
 /// What the client checks of a publish subject: not empty, no whitespace (protocol framing).
 fn is_publish_subject(subject: &str) -> bool {
     !subject.is_empty() && !subject.contains([' ', '\t', '\r', '\n'])
@@ -268,6 +296,14 @@ mod tests {
         assert!(!is_publish_subject(""));
         assert!(!is_publish_subject("a b"));
         assert!(!is_publish_subject("a\tb"));
+    }
+
+    #[test]
+    fn acks_are_matched_by_the_number_their_subject_ends_with() {
+        assert_eq!(event_number("_INBOX.abc.42"), Some(42));
+        assert_eq!(event_number("7"), Some(7));
+        assert_eq!(event_number("_INBOX.abc."), None);
+        assert_eq!(event_number("_INBOX.abc.x1"), None);
     }
 
     #[test]
