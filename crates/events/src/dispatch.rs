@@ -245,8 +245,9 @@ async fn run_target(meta: Meta, spec: TargetSpec, cfg: DispatchConfig) {
 }
 
 /// The bodies to deliver for `batch`, expanded here, not at upload time (the outbox keeps the
-/// compact stored form). All in one buffer, which the bodies share: an allocation per batch
-/// rather than one per body, and one more for each body a client keeps a handle of.
+/// compact stored form). All in one buffer, which the bodies share as slices: one allocation
+/// per batch, where a `String` per body made two (the string, and the shared handle that the
+/// NATS client's clone of it allocated).
 fn delivery_bodies(batch: &[cubby_meta::ClaimedEvent]) -> Vec<bytes::Bytes> {
     // A body is about three times its stored form (`model::stored_form`).
     let mut all = String::with_capacity(batch.iter().map(|e| 600 + 3 * e.payload.len()).sum());
