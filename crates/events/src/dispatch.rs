@@ -256,15 +256,7 @@ fn delivery_bodies(batch: &[cubby_meta::ClaimedEvent]) -> Vec<bytes::Bytes> {
         crate::model::push_delivery_body(&mut all, &e.payload);
         ends.push(all.len());
     }
-    let all = bytes::Bytes::from(all);
-    let mut start = 0;
-    ends.into_iter()
-        .map(|end| {
-            let body = all.slice(start..end);
-            start = end;
-            body
-        })
-        .collect()
+    crate::sinks::shared_pieces(all, ends).collect()
 }
 
 #[cfg(test)]

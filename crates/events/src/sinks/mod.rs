@@ -80,5 +80,17 @@ pub(crate) fn path_name(url: &url::Url) -> String {
         .into_owned()
 }
 
+/// `all` cut at `ends` (ascending offsets, the last at most `all.len()`) into pieces that
+/// share its one allocation: what a batch's bodies and reply subjects are made of.
+pub(crate) fn shared_pieces(all: String, ends: Vec<usize>) -> impl Iterator<Item = bytes::Bytes> {
+    let all = bytes::Bytes::from(all);
+    let mut start = 0;
+    ends.into_iter().map(move |end| {
+        let piece = all.slice(start..end);
+        start = end;
+        piece
+    })
+}
+
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

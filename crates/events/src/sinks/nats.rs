@@ -155,13 +155,9 @@ impl Conn {
             self.next += 1;
             ends.push(all.len());
         }
-        let all = bytes::Bytes::from(all);
-        let mut start = 0;
         (first..)
-            .zip(ends)
-            .map(|(number, end)| {
-                let reply = all.slice(start..end);
-                start = end;
+            .zip(super::shared_pieces(all, ends))
+            .map(|(number, reply)| {
                 // Cut from a string between the pieces pushed: always UTF-8. Should that
                 // ever fail, the subject is written again on its own.
                 async_nats::Subject::from_utf8(reply)
